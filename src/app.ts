@@ -1,0 +1,60 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { parseListen, type Config } from './config/config.ts';
+import type { Logger } from './log/logger.ts';
+import { allowAll } from './registry/access.ts';
+import { Registry } from './registry/registry.ts';
+import { buildServer } from './http/server.ts';
+import { openBlobStore, openMetaStore } from './store/open.ts';
+
+export interface Berth {
+  url: string;
+  registry: Registry;
+  server: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** Builds stores, the registry and the HTTP server from a config, and starts listening. */
+export async function startBerth(config: Config, log: Logger): Promise<Berth> {
+  const meta = await openMetaStore(config.metadataUrl);
+  const blobs = await openBlobStore(config.blobUrl);
+  const registry = new Registry({
+    meta,
+    blobs,
+    authorizer: allowAll,
+    log,
+    createOnPush: config.repositories.createOnPush,
+    uploadTtlMs: config.uploads.ttlSeconds * 1000,
+    manifestMaxBytes: config.manifests.maxBytes,
+  });
+  const server = buildServer({ config, log, registry });
+  const { host, port } = parseListen(config.listen);
+  await server.listen({ host, port });
+  const address = server.server.address() as AddressInfo;
+  const scheme = config.tls.cert ? 'https' : 'http';
+  const url = `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+
+  const sweep = async () => {
+    try {
+      const swept = await registry.sweepUploads();
+      if (swept.sessions + swept.orphans > 0) log.info({ task: 'upload-sweep', ...swept }, 'expired uploads removed');
+    } catch (err) {
+      log.error({ err, task: 'upload-sweep' }, 'upload sweep failed');
+    }
+  };
+  const timer = setInterval(sweep, config.uploads.sweepIntervalSeconds * 1000);
+  timer.unref();
+  void sweep();
+
+  return {
+    url,
+    registry,
+    server,
+    async close() {
+      clearInterval(timer);
+      await server.close();
+      await meta.close();
+      await blobs.close();
+    },
+  };
+}

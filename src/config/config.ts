@@ -1,0 +1,223 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * One schema holds every setting, its default and its documentation. A setting comes, from
+ * lowest to highest precedence, from its default, the JSON config file, a `BERTH_*` environment
+ * variable named after its key path, and a command-line flag named the same way
+ * (`uploads.ttlSeconds` is `BERTH_UPLOADS_TTL_SECONDS` and `--uploads-ttl-seconds`).
+ * docs/configuration.md lists the same table; a test keeps them in step.
+ */
+
+type Kind = 'string' | 'integer' | 'boolean' | 'enum';
+
+export interface SettingSpec {
+  key: string;
+  kind: Kind;
+  default: string | number | boolean | undefined;
+  values?: readonly string[];
+  min?: number;
+  doc: string;
+}
+
+export const settings = [
+  { key: 'listen', kind: 'string', default: '127.0.0.1:5000', doc: 'Address and port to listen on (HOST:PORT; port 0 picks a free one).' },
+  { key: 'dataDir', kind: 'string', default: './data', doc: 'Directory for the embedded stores (SQLite metadata and filesystem blobs).' },
+  { key: 'metadataUrl', kind: 'string', default: undefined, doc: 'Metadata store: `sqlite:PATH`. Default: `sqlite:<dataDir>/metadata.db`.' },
+  { key: 'blobUrl', kind: 'string', default: undefined, doc: 'Blob store: `file:PATH`. Default: `file:<dataDir>/blobs`.' },
+  { key: 'tls.cert', kind: 'string', default: undefined, doc: 'PEM certificate chain; with `tls.key`, Berth serves HTTPS (TLS 1.2 and 1.3 only).' },
+  { key: 'tls.key', kind: 'string', default: undefined, doc: 'PEM private key for `tls.cert`.' },
+  { key: 'log.level', kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Least severe log level written.' },
+  { key: 'repositories.createOnPush', kind: 'boolean', default: true, doc: 'Create a repository when a push names one that does not exist (as Distribution does).' },
+  { key: 'uploads.ttlSeconds', kind: 'integer', default: 86400, min: 60, doc: 'An upload session untouched for this long expires and its bytes are removed.' },
+  { key: 'uploads.sweepIntervalSeconds', kind: 'integer', default: 900, min: 1, doc: 'How often expired upload sessions are swept.' },
+  { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },
+  { key: 'server.shutdownGraceSeconds', kind: 'integer', default: 10, min: 0, doc: 'On SIGTERM, how long in-flight requests may finish before connections are closed.' },
+] as const satisfies readonly SettingSpec[];
+
+export interface Config {
+  listen: string;
+  dataDir: string;
+  metadataUrl: string;
+  blobUrl: string;
+  tls: { cert: string | undefined; key: string | undefined };
+  log: { level: string };
+  repositories: { createOnPush: boolean };
+  uploads: { ttlSeconds: number; sweepIntervalSeconds: number };
+  manifests: { maxBytes: number };
+  server: { shutdownGraceSeconds: number };
+  /** Where the file settings came from, if any. */
+  configFile: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function envName(key: string): string {
+  return 'BERTH_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+}
+
+export function flagName(key: string): string {
+  return '--' + key.replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/\./g, '-').toLowerCase();
+}
+
+function coerce(spec: SettingSpec, raw: unknown, source: string): string | number | boolean {
+  const where = `${spec.key} (from ${source})`;
+  switch (spec.kind) {
+    case 'string':
+      if (typeof raw !== 'string' || raw === '') throw new ConfigError(`${where}: expected a non-empty string`);
+      return raw;
+    case 'enum':
+      if (typeof raw !== 'string' || !spec.values?.includes(raw)) {
+        throw new ConfigError(`${where}: expected one of ${spec.values?.join(', ')}, got ${JSON.stringify(raw)}`);
+      }
+      return raw;
+    case 'boolean':
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      throw new ConfigError(`${where}: expected true or false, got ${JSON.stringify(raw)}`);
+    case 'integer': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n)) throw new ConfigError(`${where}: expected a whole number, got ${JSON.stringify(raw)}`);
+      if (spec.min !== undefined && n < spec.min) throw new ConfigError(`${where}: must be at least ${spec.min}, got ${n}`);
+      return n;
+    }
+  }
+}
+
+function getPath(obj: unknown, key: string): unknown {
+  let cur: unknown = obj;
+  for (const part of key.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+function checkUnknownKeys(obj: unknown, prefix: string, file: string): void {
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new ConfigError(`${file}: ${prefix || 'the top level'} must be an object`);
+  }
+  for (const [k, v] of Object.entries(obj)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    if (settings.some((s) => s.key === key)) continue;
+    if (settings.some((s) => s.key.startsWith(key + '.'))) {
+      checkUnknownKeys(v, key, file);
+      continue;
+    }
+    throw new ConfigError(`${file}: unknown setting ${key}`);
+  }
+}
+
+export interface LoadOptions {
+  argv?: readonly string[];
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+/** Parses flags into key/value pairs; rejects unknown flags with the list of known ones. */
+function parseFlags(argv: readonly string[]): { values: Map<string, string>; configFile: string | undefined } {
+  const values = new Map<string, string>();
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument ${JSON.stringify(arg)}`);
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(0, eq) : arg;
+    let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
+    const takeValue = (): string => {
+      if (value !== undefined) return value;
+      const next = argv[i + 1];
+      if (next === undefined) throw new ConfigError(`${name} needs a value`);
+      i++;
+      return next;
+    };
+    if (name === '--config') {
+      configFile = takeValue();
+      continue;
+    }
+    const spec = settings.find((s) => flagName(s.key) === name);
+    if (!spec) throw new ConfigError(`unknown flag ${name}; see docs/configuration.md`);
+    if (spec.kind === 'boolean' && value === undefined && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--'))) {
+      value = 'true';
+    }
+    values.set(spec.key, takeValue());
+  }
+  return { values, configFile };
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const flags = parseFlags(options.argv ?? []);
+  const configFile = flags.configFile ?? env['BERTH_CONFIG'];
+  let fileValues: unknown = {};
+  if (configFile) {
+    let text: string;
+    try {
+      text = readFileSync(path.resolve(cwd, configFile), 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${configFile}: ${(err as Error).message}`);
+    }
+    try {
+      fileValues = JSON.parse(text);
+    } catch (err) {
+      throw new ConfigError(`config file ${configFile} is not valid JSON: ${(err as Error).message}`);
+    }
+    checkUnknownKeys(fileValues, '', configFile);
+  }
+
+  const resolved = new Map<string, string | number | boolean | undefined>();
+  for (const spec of settings as readonly SettingSpec[]) {
+    let value: string | number | boolean | undefined = spec.default;
+    const fromFile = getPath(fileValues, spec.key);
+    if (fromFile !== undefined) value = coerce(spec, fromFile, configFile!);
+    const fromEnv = env[envName(spec.key)];
+    if (fromEnv !== undefined && fromEnv !== '') value = coerce(spec, fromEnv, envName(spec.key));
+    const fromFlag = flags.values.get(spec.key);
+    if (fromFlag !== undefined) value = coerce(spec, fromFlag, flagName(spec.key));
+    resolved.set(spec.key, value);
+  }
+  const get = <T>(key: string) => resolved.get(key) as T;
+
+  const dataDir = path.resolve(cwd, get<string>('dataDir'));
+  const listen = get<string>('listen');
+  parseListen(listen);
+  const cert = get<string | undefined>('tls.cert');
+  const key = get<string | undefined>('tls.key');
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError('tls.cert and tls.key must be given together');
+  }
+
+  const config: Config = {
+    listen,
+    dataDir,
+    metadataUrl: get<string | undefined>('metadataUrl') ?? `sqlite:${path.join(dataDir, 'metadata.db')}`,
+    blobUrl: get<string | undefined>('blobUrl') ?? `file:${path.join(dataDir, 'blobs')}`,
+    tls: { cert: cert && path.resolve(cwd, cert), key: key && path.resolve(cwd, key) },
+    log: { level: get<string>('log.level') },
+    repositories: { createOnPush: get<boolean>('repositories.createOnPush') },
+    uploads: { ttlSeconds: get<number>('uploads.ttlSeconds'), sweepIntervalSeconds: get<number>('uploads.sweepIntervalSeconds') },
+    manifests: { maxBytes: get<number>('manifests.maxBytes') },
+    server: { shutdownGraceSeconds: get<number>('server.shutdownGraceSeconds') },
+    configFile,
+  };
+  return deepFreeze(config);
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`listen: expected HOST:PORT, got ${JSON.stringify(listen)}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function deepFreeze<T>(obj: T): T {
+  if (obj && typeof obj === 'object') {
+    for (const v of Object.values(obj)) deepFreeze(v);
+    Object.freeze(obj);
+  }
+  return obj;
+}

@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Config } from '../config/config.ts';
+import type { Logger } from '../log/logger.ts';
+import { anonymous } from '../registry/access.ts';
+import type { Registry } from '../registry/registry.ts';
+import { registerOciPlane } from '../oci/plane.ts';
+import { renderOciError } from '../oci/render-error.ts';
+import type { RequestContext } from './context.ts';
+import './context.ts';
+
+/** Modern ciphers for TLS 1.2 (forward secrecy, AEAD only); TLS 1.3 suites are always modern. */
+const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export interface ServerDeps {
+  config: Config;
+  log: Logger;
+  registry: Registry;
+}
+
+/**
+ * The HTTP pipeline: one Fastify instance, request ids, one completion log line per request,
+ * raw request streams (bodies are never buffered by the framework) and the OCI plane.
+ */
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const { config, log, registry } = deps;
+  const https = config.tls.cert && config.tls.key
+    ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key), minVersion: 'TLSv1.2' as const, ciphers: TLS12_CIPHERS, honorCipherOrder: true }
+    : null;
+  const app = Fastify({
+    loggerInstance: log,
+    disableRequestLogging: true,
+    exposeHeadRoutes: false,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    // Uploads of large blobs may legitimately take longer than any fixed limit.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: 65_000,
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1000 },
+    ...(https ? { https } : {}),
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  app.decorateRequest('berth', null as unknown as RequestContext);
+  app.addHook('onRequest', async (request, reply) => {
+    request.berth = { principal: anonymous, plane: 'other', operation: undefined, repository: undefined, errorCode: undefined, bytesIn: 0 };
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const ctx = request.berth;
+    const length = reply.getHeader('content-length');
+    log.info(
+      {
+        requestId: request.id,
+        plane: ctx.plane,
+        operation: ctx.operation,
+        repository: ctx.repository,
+        method: request.method,
+        path: request.url.split('?', 1)[0],
+        status: reply.statusCode,
+        errorCode: ctx.errorCode,
+        bytesIn: ctx.bytesIn || Number(request.headers['content-length'] ?? 0),
+        bytesOut: request.method === 'HEAD' ? 0 : Number(length ?? 0),
+        durationMs: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request',
+    );
+  });
+
+  // Bodies stay unread streams: each handler consumes request.raw itself, hashing as it writes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+
+  app.setErrorHandler((err, request, reply) => renderOciError(err, request, reply));
+  app.setNotFoundHandler((request, reply) => {
+    request.berth.plane = 'other';
+    reply.code(404).header('content-type', 'application/json').send(JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: `${request.url.split('?', 1)[0]} is not an endpoint of this registry.` }] }));
+  });
+
+  app.get('/healthz', async (request, reply) => {
+    request.berth.plane = 'health';
+    return reply.header('content-type', 'application/json').send('{"status":"ok"}');
+  });
+  app.get('/readyz', async (request, reply) => {
+    request.berth.plane = 'health';
+    try {
+      await Promise.all([registry.meta.check(), registry.blobs.check()]);
+      return reply.header('content-type', 'application/json').send('{"status":"ready"}');
+    } catch (err) {
+      request.log.warn({ err }, 'not ready');
+      return reply.code(503).header('content-type', 'application/json').send('{"status":"not ready"}');
+    }
+  });
+
+  registerOciPlane(app, { registry, manifestMaxBytes: config.manifests.maxBytes });
+
+  // A client speaking TLS (or anything else) to the plain-HTTP port gets a fast, clean close:
+  // skopeo and podman with --tls-verify=false try HTTPS first.
+  app.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable && err.code !== 'ECONNRESET') {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    } else {
+      socket.destroy();
+    }
+  });
+  return app;
+}

@@ -1,0 +1,54 @@
+import { ConfigError, loadConfig } from './config/config.ts';
+import { createLogger } from './log/logger.ts';
+import { StoreConfigError } from './store/open.ts';
+import { startBerth } from './app.ts';
+
+/** Composition root: config, then stores and server, then signals. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig({ argv: process.argv.slice(2) });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`berth: configuration error: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger({ level: config.log.level });
+  let berth;
+  try {
+    berth = await startBerth(config, log);
+  } catch (err) {
+    if (err instanceof StoreConfigError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE' || (err as NodeJS.ErrnoException).code === 'EACCES') {
+      process.stderr.write(`berth: cannot start: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  log.info({ url: berth.url, dataDir: config.dataDir, metadataUrl: config.metadataUrl, blobUrl: config.blobUrl }, 'listening');
+  if (process.stderr.isTTY) process.stderr.write(`Berth is listening on ${berth.url} (data in ${config.dataDir})\n`);
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      log.warn('in-flight requests did not finish in time; closing connections');
+      process.exit(0);
+    }, config.server.shutdownGraceSeconds * 1000);
+    force.unref();
+    berth.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+await main();

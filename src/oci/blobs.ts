@@ -1,0 +1,43 @@
+import type { OciRoute } from './paths.ts';
+import { authorize, unsupported, type OciHandler } from './plane.ts';
+import { byteRange } from './http-util.ts';
+
+type BlobRoute = Extract<OciRoute, { kind: 'blob' }>;
+
+/** GET/HEAD/DELETE /v2/<name>/blobs/<digest> (spec: "Pulling blobs", "Deleting Blobs"). */
+export const handleBlob: OciHandler<BlobRoute> = async (deps, route, request, reply) => {
+  const { registry } = deps;
+  switch (request.method) {
+    case 'GET':
+    case 'HEAD': {
+      const isHead = request.method === 'HEAD';
+      await authorize(deps, request, 'pull', route.name, isHead ? 'ecr:BatchCheckLayerAvailability' : 'ecr:GetDownloadUrlForLayer');
+      const blob = await registry.statBlob(route.name, route.digest);
+      const range = byteRange(request.headers.range, blob.sizeBytes);
+      reply
+        .header('content-type', 'application/octet-stream')
+        .header('docker-content-digest', blob.digest)
+        .header('accept-ranges', 'bytes')
+        .header('etag', `"${blob.digest}"`)
+        .header('cache-control', 'max-age=31536000');
+      if (range) {
+        reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${blob.sizeBytes}`).header('content-length', range.end - range.start + 1);
+      } else {
+        reply.header('content-length', blob.sizeBytes);
+      }
+      if (isHead || blob.sizeBytes === 0) {
+        reply.send();
+        return;
+      }
+      reply.send(await registry.openBlob(blob, range));
+      return;
+    }
+    case 'DELETE':
+      await authorize(deps, request, 'delete', route.name, 'ecr:BatchDeleteImage');
+      await registry.deleteBlob(route.name, route.digest);
+      reply.code(202).send();
+      return;
+    default:
+      throw unsupported(request);
+  }
+};

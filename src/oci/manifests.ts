@@ -1,0 +1,45 @@
+import { RegistryError } from '../errors/catalogue.ts';
+import type { OciRoute } from './paths.ts';
+import { authorize, unsupported, type OciHandler } from './plane.ts';
+import { readSmallBody } from './http-util.ts';
+
+type ManifestRoute = Extract<OciRoute, { kind: 'manifest' }>;
+
+/** GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference> (spec: "Pulling manifests", "Pushing Manifests", "Deleting Manifests"). */
+export const handleManifest: OciHandler<ManifestRoute> = async (deps, route, request, reply) => {
+  const { registry } = deps;
+  switch (request.method) {
+    case 'GET':
+    case 'HEAD': {
+      await authorize(deps, request, 'pull', route.name, 'ecr:BatchGetImage');
+      const manifest = await registry.getManifest(route.name, route.reference);
+      reply
+        .header('content-type', manifest.mediaType)
+        .header('content-length', manifest.sizeBytes)
+        .header('docker-content-digest', manifest.digest)
+        .header('etag', `"${manifest.digest}"`);
+      reply.send(request.method === 'HEAD' ? undefined : Buffer.from(manifest.payload.buffer, manifest.payload.byteOffset, manifest.payload.byteLength));
+      return;
+    }
+    case 'PUT': {
+      await authorize(deps, request, 'push', route.name, 'ecr:PutImage');
+      const body = await readSmallBody(request, deps.manifestMaxBytes, (size) =>
+        new RegistryError('ManifestTooLarge', { sizeBytes: size }, { message: `The manifest is at least ${size} bytes; the limit is ${deps.manifestMaxBytes}.` }),
+      );
+      request.berth.bytesIn = body.length;
+      const result = await registry.putManifest(route.name, route.reference, request.headers['content-type'], body);
+      reply.code(201).header('location', `/v2/${route.name}/manifests/${result.digest}`).header('docker-content-digest', result.digest);
+      // Spec: "Pushing Manifests with Subject": tells the client the registry indexed the referrer.
+      if (result.subject) reply.header('oci-subject', result.subject);
+      reply.send();
+      return;
+    }
+    case 'DELETE':
+      await authorize(deps, request, 'delete', route.name, 'ecr:BatchDeleteImage');
+      await registry.deleteManifest(route.name, route.reference);
+      reply.code(202).send();
+      return;
+    default:
+      throw unsupported(request);
+  }
+};

@@ -1,0 +1,21 @@
+import type { OciRoute } from './paths.ts';
+import { authorize, type OciHandler } from './plane.ts';
+import { nextLink, pageOf, queryOf } from './http-util.ts';
+
+/** GET /v2/<name>/tags/list (spec: "Listing Tags"), paginated with n, last and a Link header. */
+export const handleTags: OciHandler<Extract<OciRoute, { kind: 'tags' }>> = async (deps, route, request, reply) => {
+  await authorize(deps, request, 'pull', route.name, 'ecr:ListImages');
+  const page = pageOf(queryOf(request));
+  const { names, more } = await deps.registry.listTags(route.name, page);
+  if (more) reply.header('link', nextLink(`/v2/${route.name}/tags/list`, page.limit, names[names.length - 1]!));
+  reply.header('content-type', 'application/json').send(JSON.stringify({ name: route.name, tags: names }));
+};
+
+/** GET /v2/_catalog: the repositories the caller may pull, paginated like tags. */
+export const handleCatalog: OciHandler<Extract<OciRoute, { kind: 'catalog' }>> = async (deps, _route, request, reply) => {
+  await authorize(deps, request, 'catalog', undefined, 'ecr:DescribeRepositories');
+  const page = pageOf(queryOf(request));
+  const { names, more } = await deps.registry.listRepositories(request.berth.principal, page);
+  if (more) reply.header('link', nextLink('/v2/_catalog', page.limit, names[names.length - 1]!));
+  reply.header('content-type', 'application/json').send(JSON.stringify({ repositories: names }));
+};

@@ -1,0 +1,465 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { RegistryError, isRegistryError } from '../errors/catalogue.ts';
+import type { Logger } from '../log/logger.ts';
+import type { BlobInfo, BlobStore, ByteRange } from '../store/blob/blob-store.ts';
+import type { ManifestRecord, ManifestSummary, MetaStore, Page, Repository, Upload } from '../store/meta/meta-store.ts';
+import type { Authorizer, Principal } from './access.ts';
+import { digestOf, looksLikeDigest, parseDigest, type Digest } from './digest.ts';
+import { parseManifest, type Descriptor } from './manifest.ts';
+import { assertRepositoryName, assertTag, isValidRepositoryName } from './names.ts';
+
+export interface RegistryOptions {
+  meta: MetaStore;
+  blobs: BlobStore;
+  authorizer: Authorizer;
+  log: Logger;
+  /** Create a repository on first push (Distribution's behaviour) instead of refusing with NameUnknown. */
+  createOnPush: boolean;
+  uploadTtlMs: number;
+  manifestMaxBytes: number;
+  now?: () => number;
+}
+
+export interface PutManifestResult {
+  digest: Digest;
+  subject: Digest | null;
+  created: boolean;
+}
+
+/** A chunk's position as the client declared it (Content-Range and Content-Length). */
+export interface ChunkBounds {
+  start?: number | undefined;
+  end?: number | undefined;
+  length?: number | undefined;
+}
+
+/**
+ * The protocol-free registry: repositories, blobs, uploads, manifests and tags. Both planes
+ * call it; it calls only the store interfaces. Methods throw RegistryError for every fact a
+ * client can cause, and never choose a status.
+ */
+export class Registry {
+  readonly meta: MetaStore;
+  readonly blobs: BlobStore;
+  readonly authorizer: Authorizer;
+  private readonly log: Logger;
+  private readonly options: RegistryOptions;
+  private readonly now: () => number;
+  /** Appends to one upload are serialised in this process; advanceUpload() guards across nodes. */
+  private readonly uploadLocks = new Map<string, Promise<unknown>>();
+
+  constructor(options: RegistryOptions) {
+    this.options = options;
+    this.meta = options.meta;
+    this.blobs = options.blobs;
+    this.authorizer = options.authorizer;
+    this.log = options.log;
+    this.now = options.now ?? Date.now;
+  }
+
+  // --- repositories -------------------------------------------------------------------------
+
+  /** The one explicit step that makes a repository exist. Idempotent. */
+  async createRepository(name: string): Promise<{ repository: Repository; created: boolean }> {
+    assertRepositoryName(name);
+    const result = await this.meta.createRepository(name, this.now());
+    if (result.created) this.log.info({ repository: name }, 'repository created');
+    return result;
+  }
+
+  async getRepository(name: string): Promise<Repository> {
+    assertRepositoryName(name);
+    const repository = await this.meta.getRepository(name);
+    if (!repository) throw new RegistryError('NameUnknown', { name }, { message: `Repository ${name} does not exist.` });
+    return repository;
+  }
+
+  /** The repository a push writes into, created first when the configuration says so. */
+  private async repositoryForPush(name: string): Promise<Repository> {
+    assertRepositoryName(name);
+    const existing = await this.meta.getRepository(name);
+    if (existing) return existing;
+    if (!this.options.createOnPush) {
+      throw new RegistryError('NameUnknown', { name }, { message: `Repository ${name} does not exist; create it before pushing.` });
+    }
+    return (await this.createRepository(name)).repository;
+  }
+
+  /** Repository names the principal may pull, in lexical order. */
+  async listRepositories(principal: Principal, page: Page): Promise<{ names: string[]; more: boolean }> {
+    const names: string[] = [];
+    let after = page.after;
+    // Over-fetch by one to know whether another page follows; filter by what the caller may see.
+    for (;;) {
+      const batch = await this.meta.listRepositories({ after, limit: page.limit + 1 });
+      for (const name of batch) {
+        if (names.length === page.limit) return { names, more: true };
+        if (await this.authorizer.isAllowed(principal, 'pull', name)) names.push(name);
+      }
+      if (batch.length < page.limit + 1) return { names, more: false };
+      after = batch[batch.length - 1];
+    }
+  }
+
+  // --- blobs --------------------------------------------------------------------------------
+
+  /** The blob as this repository sees it; a manifest is also readable as a blob (as in Distribution). */
+  async statBlob(repositoryName: string, digest: Digest): Promise<BlobInfo & { manifest?: ManifestRecord }> {
+    parseDigest(digest);
+    const repository = await this.getRepository(repositoryName);
+    const blob = await this.meta.findLinkedBlob(repository.id, digest);
+    if (blob) return blob;
+    const manifest = await this.meta.getManifest(repository.id, digest);
+    if (manifest) return { digest, sizeBytes: manifest.sizeBytes, manifest };
+    throw new RegistryError('BlobUnknown', { digest }, { message: `Blob ${digest} is not in repository ${repositoryName}.` });
+  }
+
+  async openBlob(info: BlobInfo & { manifest?: ManifestRecord }, range?: ByteRange): Promise<Readable> {
+    if (info.manifest) {
+      const bytes = Buffer.from(info.manifest.payload);
+      return Readable.from([range ? bytes.subarray(range.start, range.end + 1) : bytes]);
+    }
+    try {
+      return await this.blobs.read(info.digest, range);
+    } catch (err) {
+      if (isRegistryError(err, 'BlobUnknown')) this.log.error({ digest: info.digest }, 'blob recorded in metadata is missing from the blob store');
+      throw err;
+    }
+  }
+
+  /** Unlinks the blob from the repository. Its bytes stay while anything else references them. */
+  async deleteBlob(repositoryName: string, digest: Digest): Promise<void> {
+    parseDigest(digest);
+    const repository = await this.getRepository(repositoryName);
+    if (!(await this.meta.unlinkBlob(repository.id, digest))) {
+      throw new RegistryError('BlobUnknown', { digest }, { message: `Blob ${digest} is not in repository ${repositoryName}.` });
+    }
+  }
+
+  // --- uploads ------------------------------------------------------------------------------
+
+  async startUpload(repositoryName: string): Promise<Upload> {
+    const repository = await this.repositoryForPush(repositoryName);
+    const now = this.now();
+    const upload: Upload = { id: randomUUID(), repositoryId: repository.id, sizeBytes: 0, startedAtMs: now, updatedAtMs: now };
+    await this.blobs.createUpload(upload.id);
+    await this.meta.createUpload(upload);
+    return upload;
+  }
+
+  /**
+   * Cross-repository mount (spec: "Mounting a blob from another repository"). With `from`, the
+   * blob comes only from that repository and only if the caller may pull it there. Without it,
+   * any repository the caller may already pull that holds the blob will do, so knowing a digest
+   * never grants access to bytes the caller could not read anyway. Resolves undefined when no
+   * mount is possible; the caller then opens an ordinary upload session.
+   */
+  async mountBlob(principal: Principal, repositoryName: string, digest: Digest, from: string | undefined): Promise<BlobInfo | undefined> {
+    parseDigest(digest);
+    const repository = await this.repositoryForPush(repositoryName);
+    const already = await this.meta.findLinkedBlob(repository.id, digest);
+    if (already) return already;
+    let candidates: Repository[];
+    if (from !== undefined) {
+      if (!isValidRepositoryName(from)) return undefined;
+      const source = await this.meta.getRepository(from);
+      candidates = source ? [source] : [];
+    } else {
+      candidates = await this.meta.findRepositoriesWithBlob(digest, 50);
+    }
+    for (const source of candidates) {
+      if (source.id === repository.id) continue;
+      if (!(await this.authorizer.isAllowed(principal, 'pull', source.name))) continue;
+      const blob = await this.meta.findLinkedBlob(source.id, digest);
+      if (!blob) continue;
+      await this.meta.linkBlob(repository.id, digest, this.now());
+      this.log.debug({ repository: repositoryName, from: source.name, digest }, 'blob mounted');
+      return blob;
+    }
+    return undefined;
+  }
+
+  /** The live upload session, or BlobUploadUnknown if it is absent, elsewhere or expired. */
+  async getUpload(repositoryName: string, uploadId: string): Promise<Upload> {
+    const repository = await this.getRepository(repositoryName);
+    const upload = await this.meta.getUpload(uploadId);
+    if (!upload || upload.repositoryId !== repository.id) {
+      throw new RegistryError('BlobUploadUnknown', { uploadId }, { message: `Upload ${uploadId} is not in progress in repository ${repositoryName}.` });
+    }
+    if (upload.updatedAtMs + this.options.uploadTtlMs < this.now()) {
+      await this.discardUpload(upload.id);
+      throw new RegistryError('BlobUploadUnknown', { uploadId }, { message: `Upload ${uploadId} expired; start a new one.` });
+    }
+    return upload;
+  }
+
+  private async withUploadLock<T>(uploadId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.uploadLocks.get(uploadId) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const settled = run.catch(() => undefined);
+    this.uploadLocks.set(uploadId, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.uploadLocks.get(uploadId) === settled) this.uploadLocks.delete(uploadId);
+    }
+  }
+
+  /**
+   * Appends a chunk (spec: "Pushing a blob in chunks"). A chunk whose Content-Range does not
+   * start where the upload stands is refused with RangeInvalid and changes nothing.
+   */
+  async appendUpload(repositoryName: string, uploadId: string, body: Readable, bounds: ChunkBounds): Promise<Upload> {
+    return this.withUploadLock(uploadId, async () => {
+      const upload = await this.getUpload(repositoryName, uploadId);
+      return this.appendLocked(upload, body, bounds);
+    });
+  }
+
+  private async appendLocked(upload: Upload, body: Readable, bounds: ChunkBounds): Promise<Upload> {
+    if (bounds.start !== undefined && bounds.start !== upload.sizeBytes) {
+      body.resume();
+      throw new RegistryError('RangeInvalid', { expectedStart: upload.sizeBytes, start: bounds.start }, {
+        message: `The chunk starts at byte ${bounds.start} but the upload holds ${upload.sizeBytes} bytes; send the chunk that starts at ${upload.sizeBytes}.`,
+      });
+    }
+    let expected = bounds.length;
+    if (bounds.start !== undefined && bounds.end !== undefined) {
+      const fromRange = bounds.end - bounds.start + 1;
+      if (expected !== undefined && expected !== fromRange) {
+        body.resume();
+        throw new RegistryError('RangeInvalid', { contentLength: expected, contentRange: fromRange }, {
+          message: `Content-Range covers ${fromRange} bytes but Content-Length is ${expected}.`,
+        });
+      }
+      expected = fromRange;
+    }
+    const written = await this.blobs.append(upload.id, upload.sizeBytes, body, { maxBytes: expected });
+    if (expected !== undefined && written !== expected) {
+      throw new RegistryError('SizeInvalid', { expected, received: written }, {
+        message: `The chunk was declared as ${expected} bytes but ${written} arrived; resend it from byte ${upload.sizeBytes}.`,
+      });
+    }
+    const now = this.now();
+    if (!(await this.meta.advanceUpload(upload.id, upload.sizeBytes, upload.sizeBytes + written, now))) {
+      throw new RegistryError('RangeInvalid', { uploadId: upload.id }, { message: 'Another request changed this upload at the same time; check its status and resume.' });
+    }
+    return { ...upload, sizeBytes: upload.sizeBytes + written, updatedAtMs: now };
+  }
+
+  /**
+   * Completes an upload (spec: "PUT <location>?digest=<digest>"), with an optional last chunk.
+   * The bytes are verified against the digest before the blob becomes visible; on a mismatch
+   * the session and its bytes are dropped.
+   */
+  async completeUpload(repositoryName: string, uploadId: string, digest: Digest, lastChunk?: { body: Readable; bounds: ChunkBounds }): Promise<BlobInfo> {
+    try {
+      parseDigest(digest);
+    } catch (err) {
+      lastChunk?.body.resume();
+      throw err;
+    }
+    return this.withUploadLock(uploadId, async () => {
+      let upload = await this.getUpload(repositoryName, uploadId);
+      if (lastChunk) upload = await this.appendLocked(upload, lastChunk.body, lastChunk.bounds);
+      let blob: BlobInfo;
+      try {
+        blob = await this.blobs.commit(upload.id, upload.sizeBytes, digest);
+      } catch (err) {
+        if (isRegistryError(err, 'DigestInvalid')) await this.meta.deleteUpload(upload.id);
+        throw err;
+      }
+      const now = this.now();
+      await this.meta.transaction(async (tx) => {
+        await tx.putBlob(blob, now);
+        await tx.linkBlob(upload.repositoryId, blob.digest, now);
+        await tx.deleteUpload(upload.id);
+      });
+      return blob;
+    });
+  }
+
+  /** Single-request push (spec: "POST ...?digest=<digest>" with the whole blob as the body). */
+  async pushBlob(repositoryName: string, digest: Digest, body: Readable, bounds: ChunkBounds): Promise<BlobInfo> {
+    try {
+      parseDigest(digest);
+    } catch (err) {
+      body.resume();
+      throw err;
+    }
+    const upload = await this.startUpload(repositoryName);
+    try {
+      return await this.completeUpload(repositoryName, upload.id, digest, { body, bounds });
+    } catch (err) {
+      await this.discardUpload(upload.id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async cancelUpload(repositoryName: string, uploadId: string): Promise<void> {
+    const upload = await this.getUpload(repositoryName, uploadId);
+    await this.withUploadLock(upload.id, () => this.discardUpload(upload.id));
+  }
+
+  private async discardUpload(uploadId: string): Promise<void> {
+    await this.meta.deleteUpload(uploadId);
+    await this.blobs.abortUpload(uploadId);
+  }
+
+  /** Removes upload sessions untouched for longer than the TTL, and upload bytes no session owns. */
+  async sweepUploads(): Promise<{ sessions: number; orphans: number }> {
+    const cutoff = this.now() - this.options.uploadTtlMs;
+    let sessions = 0;
+    for (;;) {
+      const stale = await this.meta.listStaleUploads(cutoff, 100);
+      for (const upload of stale) {
+        await this.discardUpload(upload.id);
+        sessions++;
+      }
+      if (stale.length < 100) break;
+    }
+    let orphans = 0;
+    for await (const { uploadId, modifiedAtMs } of this.blobs.listUploads()) {
+      if (modifiedAtMs >= cutoff) continue;
+      if (await this.meta.getUpload(uploadId)) continue;
+      await this.blobs.abortUpload(uploadId);
+      orphans++;
+    }
+    return { sessions, orphans };
+  }
+
+  // --- manifests and tags ---------------------------------------------------------------------
+
+  async getManifest(repositoryName: string, reference: string): Promise<ManifestRecord> {
+    const repository = await this.getRepository(repositoryName);
+    let manifest: ManifestRecord | undefined;
+    if (looksLikeDigest(reference)) {
+      parseDigest(reference);
+      manifest = await this.meta.getManifest(repository.id, reference);
+    } else {
+      assertTag(reference);
+      manifest = await this.meta.findManifestByTag(repository.id, reference);
+    }
+    if (!manifest) {
+      throw new RegistryError('ManifestUnknown', { reference }, { message: `Manifest ${reference} is not in repository ${repositoryName}.` });
+    }
+    return manifest;
+  }
+
+  /**
+   * Stores a manifest under its digest, computed over the exact bytes received, and points the
+   * tag at it when the reference is a tag. Every blob and child manifest it references must
+   * already be in the repository (spec: "Pushing Manifests").
+   */
+  async putManifest(repositoryName: string, reference: string, contentType: string | undefined, payload: Uint8Array): Promise<PutManifestResult> {
+    assertRepositoryName(repositoryName);
+    let digest: Digest;
+    let tag: string | undefined;
+    if (looksLikeDigest(reference)) {
+      const { algorithm } = parseDigest(reference);
+      digest = digestOf(payload, algorithm);
+      if (digest !== reference) {
+        throw new RegistryError('DigestInvalid', { expected: reference, actual: digest }, {
+          message: `The manifest's digest is ${digest}, not ${reference} as the URL says.`,
+        });
+      }
+    } else {
+      assertTag(reference);
+      tag = reference;
+      digest = digestOf(payload);
+    }
+    if (payload.byteLength > this.options.manifestMaxBytes) {
+      throw new RegistryError('ManifestTooLarge', { sizeBytes: payload.byteLength }, {
+        message: `The manifest is ${payload.byteLength} bytes; the limit is ${this.options.manifestMaxBytes}.`,
+      });
+    }
+    const parsed = parseManifest(payload, contentType);
+    const repository = await this.repositoryForPush(repositoryName);
+    await this.checkReferences(repository, parsed.blobs, parsed.manifests);
+    const now = this.now();
+    const record: ManifestRecord = {
+      digest,
+      mediaType: parsed.mediaType,
+      sizeBytes: payload.byteLength,
+      payload,
+      artifactType: parsed.artifactType,
+      subjectDigest: parsed.subject?.digest ?? null,
+      annotations: parsed.annotations ? JSON.stringify(parsed.annotations) : null,
+      createdAtMs: now,
+    };
+    let created = false;
+    await this.meta.transaction(async (tx) => {
+      created = !(await tx.getManifest(repository.id, digest));
+      if (created) await tx.putManifest(repository.id, record, parsed.references);
+      if (tag !== undefined) await tx.putTag(repository.id, tag, digest, now);
+    });
+    return { digest, subject: record.subjectDigest, created };
+  }
+
+  private async checkReferences(repository: Repository, blobs: Descriptor[], manifests: Descriptor[]): Promise<void> {
+    if (blobs.length > 0) {
+      const found = await this.meta.findLinkedBlobs(repository.id, [...new Set(blobs.map((b) => b.digest))]);
+      for (const b of blobs) {
+        const blob = found.get(b.digest);
+        if (!blob) {
+          throw new RegistryError('ManifestBlobUnknown', { digest: b.digest }, {
+            message: `The manifest references blob ${b.digest}, which repository ${repository.name} does not hold; push it first.`,
+          });
+        }
+        if (blob.sizeBytes !== b.size) {
+          throw new RegistryError('ManifestInvalid', { digest: b.digest, size: b.size, actual: blob.sizeBytes }, {
+            message: `Invalid manifest: it gives blob ${b.digest} a size of ${b.size} bytes, but the blob has ${blob.sizeBytes}.`,
+          });
+        }
+      }
+    }
+    if (manifests.length > 0) {
+      const found = await this.meta.findExistingManifests(repository.id, [...new Set(manifests.map((m) => m.digest))]);
+      const missing = manifests.find((m) => !found.has(m.digest));
+      if (missing) {
+        throw new RegistryError('ManifestBlobUnknown', { digest: missing.digest }, {
+          message: `The index references manifest ${missing.digest}, which repository ${repository.name} does not hold; push it first.`,
+        });
+      }
+    }
+  }
+
+  /**
+   * Deletes by digest (the manifest and every tag on it) or by tag (the tag only). A manifest
+   * that an index in the same repository still lists is kept, so no index is left dangling.
+   */
+  async deleteManifest(repositoryName: string, reference: string): Promise<void> {
+    const repository = await this.getRepository(repositoryName);
+    const unknown = () => new RegistryError('ManifestUnknown', { reference }, { message: `Manifest ${reference} is not in repository ${repositoryName}.` });
+    if (!looksLikeDigest(reference)) {
+      assertTag(reference);
+      if (!(await this.meta.deleteTag(repository.id, reference))) throw unknown();
+      return;
+    }
+    parseDigest(reference);
+    await this.meta.transaction(async (tx) => {
+      const parents = await tx.findParentManifests(repository.id, reference);
+      if (parents.length > 0) {
+        throw new RegistryError('ManifestReferenced', { parents }, {
+          message: `Manifest ${reference} is listed by index ${parents[0]}${parents.length > 1 ? ` and ${parents.length - 1} more` : ''}; delete the index first.`,
+        });
+      }
+      if (!(await tx.deleteManifest(repository.id, reference))) throw unknown();
+    });
+  }
+
+  async listTags(repositoryName: string, page: Page): Promise<{ names: string[]; more: boolean }> {
+    const repository = await this.getRepository(repositoryName);
+    const names = await this.meta.listTags(repository.id, { after: page.after, limit: page.limit + 1 });
+    const more = names.length > page.limit;
+    return { names: more ? names.slice(0, page.limit) : names, more };
+  }
+
+  /** Referrers of a subject (spec: "Listing Referrers"); the subject itself need not exist. */
+  async listReferrers(repositoryName: string, subject: Digest, artifactType?: string): Promise<ManifestSummary[]> {
+    parseDigest(subject);
+    const repository = await this.getRepository(repositoryName);
+    return this.meta.listReferrers(repository.id, subject, artifactType);
+  }
+}

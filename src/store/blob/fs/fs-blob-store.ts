@@ -1,0 +1,209 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import type { Hash } from 'node:crypto';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RegistryError } from '../../../errors/catalogue.ts';
+import { newHasher, parseDigest, type Digest } from '../../../registry/digest.ts';
+import type { BlobInfo, BlobStore, ByteRange } from '../blob-store.ts';
+
+/** Read buffer for blob streams: large enough that a GiB pull is a few thousand syscalls. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
+interface HashState {
+  hasher: Hash;
+  /** Bytes the hasher has seen, always the upload's committed prefix. */
+  offset: number;
+}
+
+/**
+ * Blobs on a local filesystem, laid out as docs/blob-layout.md describes:
+ *   <root>/blobs/<algorithm>/<first two hex>/<hex>   committed, immutable blobs
+ *   <root>/uploads/<uploadId>                         bytes of an upload in progress
+ *
+ * Digests are computed in the same pass that writes the bytes: the running sha256 of each
+ * upload is kept in memory between chunks. After a restart (or if a chunk failed half-way) the
+ * hash is rebuilt from the upload file once, so correctness never depends on that memory.
+ */
+export class FsBlobStore implements BlobStore {
+  private readonly root: string;
+  private readonly hashes = new Map<string, HashState>();
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  static async open(root: string): Promise<FsBlobStore> {
+    await mkdir(path.join(root, 'blobs'), { recursive: true });
+    await mkdir(path.join(root, 'uploads'), { recursive: true });
+    return new FsBlobStore(root);
+  }
+
+  private blobPath(digest: Digest): string {
+    const { algorithm, encoded } = parseDigest(digest);
+    return path.join(this.root, 'blobs', algorithm, encoded.slice(0, 2), encoded);
+  }
+
+  private uploadPath(uploadId: string): string {
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(uploadId)) throw new RegistryError('BlobUploadUnknown', { uploadId });
+    return path.join(this.root, 'uploads', uploadId);
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      const s = await stat(this.blobPath(digest));
+      return { digest, sizeBytes: s.size };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  async read(digest: Digest, range?: ByteRange): Promise<Readable> {
+    const file = this.blobPath(digest);
+    // Open first so that a missing blob rejects here rather than erroring the stream later.
+    let handle;
+    try {
+      handle = await open(file, 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryError('BlobUnknown', { digest });
+      throw err;
+    }
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK_BYTES, autoClose: true });
+  }
+
+  async delete(digest: Digest): Promise<void> {
+    await rm(this.blobPath(digest), { force: true });
+  }
+
+  async createUpload(uploadId: string): Promise<void> {
+    const handle = await open(this.uploadPath(uploadId), 'a');
+    await handle.close();
+  }
+
+  async append(uploadId: string, offset: number, body: Readable, options: { maxBytes?: number } = {}): Promise<number> {
+    const file = this.uploadPath(uploadId);
+    try {
+      // Drop whatever a failed earlier append left past the committed size.
+      await truncate(file, offset);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryError('BlobUploadUnknown', { uploadId });
+      throw err;
+    }
+    let state = this.hashes.get(uploadId);
+    if (!state || state.offset !== offset) {
+      state = { hasher: await this.rehash(file, offset, 'sha256'), offset };
+    }
+    this.hashes.delete(uploadId);
+    let written = 0;
+    const hasher = state.hasher;
+    const maxBytes = options.maxBytes;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        written += chunk.length;
+        if (maxBytes !== undefined && written > maxBytes) {
+          done(new RegistryError('SizeInvalid', { maxBytes }, { message: `The body is larger than the ${maxBytes} bytes declared.` }));
+          return;
+        }
+        hasher.update(chunk);
+        done(null, chunk);
+      },
+    });
+    await pipeline(body, tap, createWriteStream(file, { flags: 'r+', start: offset, highWaterMark: READ_CHUNK_BYTES }));
+    this.hashes.set(uploadId, { hasher, offset: offset + written });
+    return written;
+  }
+
+  async commit(uploadId: string, sizeBytes: number, digest: Digest): Promise<BlobInfo> {
+    const { algorithm, encoded } = parseDigest(digest);
+    const file = this.uploadPath(uploadId);
+    const state = this.hashes.get(uploadId);
+    this.hashes.delete(uploadId);
+    let handle;
+    try {
+      handle = await open(file, 'r+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryError('BlobUploadUnknown', { uploadId });
+      throw err;
+    }
+    let actual: string;
+    try {
+      const { size } = await handle.stat();
+      if (size < sizeBytes) throw new Error(`upload ${uploadId} holds ${size} bytes, fewer than the ${sizeBytes} recorded`);
+      if (size > sizeBytes) await handle.truncate(sizeBytes);
+      await handle.sync();
+      const hasher = state && state.offset === sizeBytes && algorithm === 'sha256' ? state.hasher : await this.rehash(file, sizeBytes, algorithm);
+      actual = `${algorithm}:${hasher.digest('hex')}`;
+    } finally {
+      await handle.close();
+    }
+    if (actual !== digest) {
+      await rm(file, { force: true });
+      throw new RegistryError('DigestInvalid', { expected: digest, actual }, {
+        message: `The uploaded content has digest ${actual}, not the ${digest} the client gave; nothing was stored.`,
+      });
+    }
+    const target = path.join(this.root, 'blobs', algorithm, encoded.slice(0, 2), encoded);
+    const existing = await this.stat(digest);
+    if (existing) {
+      await rm(file, { force: true });
+      return existing;
+    }
+    await mkdir(path.dirname(target), { recursive: true });
+    // rename() is atomic: readers see either no blob or all of it. Two commits of one digest
+    // write identical bytes, so whichever rename lands last changes nothing.
+    await rename(file, target);
+    await syncDir(path.dirname(target));
+    return { digest, sizeBytes };
+  }
+
+  /** A hasher that has seen the first `length` bytes of the file. */
+  private async rehash(file: string, length: number, algorithm: 'sha256' | 'sha512'): Promise<Hash> {
+    const hasher = newHasher(algorithm);
+    if (length > 0) {
+      for await (const chunk of createReadStream(file, { start: 0, end: length - 1, highWaterMark: READ_CHUNK_BYTES })) {
+        hasher.update(chunk as Buffer);
+      }
+    }
+    return hasher;
+  }
+
+  async abortUpload(uploadId: string): Promise<void> {
+    this.hashes.delete(uploadId);
+    try {
+      await unlink(this.uploadPath(uploadId));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
+  async *listUploads(): AsyncIterable<{ uploadId: string; modifiedAtMs: number }> {
+    const dir = path.join(this.root, 'uploads');
+    for (const name of await readdir(dir)) {
+      try {
+        const s = await stat(path.join(dir, name));
+        yield { uploadId: name, modifiedAtMs: s.mtimeMs };
+      } catch {
+        // Gone between readdir and stat: committed or aborted meanwhile.
+      }
+    }
+  }
+
+  async check(): Promise<void> {
+    await stat(path.join(this.root, 'blobs'));
+  }
+
+  async close(): Promise<void> {
+    this.hashes.clear();
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,115 @@
+import type { Digest } from '../../registry/digest.ts';
+import type { BlobInfo } from '../blob/blob-store.ts';
+
+export interface Repository {
+  id: number;
+  name: string;
+  createdAtMs: number;
+}
+
+export interface ManifestSummary {
+  digest: Digest;
+  mediaType: string;
+  sizeBytes: number;
+  artifactType: string | null;
+  subjectDigest: string | null;
+  /** The manifest's `annotations` as JSON text, or null. */
+  annotations: string | null;
+  createdAtMs: number;
+}
+
+export interface ManifestRecord extends ManifestSummary {
+  /** The exact bytes pushed; served back unchanged. */
+  payload: Uint8Array;
+}
+
+/** What a manifest points at: blobs (config, layers) or child manifests (index entries). */
+export interface ManifestReference {
+  digest: Digest;
+  kind: 'blob' | 'manifest';
+}
+
+export interface Upload {
+  id: string;
+  repositoryId: number;
+  sizeBytes: number;
+  startedAtMs: number;
+  updatedAtMs: number;
+}
+
+export interface Page {
+  /** Only names strictly after this one (lexical order). */
+  after?: string | undefined;
+  limit: number;
+}
+
+/**
+ * Registry metadata. Queries are named for the domain; registry semantics (manifest parsing,
+ * what may reference what) live in registry/, so drivers stay thin. Every method is safe to call
+ * concurrently; writes that must land together go through transaction().
+ */
+export interface MetaStore {
+  /** Runs fn with a store whose writes commit together, or not at all if fn rejects. */
+  transaction<T>(fn: (tx: MetaStore) => Promise<T>): Promise<T>;
+
+  /** Resolves undefined when absent. */
+  getRepository(name: string): Promise<Repository | undefined>;
+  /** Idempotent: a concurrent or earlier creation resolves with the existing row and created=false. */
+  createRepository(name: string, nowMs: number): Promise<{ repository: Repository; created: boolean }>;
+  /** Names in lexical order. */
+  listRepositories(page: Page): Promise<string[]>;
+  /** Repositories that link the blob, oldest first. */
+  findRepositoriesWithBlob(digest: Digest, limit: number): Promise<Repository[]>;
+
+  /** Records a verified blob. Idempotent. */
+  putBlob(blob: BlobInfo, nowMs: number): Promise<void>;
+  /** Resolves undefined when the blob is not recorded at all. */
+  getBlob(digest: Digest): Promise<BlobInfo | undefined>;
+  /** Makes a recorded blob visible in a repository. Idempotent. */
+  linkBlob(repositoryId: number, digest: Digest, nowMs: number): Promise<void>;
+  /** Resolves the blob only if the repository links it. */
+  findLinkedBlob(repositoryId: number, digest: Digest): Promise<BlobInfo | undefined>;
+  /** Resolves how many of the digests the repository links, by digest. */
+  findLinkedBlobs(repositoryId: number, digests: Digest[]): Promise<Map<Digest, BlobInfo>>;
+  /** Resolves false when the repository did not link it. The bytes stay; GC decides. */
+  unlinkBlob(repositoryId: number, digest: Digest): Promise<boolean>;
+
+  /** Resolves undefined when absent. */
+  getManifest(repositoryId: number, digest: Digest): Promise<ManifestRecord | undefined>;
+  /** Resolves undefined when the tag is absent. */
+  findManifestByTag(repositoryId: number, tag: string): Promise<ManifestRecord | undefined>;
+  /** Which of the digests exist as manifests in the repository. */
+  findExistingManifests(repositoryId: number, digests: Digest[]): Promise<Set<Digest>>;
+  /** Idempotent on (repository, digest): the first write wins; references are recorded with it. */
+  putManifest(repositoryId: number, manifest: ManifestRecord, references: ManifestReference[]): Promise<void>;
+  /** Removes the manifest, its tags and its references. Resolves false when absent. */
+  deleteManifest(repositoryId: number, digest: Digest): Promise<boolean>;
+  /** Manifests in the repository that list `digest` as a child manifest. */
+  findParentManifests(repositoryId: number, digest: Digest): Promise<Digest[]>;
+  /** Manifests whose subject is `digest`, optionally of one artifact type, oldest first. */
+  listReferrers(repositoryId: number, subjectDigest: Digest, artifactType?: string): Promise<ManifestSummary[]>;
+
+  /** Points the tag at the manifest, creating or moving it. */
+  putTag(repositoryId: number, tag: string, digest: Digest, nowMs: number): Promise<void>;
+  /** Resolves false when absent. */
+  deleteTag(repositoryId: number, tag: string): Promise<boolean>;
+  /** Tags in lexical order. */
+  listTags(repositoryId: number, page: Page): Promise<string[]>;
+
+  createUpload(upload: Upload): Promise<void>;
+  /** Resolves undefined when absent. */
+  getUpload(id: string): Promise<Upload | undefined>;
+  /**
+   * Moves the upload's size from `fromSize` to `toSize` only if it is still `fromSize`, so that
+   * two nodes appending to one upload cannot both succeed. Resolves whether it moved.
+   */
+  advanceUpload(id: string, fromSize: number, toSize: number, nowMs: number): Promise<boolean>;
+  /** Resolves false when absent. */
+  deleteUpload(id: string): Promise<boolean>;
+  /** Uploads untouched since `beforeMs`, oldest first. */
+  listStaleUploads(beforeMs: number, limit: number): Promise<Upload[]>;
+
+  /** Readiness: resolves when the store can serve. */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}

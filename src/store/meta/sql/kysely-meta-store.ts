@@ -1,0 +1,326 @@
+import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
+import type { BlobInfo } from '../../blob/blob-store.ts';
+import type { ManifestRecord, ManifestReference, ManifestSummary, MetaStore, Page, Repository, Upload } from '../meta-store.ts';
+import { migrationProvider } from '../migrations/index.ts';
+import type { Schema } from './schema.ts';
+
+type Db = Kysely<Schema> | Transaction<Schema>;
+
+const summaryColumns = ['digest', 'media_type', 'size_bytes', 'artifact_type', 'subject_digest', 'annotations', 'created_at'] as const;
+
+interface ManifestRow {
+  digest: string;
+  media_type: string;
+  size_bytes: number;
+  artifact_type: string | null;
+  subject_digest: string | null;
+  annotations: string | null;
+  created_at: number;
+  payload?: Uint8Array;
+}
+
+function toSummary(row: ManifestRow): ManifestSummary {
+  return {
+    digest: row.digest,
+    mediaType: row.media_type,
+    sizeBytes: Number(row.size_bytes),
+    artifactType: row.artifact_type,
+    subjectDigest: row.subject_digest,
+    annotations: row.annotations,
+    createdAtMs: Number(row.created_at),
+  };
+}
+
+function toRecord(row: ManifestRow & { payload: Uint8Array }): ManifestRecord {
+  return { ...toSummary(row), payload: row.payload };
+}
+
+function toUpload(row: Schema['uploads']): Upload {
+  return {
+    id: row.id,
+    repositoryId: row.repository_id,
+    sizeBytes: Number(row.size_bytes),
+    startedAtMs: Number(row.started_at),
+    updatedAtMs: Number(row.updated_at),
+  };
+}
+
+/**
+ * The metadata store over any SQL database Kysely speaks. The SQLite and PostgreSQL drivers
+ * differ only in how they connect; every query here is portable between the two.
+ */
+export class KyselyMetaStore implements MetaStore {
+  private readonly db: Db;
+  private readonly root: Kysely<Schema>;
+
+  constructor(db: Kysely<Schema>, tx?: Transaction<Schema>) {
+    this.root = db;
+    this.db = tx ?? db;
+  }
+
+  static async migrate(db: Kysely<Schema>, dialect: 'sqlite' | 'postgres'): Promise<void> {
+    const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) {
+      const failed = results?.find((r) => r.status === 'Error');
+      throw new Error(`metadata migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? error}`, { cause: error });
+    }
+  }
+
+  async transaction<T>(fn: (tx: MetaStore) => Promise<T>): Promise<T> {
+    if (this.db !== this.root) return fn(this);
+    return this.root.transaction().execute((trx) => fn(new KyselyMetaStore(this.root, trx)));
+  }
+
+  async getRepository(name: string): Promise<Repository | undefined> {
+    const row = await this.db.selectFrom('repositories').selectAll().where('name', '=', name).executeTakeFirst();
+    return row && { id: row.id, name: row.name, createdAtMs: Number(row.created_at) };
+  }
+
+  async createRepository(name: string, nowMs: number): Promise<{ repository: Repository; created: boolean }> {
+    const inserted = await this.db
+      .insertInto('repositories')
+      .values({ name, created_at: nowMs })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .returning(['id', 'name', 'created_at'])
+      .executeTakeFirst();
+    if (inserted) return { repository: { id: inserted.id, name: inserted.name, createdAtMs: Number(inserted.created_at) }, created: true };
+    const existing = await this.getRepository(name);
+    if (!existing) throw new Error(`repository ${name} vanished while being created`);
+    return { repository: existing, created: false };
+  }
+
+  async listRepositories(page: Page): Promise<string[]> {
+    let q = this.db.selectFrom('repositories').select('name').orderBy('name').limit(page.limit);
+    if (page.after !== undefined) q = q.where('name', '>', page.after);
+    return (await q.execute()).map((r) => r.name);
+  }
+
+  async findRepositoriesWithBlob(digest: string, limit: number): Promise<Repository[]> {
+    const rows = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .select(['r.id', 'r.name', 'r.created_at'])
+      .where('rb.digest', '=', digest)
+      .orderBy('rb.created_at')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ id: r.id, name: r.name, createdAtMs: Number(r.created_at) }));
+  }
+
+  async putBlob(blob: BlobInfo, nowMs: number): Promise<void> {
+    await this.db
+      .insertInto('blobs')
+      .values({ digest: blob.digest, size_bytes: blob.sizeBytes, created_at: nowMs })
+      .onConflict((oc) => oc.column('digest').doNothing())
+      .execute();
+  }
+
+  async getBlob(digest: string): Promise<BlobInfo | undefined> {
+    const row = await this.db.selectFrom('blobs').select(['digest', 'size_bytes']).where('digest', '=', digest).executeTakeFirst();
+    return row && { digest: row.digest, sizeBytes: Number(row.size_bytes) };
+  }
+
+  async linkBlob(repositoryId: number, digest: string, nowMs: number): Promise<void> {
+    await this.db
+      .insertInto('repository_blobs')
+      .values({ repository_id: repositoryId, digest, created_at: nowMs })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+      .execute();
+  }
+
+  async findLinkedBlob(repositoryId: number, digest: string): Promise<BlobInfo | undefined> {
+    const row = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+      .select(['b.digest', 'b.size_bytes'])
+      .where('rb.repository_id', '=', repositoryId)
+      .where('rb.digest', '=', digest)
+      .executeTakeFirst();
+    return row && { digest: row.digest, sizeBytes: Number(row.size_bytes) };
+  }
+
+  async findLinkedBlobs(repositoryId: number, digests: string[]): Promise<Map<string, BlobInfo>> {
+    const found = new Map<string, BlobInfo>();
+    for (let i = 0; i < digests.length; i += 500) {
+      const chunk = digests.slice(i, i + 500);
+      const rows = await this.db
+        .selectFrom('repository_blobs as rb')
+        .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+        .select(['b.digest', 'b.size_bytes'])
+        .where('rb.repository_id', '=', repositoryId)
+        .where('rb.digest', 'in', chunk)
+        .execute();
+      for (const r of rows) found.set(r.digest, { digest: r.digest, sizeBytes: Number(r.size_bytes) });
+    }
+    return found;
+  }
+
+  async unlinkBlob(repositoryId: number, digest: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async getManifest(repositoryId: number, digest: string): Promise<ManifestRecord | undefined> {
+    const row = await this.db
+      .selectFrom('manifests')
+      .select([...summaryColumns, 'payload'])
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async findManifestByTag(repositoryId: number, tag: string): Promise<ManifestRecord | undefined> {
+    const row = await this.db
+      .selectFrom('tags as t')
+      .innerJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.manifest_digest'))
+      .select(['m.digest', 'm.media_type', 'm.size_bytes', 'm.artifact_type', 'm.subject_digest', 'm.annotations', 'm.created_at', 'm.payload'])
+      .where('t.repository_id', '=', repositoryId)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return row && toRecord(row);
+  }
+
+  async findExistingManifests(repositoryId: number, digests: string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    for (let i = 0; i < digests.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('manifests')
+        .select('digest')
+        .where('repository_id', '=', repositoryId)
+        .where('digest', 'in', digests.slice(i, i + 500))
+        .execute();
+      for (const r of rows) found.add(r.digest);
+    }
+    return found;
+  }
+
+  async putManifest(repositoryId: number, m: ManifestRecord, references: ManifestReference[]): Promise<void> {
+    await this.transaction(async (tx) => {
+      const db = (tx as KyselyMetaStore).db;
+      const inserted = await db
+        .insertInto('manifests')
+        .values({
+          repository_id: repositoryId,
+          digest: m.digest,
+          media_type: m.mediaType,
+          size_bytes: m.sizeBytes,
+          payload: m.payload,
+          artifact_type: m.artifactType,
+          subject_digest: m.subjectDigest,
+          annotations: m.annotations,
+          created_at: m.createdAtMs,
+        })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .executeTakeFirst();
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0 || references.length === 0) return;
+      const unique = new Map(references.map((r) => [r.digest, r]));
+      const rows = [...unique.values()].map((r) => ({
+        repository_id: repositoryId,
+        manifest_digest: m.digest,
+        reference_digest: r.digest,
+        kind: r.kind,
+      }));
+      for (let i = 0; i < rows.length; i += 200) {
+        await db
+          .insertInto('manifest_references')
+          .values(rows.slice(i, i + 200))
+          .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'reference_digest']).doNothing())
+          .execute();
+      }
+    });
+  }
+
+  async deleteManifest(repositoryId: number, digest: string): Promise<boolean> {
+    return this.transaction(async (tx) => {
+      const db = (tx as KyselyMetaStore).db;
+      await db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
+      await db.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
+      const res = await db.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+      return Number(res.numDeletedRows) > 0;
+    });
+  }
+
+  async findParentManifests(repositoryId: number, digest: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('manifest_references')
+      .select('manifest_digest')
+      .where('repository_id', '=', repositoryId)
+      .where('reference_digest', '=', digest)
+      .where('kind', '=', 'manifest')
+      .execute();
+    return rows.map((r) => r.manifest_digest);
+  }
+
+  async listReferrers(repositoryId: number, subjectDigest: string, artifactType?: string): Promise<ManifestSummary[]> {
+    let q = this.db
+      .selectFrom('manifests')
+      .select(summaryColumns)
+      .where('repository_id', '=', repositoryId)
+      .where('subject_digest', '=', subjectDigest)
+      .orderBy('created_at')
+      .orderBy('digest');
+    if (artifactType !== undefined) q = q.where('artifact_type', '=', artifactType);
+    return (await q.execute()).map(toSummary);
+  }
+
+  async putTag(repositoryId: number, tag: string, digest: string, nowMs: number): Promise<void> {
+    await this.db
+      .insertInto('tags')
+      .values({ repository_id: repositoryId, name: tag, manifest_digest: digest, updated_at: nowMs })
+      .onConflict((oc) => oc.columns(['repository_id', 'name']).doUpdateSet({ manifest_digest: digest, updated_at: nowMs }))
+      .execute();
+  }
+
+  async deleteTag(repositoryId: number, tag: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async listTags(repositoryId: number, page: Page): Promise<string[]> {
+    let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repositoryId).orderBy('name').limit(page.limit);
+    if (page.after !== undefined) q = q.where('name', '>', page.after);
+    return (await q.execute()).map((r) => r.name);
+  }
+
+  async createUpload(u: Upload): Promise<void> {
+    await this.db
+      .insertInto('uploads')
+      .values({ id: u.id, repository_id: u.repositoryId, size_bytes: u.sizeBytes, started_at: u.startedAtMs, updated_at: u.updatedAtMs })
+      .execute();
+  }
+
+  async getUpload(id: string): Promise<Upload | undefined> {
+    const row = await this.db.selectFrom('uploads').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && toUpload(row);
+  }
+
+  async advanceUpload(id: string, fromSize: number, toSize: number, nowMs: number): Promise<boolean> {
+    const res = await this.db
+      .updateTable('uploads')
+      .set({ size_bytes: toSize, updated_at: nowMs })
+      .where('id', '=', id)
+      .where('size_bytes', '=', fromSize)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async deleteUpload(id: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('uploads').where('id', '=', id).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async listStaleUploads(beforeMs: number, limit: number): Promise<Upload[]> {
+    const rows = await this.db.selectFrom('uploads').selectAll().where('updated_at', '<', beforeMs).orderBy('updated_at').limit(limit).execute();
+    return rows.map(toUpload);
+  }
+
+  async check(): Promise<void> {
+    await sql`select 1`.execute(this.db);
+  }
+
+  async close(): Promise<void> {
+    await this.root.destroy();
+  }
+}

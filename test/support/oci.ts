@@ -1,0 +1,91 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** A random repository name, unique per test, optionally under a namespace. */
+export function repoName(prefix = 'test'): string {
+  return `${prefix}/${randomBytes(6).toString('hex')}`;
+}
+
+export function sha256(bytes: Uint8Array | string): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+export const MT = {
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  ociLayer: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  ociEmpty: 'application/vnd.oci.empty.v1+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+} as const;
+
+export interface Blob {
+  digest: string;
+  bytes: Buffer;
+}
+
+export function blob(bytes: Buffer | string): Blob {
+  const b = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+  return { digest: sha256(b), bytes: b };
+}
+
+export interface BuiltImage {
+  config: Blob;
+  layers: Blob[];
+  manifest: Buffer;
+  digest: string;
+  mediaType: string;
+}
+
+/** An image with random layer bytes (not real tarballs: the registry does not look inside). */
+export function buildImage(options: { layers?: number; layerBytes?: number; docker?: boolean; platform?: { os: string; architecture: string } } = {}): BuiltImage {
+  const layers = Array.from({ length: options.layers ?? 1 }, () => blob(randomBytes(options.layerBytes ?? 1024)));
+  const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
+  const config = blob(JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, nonce: randomBytes(8).toString('hex') }));
+  const docker = options.docker ?? false;
+  const mediaType = docker ? MT.dockerManifest : MT.ociManifest;
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      config: { mediaType: docker ? MT.dockerConfig : MT.ociConfig, digest: config.digest, size: config.bytes.length },
+      layers: layers.map((l) => ({ mediaType: docker ? MT.dockerLayer : MT.ociLayer, digest: l.digest, size: l.bytes.length })),
+    }),
+  );
+  return { config, layers, manifest, digest: sha256(manifest), mediaType };
+}
+
+/** Monolithic push of one blob (POST then PUT). Throws on any unexpected status. */
+export async function pushBlob(baseUrl: string, repository: string, b: Blob): Promise<void> {
+  const start = await fetch(`${baseUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+  if (start.status !== 202) throw new Error(`POST upload: ${start.status} ${await start.text()}`);
+  const location = new URL(start.headers.get('location')!, baseUrl);
+  location.searchParams.set('digest', b.digest);
+  const put = await fetch(location, { method: 'PUT', body: b.bytes, headers: { 'content-type': 'application/octet-stream' } });
+  if (put.status !== 201) throw new Error(`PUT upload: ${put.status} ${await put.text()}`);
+}
+
+export async function pushManifest(baseUrl: string, repository: string, reference: string, body: Buffer, mediaType: string): Promise<Response> {
+  return fetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': mediaType } });
+}
+
+/** Pushes an image's blobs and manifest under `reference`; resolves the manifest digest. */
+export async function pushImage(baseUrl: string, repository: string, image: BuiltImage, reference = 'latest'): Promise<string> {
+  for (const b of [image.config, ...image.layers]) await pushBlob(baseUrl, repository, b);
+  const res = await pushManifest(baseUrl, repository, reference, image.manifest, image.mediaType);
+  if (res.status !== 201) throw new Error(`PUT manifest: ${res.status} ${await res.text()}`);
+  return image.digest;
+}
+
+/** Polls `check` until it resolves truthy or the deadline passes. */
+export async function waitFor<T>(check: () => Promise<T | undefined | false>, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${options.what ?? 'condition'}`);
+    await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
+  }
+}

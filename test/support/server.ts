@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface StartOptions {
+  /** Reuse a data directory (e.g. to restart after a crash); by default a fresh temp dir. */
+  dataDir?: string;
+  /** Extra command-line flags. */
+  args?: string[];
+  /** Extra environment variables (BERTH_*). */
+  env?: Record<string, string>;
+}
+
+export interface TestServer {
+  /** e.g. http://127.0.0.1:41234 */
+  baseUrl: string;
+  port: number;
+  dataDir: string;
+  process: ChildProcess;
+  /** Every log line the server wrote, parsed. */
+  logs: Record<string, unknown>[];
+  /** SIGTERM and wait; removes the data dir if startServer created it. */
+  close(): Promise<void>;
+  /** Kill with the signal (SIGKILL by default) and wait; keeps the data dir. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts the real server (`node src/main.ts`) as a child process on an ephemeral port on
+ * 127.0.0.1 and resolves once it logs that it listens.
+ */
+export async function startServer(options: StartOptions = {}): Promise<TestServer> {
+  const ownsDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'berth-test-')));
+  const child = spawn(process.execPath, [path.join(repoRoot, 'src/main.ts'), '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...(options.args ?? [])], {
+    cwd: repoRoot,
+    env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within 20 s; stderr: ${stderr}`)), 20_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        if (entry['msg'] === 'listening') {
+          clearTimeout(timer);
+          resolve(entry['url'] as string);
+        }
+      } catch {
+        // not a log line
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening; stderr: ${stderr}`));
+    });
+  });
+  const port = Number(new URL(url).port);
+  let stopped = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (!stopped && child.exitCode === null && child.signalCode === null) child.kill(signal);
+    stopped = true;
+    await exited;
+  };
+  return {
+    baseUrl: url,
+    port,
+    dataDir,
+    process: child,
+    logs,
+    async close() {
+      await stop('SIGTERM');
+      if (ownsDir) await rm(dataDir, { recursive: true, force: true });
+    },
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      await stop(signal);
+    },
+  };
+}
