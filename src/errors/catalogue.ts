@@ -65,7 +65,7 @@ export const catalogue = {
   },
   NameInvalid: {
     message: 'The repository name is invalid.',
-    description: 'A repository name broke the naming rules: lowercase letters, digits and separators (. _ __ -), path components joined by /, at most 256 characters.',
+    description: 'A repository name broke the naming rules: 2 to 256 characters of lowercase letters and digits, with single . _ or - between them and / between path components (the ECR rule, a subset of the OCI grammar).',
     oci: { code: 'NAME_INVALID', status: 400 },
   },
   NameUnknown: {

@@ -1,11 +1,12 @@
 import { RegistryError } from '../errors/catalogue.ts';
 
 /**
- * Grammars from the OCI Distribution spec ("Pulling manifests": <name>, <reference>) narrowed
- * to ECR's repository-name rule (2-256 characters, lowercase), so that every name Berth accepts
- * on the data plane is also a valid ECR repository name.
+ * Repository names follow ECR's rule (CreateRepository: 2-256 characters, components of
+ * lowercase letters and digits joined by single `.`, `_` or `-`, separated by `/`). That is a
+ * subset of the OCI Distribution spec's <name> grammar (which also allows `__` and `--`), so
+ * every name Berth accepts is valid on both planes. Tags follow the spec's <reference> grammar.
  */
-const NAME_COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
+const NAME_COMPONENT = '[a-z0-9]+(?:[._-][a-z0-9]+)*';
 const NAME_RE = new RegExp(`^${NAME_COMPONENT}(?:/${NAME_COMPONENT})*$`);
 const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 
@@ -22,7 +23,7 @@ export function assertRepositoryName(name: string): void {
         ? `it is ${name.length} characters long; the limit is ${MAX_NAME_LENGTH}`
         : name.length < 2
           ? 'it must be at least 2 characters long'
-          : 'use lowercase letters, digits and separators (. _ __ -) in components joined by /';
+          : 'use lowercase letters and digits, single . _ or - between them, and / between path components';
     throw new RegistryError('NameInvalid', { name }, { message: `Invalid repository name ${JSON.stringify(name)}: ${why}.` });
   }
 }
