@@ -26,6 +26,8 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
     createOnPush: config.repositories.createOnPush,
     uploadTtlMs: config.uploads.ttlSeconds * 1000,
     manifestMaxBytes: config.manifests.maxBytes,
+    cacheTtlMs: config.cache.ttlSeconds * 1000,
+    manifestCacheBytes: config.cache.manifestBytes,
   });
   const server = buildServer({ config, log, registry });
   const { host, port } = parseListen(config.listen);

@@ -32,6 +32,8 @@ export const settings = [
   { key: 'uploads.ttlSeconds', kind: 'integer', default: 86400, min: 1, doc: 'An upload session untouched for this long expires and its bytes are removed.' },
   { key: 'uploads.sweepIntervalSeconds', kind: 'integer', default: 900, min: 1, doc: 'How often expired upload sessions are swept.' },
   { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },
+  { key: 'cache.ttlSeconds', kind: 'integer', default: 10, min: 0, doc: 'How long a node trusts repositories and manifests it has read (deletions made through another node show after at most this long; tags are never cached).' },
+  { key: 'cache.manifestBytes', kind: 'integer', default: 64 * 1024 * 1024, min: 0, doc: 'Memory for cached manifest bodies, in bytes.' },
   { key: 'server.shutdownGraceSeconds', kind: 'integer', default: 10, min: 0, doc: 'On SIGTERM, how long in-flight requests may finish before connections are closed.' },
 ] as const satisfies readonly SettingSpec[];
 
@@ -45,6 +47,7 @@ export interface Config {
   repositories: { createOnPush: boolean };
   uploads: { ttlSeconds: number; sweepIntervalSeconds: number };
   manifests: { maxBytes: number };
+  cache: { ttlSeconds: number; manifestBytes: number };
   server: { shutdownGraceSeconds: number };
   /** Where the file settings came from, if any. */
   configFile: string | undefined;
@@ -201,6 +204,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     repositories: { createOnPush: get<boolean>('repositories.createOnPush') },
     uploads: { ttlSeconds: get<number>('uploads.ttlSeconds'), sweepIntervalSeconds: get<number>('uploads.sweepIntervalSeconds') },
     manifests: { maxBytes: get<number>('manifests.maxBytes') },
+    cache: { ttlSeconds: get<number>('cache.ttlSeconds'), manifestBytes: get<number>('cache.manifestBytes') },
     server: { shutdownGraceSeconds: get<number>('server.shutdownGraceSeconds') },
     configFile,
   };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { anonymous } from '../registry/access.ts';
@@ -37,7 +37,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     : null;
   const app = Fastify({
     loggerInstance: log,
-    disableRequestLogging: true,
+    // One completion line per request is written by the onResponse hook below instead.
+    logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     genReqId: () => randomUUID(),
     requestIdHeader: false,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { Readable } from 'node:stream';
 import { RegistryError, isRegistryError } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
@@ -18,6 +19,15 @@ export interface RegistryOptions {
   createOnPush: boolean;
   uploadTtlMs: number;
   manifestMaxBytes: number;
+  /**
+   * How long this process trusts what it read of repositories and manifests (both are
+   * immutable once written except for deletion, so staleness is bounded by this and only ever
+   * shows a deleted thing a little longer). Tags are never cached: a tag moved through any node
+   * is seen at once everywhere.
+   */
+  cacheTtlMs: number;
+  /** Bytes of manifest payload kept in memory. */
+  manifestCacheBytes: number;
   now?: () => number;
 }
 
@@ -48,6 +58,9 @@ export class Registry {
   private readonly now: () => number;
   /** Appends to one upload are serialised in this process; advanceUpload() guards across nodes. */
   private readonly uploadLocks = new Map<string, Promise<unknown>>();
+  private readonly repositoryCache: LRUCache<string, Repository>;
+  /** Keyed by `<repositoryId>@<digest>`. */
+  private readonly manifestCache: LRUCache<string, ManifestRecord>;
 
   constructor(options: RegistryOptions) {
     this.options = options;
@@ -56,6 +69,13 @@ export class Registry {
     this.authorizer = options.authorizer;
     this.log = options.log;
     this.now = options.now ?? Date.now;
+    const ttl = Math.max(1, options.cacheTtlMs);
+    this.repositoryCache = new LRUCache({ max: 10_000, ttl });
+    this.manifestCache = new LRUCache({
+      maxSize: Math.max(1, options.manifestCacheBytes),
+      sizeCalculation: (m) => m.sizeBytes + 256,
+      ttl,
+    });
   }
 
   // --- repositories -------------------------------------------------------------------------
@@ -65,12 +85,22 @@ export class Registry {
     assertRepositoryName(name);
     const result = await this.meta.createRepository(name, this.now());
     if (result.created) this.log.info({ repository: name }, 'repository created');
+    this.repositoryCache.set(name, result.repository);
     return result;
+  }
+
+  /** The repository, or undefined; only existing repositories are cached. */
+  private async findRepository(name: string): Promise<Repository | undefined> {
+    const cached = this.repositoryCache.get(name);
+    if (cached) return cached;
+    const repository = await this.meta.getRepository(name);
+    if (repository) this.repositoryCache.set(name, repository);
+    return repository;
   }
 
   async getRepository(name: string): Promise<Repository> {
     assertRepositoryName(name);
-    const repository = await this.meta.getRepository(name);
+    const repository = await this.findRepository(name);
     if (!repository) throw new RegistryError('NameUnknown', { name }, { message: `Repository ${name} does not exist.` });
     return repository;
   }
@@ -78,7 +108,7 @@ export class Registry {
   /** The repository a push writes into, created first when the configuration says so. */
   private async repositoryForPush(name: string): Promise<Repository> {
     assertRepositoryName(name);
-    const existing = await this.meta.getRepository(name);
+    const existing = await this.findRepository(name);
     if (existing) return existing;
     if (!this.options.createOnPush) {
       throw new RegistryError('NameUnknown', { name }, { message: `Repository ${name} does not exist; create it before pushing.` });
@@ -333,17 +363,27 @@ export class Registry {
 
   async getManifest(repositoryName: string, reference: string): Promise<ManifestRecord> {
     const repository = await this.getRepository(repositoryName);
-    let manifest: ManifestRecord | undefined;
+    let digest: Digest | undefined;
     if (looksLikeDigest(reference)) {
       parseDigest(reference);
-      manifest = await this.meta.getManifest(repository.id, reference);
+      digest = reference;
     } else {
       assertTag(reference);
-      manifest = await this.meta.findManifestByTag(repository.id, reference);
+      digest = await this.meta.findTagDigest(repository.id, reference);
     }
+    const manifest = digest === undefined ? undefined : await this.findManifest(repository.id, digest);
     if (!manifest) {
       throw new RegistryError('ManifestUnknown', { reference }, { message: `Manifest ${reference} is not in repository ${repositoryName}.` });
     }
+    return manifest;
+  }
+
+  private async findManifest(repositoryId: number, digest: Digest): Promise<ManifestRecord | undefined> {
+    const key = `${repositoryId}@${digest}`;
+    const cached = this.manifestCache.get(key);
+    if (cached) return cached;
+    const manifest = await this.meta.getManifest(repositoryId, digest);
+    if (manifest) this.manifestCache.set(key, manifest);
     return manifest;
   }
 
@@ -447,6 +487,7 @@ export class Registry {
       }
       if (!(await tx.deleteManifest(repository.id, reference))) throw unknown();
     });
+    this.manifestCache.delete(`${repository.id}@${reference}`);
   }
 
   async listTags(repositoryName: string, page: Page): Promise<{ names: string[]; more: boolean }> {

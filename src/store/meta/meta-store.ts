@@ -89,6 +89,8 @@ export interface MetaStore {
   /** Manifests whose subject is `digest`, optionally of one artifact type, oldest first. */
   listReferrers(repositoryId: number, subjectDigest: Digest, artifactType?: string): Promise<ManifestSummary[]>;
 
+  /** The digest the tag points at; undefined when the tag is absent. */
+  findTagDigest(repositoryId: number, tag: string): Promise<Digest | undefined>;
   /** Points the tag at the manifest, creating or moving it. */
   putTag(repositoryId: number, tag: string, digest: Digest, nowMs: number): Promise<void>;
   /** Resolves false when absent. */

@@ -265,6 +265,11 @@ export class KyselyMetaStore implements MetaStore {
     return (await q.execute()).map(toSummary);
   }
 
+  async findTagDigest(repositoryId: number, tag: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('tags').select('manifest_digest').where('repository_id', '=', repositoryId).where('name', '=', tag).executeTakeFirst();
+    return row?.manifest_digest;
+  }
+
   async putTag(repositoryId: number, tag: string, digest: string, nowMs: number): Promise<void> {
     await this.db
       .insertInto('tags')
