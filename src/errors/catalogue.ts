@@ -25,7 +25,7 @@ export const catalogue = {
   },
   BlobUploadInvalid: {
     message: 'The blob upload is invalid.',
-    description: 'An upload request was malformed, for example a PUT without a digest or a chunk with a bad Content-Range.',
+    description: 'An upload request was malformed, or its body ended before the declared length.',
     oci: { code: 'BLOB_UPLOAD_INVALID', status: 400 },
   },
   BlobUploadUnknown: {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
@@ -19,6 +20,21 @@ const TLS12_CIPHERS = [
   'ECDHE-ECDSA-CHACHA20-POLY1305',
   'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
+
+const badRequest = JSON.stringify({ errors: [{ code: 'BAD_REQUEST', message: 'The request could not be read: it was malformed or its body ended early.' }] });
+
+/**
+ * A request the HTTP parser rejects (garbage, a body shorter than its Content-Length, or a TLS
+ * handshake sent to the plain-HTTP port, as skopeo and podman do first with --tls-verify=false)
+ * gets a short 400 in the OCI error shape and the connection is closed at once.
+ */
+function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(badRequest)}\r\n\r\n${badRequest}`);
+}
 
 export interface ServerDeps {
   config: Config;
@@ -48,6 +64,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     keepAliveTimeout: 65_000,
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    clientErrorHandler,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1000 },
     ...(https ? { https } : {}),
@@ -106,14 +123,5 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   registerOciPlane(app, { registry, manifestMaxBytes: config.manifests.maxBytes });
 
-  // A client speaking TLS (or anything else) to the plain-HTTP port gets a fast, clean close:
-  // skopeo and podman with --tls-verify=false try HTTPS first.
-  app.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (socket.writable && err.code !== 'ECONNRESET') {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    } else {
-      socket.destroy();
-    }
-  });
   return app;
 }

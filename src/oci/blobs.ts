@@ -1,3 +1,4 @@
+import { isRegistryError } from '../errors/catalogue.ts';
 import type { OciRoute } from './paths.ts';
 import { authorize, unsupported, type OciHandler } from './plane.ts';
 import { byteRange } from './http-util.ts';
@@ -13,7 +14,14 @@ export const handleBlob: OciHandler<BlobRoute> = async (deps, route, request, re
       const isHead = request.method === 'HEAD';
       await authorize(deps, request, 'pull', route.name, isHead ? 'ecr:BatchCheckLayerAvailability' : 'ecr:GetDownloadUrlForLayer');
       const blob = await registry.statBlob(route.name, route.digest);
-      const range = byteRange(request.headers.range, blob.sizeBytes);
+      let range;
+      try {
+        range = byteRange(request.headers.range, blob.sizeBytes);
+      } catch (err) {
+        // RFC 9110 section 15.5.17: a 416 says how large the representation is.
+        if (isRegistryError(err, 'RangeNotSatisfiable')) reply.header('content-range', `bytes */${blob.sizeBytes}`);
+        throw err;
+      }
       reply
         .header('content-type', 'application/octet-stream')
         .header('docker-content-digest', blob.digest)

@@ -16,5 +16,6 @@ export const handleReferrers: OciHandler<Extract<OciRoute, { kind: 'referrers' }
     ...(r.annotations ? { annotations: JSON.parse(r.annotations) as Record<string, string> } : {}),
   }));
   if (artifactType) reply.header('oci-filters-applied', 'artifactType');
-  reply.header('content-type', MediaTypes.ociIndex).send(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests }));
+  // A Buffer, not a string: Fastify would append `; charset=utf-8`, and the spec fixes the exact type.
+  reply.header('content-type', MediaTypes.ociIndex).send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaTypes.ociIndex, manifests })));
 };

@@ -7,7 +7,8 @@ export const handleTags: OciHandler<Extract<OciRoute, { kind: 'tags' }>> = async
   await authorize(deps, request, 'pull', route.name, 'ecr:ListImages');
   const page = pageOf(queryOf(request));
   const { names, more } = await deps.registry.listTags(route.name, page);
-  if (more) reply.header('link', nextLink(`/v2/${route.name}/tags/list`, page.limit, names[names.length - 1]!));
+  // Spec ("Listing Tags"): with n=0 the list is empty and there is no Link header.
+  if (more && names.length > 0) reply.header('link', nextLink(`/v2/${route.name}/tags/list`, page.limit, names[names.length - 1]!));
   reply.header('content-type', 'application/json').send(JSON.stringify({ name: route.name, tags: names }));
 };
 
@@ -16,6 +17,6 @@ export const handleCatalog: OciHandler<Extract<OciRoute, { kind: 'catalog' }>> =
   await authorize(deps, request, 'catalog', undefined, 'ecr:DescribeRepositories');
   const page = pageOf(queryOf(request));
   const { names, more } = await deps.registry.listRepositories(request.berth.principal, page);
-  if (more) reply.header('link', nextLink('/v2/_catalog', page.limit, names[names.length - 1]!));
+  if (more && names.length > 0) reply.header('link', nextLink('/v2/_catalog', page.limit, names[names.length - 1]!));
   reply.header('content-type', 'application/json').send(JSON.stringify({ repositories: names }));
 };

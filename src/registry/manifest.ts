@@ -113,7 +113,8 @@ export function parseManifest(payload: Uint8Array, contentType: string | undefin
     if (mediaType === MediaTypes.dockerManifest && layers.length === 0) throw invalid('a Docker schema 2 manifest needs at least one layer');
     // Non-distributable layers with URLs live elsewhere (image-spec layer.md); don't require them.
     const blobs = [config, ...layers.filter((l) => !(l.urls && l.urls.length > 0))];
-    const artifactType = (m['artifactType'] as string | undefined) ?? (mediaType === MediaTypes.ociManifest ? config.mediaType : null);
+    // An empty artifactType counts as missing (spec: "Listing Referrers").
+    const artifactType = (m['artifactType'] as string | undefined) || (mediaType === MediaTypes.ociManifest ? config.mediaType : null);
     return {
       mediaType,
       artifactType,
