@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../../../errors/catalogue.ts';
 import { newHasher, parseDigest, type Digest } from '../../../registry/digest.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../blob-store.ts';
+import { FileRangeReader } from './file-reader.ts';
 
 /** Read buffer for blob streams: large enough that a GiB pull is a few thousand syscalls. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -70,7 +71,13 @@ export class FsBlobStore implements BlobStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryError('BlobUnknown', { digest });
       throw err;
     }
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK_BYTES, autoClose: true });
+    try {
+      const end = range ? range.end : (await handle.stat()).size - 1;
+      return new FileRangeReader(handle, range?.start ?? 0, end, READ_CHUNK_BYTES);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async delete(digest: Digest): Promise<void> {

@@ -1,0 +1,32 @@
+import { spawn } from 'node:child_process';
+
+export const CURL_BIN = 'curl';
+
+/**
+ * GETs every URL at once with one curl process (--parallel), discarding the bodies, and checks
+ * each status and size. A second client for the pull figures: Node's HTTP client tops out near
+ * the speed nginx serves at, so the node:http figures understate how far ahead nginx is.
+ */
+export async function curlPull(urls: string[], expectedBytes: number[]): Promise<number> {
+  const args = ['-s', '--parallel', '--parallel-immediate', '--parallel-max', String(urls.length), '-w', '%{http_code} %{size_download}\\n'];
+  for (const url of urls) args.push('-o', '/dev/null', url);
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(CURL_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`curl exited ${code}: ${err}`))));
+  });
+  const lines = out.trim().split('\n');
+  if (lines.length !== urls.length) throw new Error(`curl reported ${lines.length} transfers, wanted ${urls.length}`);
+  // --parallel reports transfers in completion order; compare as multisets.
+  const got = lines.map((l) => l.split(' ')).map(([status, size]) => ({ status: Number(status), size: Number(size) }));
+  const bad = got.find((g) => g.status !== 200);
+  if (bad) throw new Error(`curl: a transfer answered ${bad.status}`);
+  const sizes = got.map((g) => g.size).sort((a, b) => a - b);
+  const wanted = [...expectedBytes].sort((a, b) => a - b);
+  if (sizes.some((s, i) => s !== wanted[i])) throw new Error(`curl: sizes ${sizes.join(',')} differ from ${wanted.join(',')}`);
+  return sizes.reduce((a, b) => a + b, 0);
+}
