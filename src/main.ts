@@ -26,9 +26,6 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  log.info({ url: berth.url, dataDir: config.dataDir, metadataUrl: config.metadataUrl, blobUrl: config.blobUrl }, 'listening');
-  if (process.stderr.isTTY) process.stderr.write(`Berth is listening on ${berth.url} (data in ${config.dataDir})\n`);
-
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
@@ -49,6 +46,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // Announce readiness only once the signal handlers are in place: a supervisor may stop us
+  // the moment it reads this line.
+  log.info({ url: berth.url, dataDir: config.dataDir, metadataUrl: config.metadataUrl, blobUrl: config.blobUrl }, 'listening');
+  if (process.stderr.isTTY) process.stderr.write(`Berth is listening on ${berth.url} (data in ${config.dataDir})\n`);
 }
 
 await main();
