@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { MT, blob, sha256, type Blob } from './oci.ts';
+import { MT, blob, imageManifest, sha256, type Blob } from './oci.ts';
 
 /**
  * Real container images built in code: ustar layers gzip'd with node:zlib, image configs that
@@ -155,16 +155,7 @@ export function buildRealImage(options: RealImageOptions = {}): RealImage {
       history: layers.map(() => ({ created, created_by: 'berth test/support/layout.ts' })),
     }),
   );
-  const mediaType = docker ? MT.dockerManifest : MT.ociManifest;
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType,
-      config: { mediaType: docker ? MT.dockerConfig : MT.ociConfig, digest: config.digest, size: config.bytes.length },
-      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.bytes.length })),
-    }),
-  );
-  return { config, layers, manifest, digest: sha256(manifest), mediaType, platform };
+  return { config, layers, ...imageManifest(config, layers, docker), platform };
 }
 
 export interface RealIndex {

@@ -45,16 +45,22 @@ export function buildImage(options: { layers?: number; layerBytes?: number; dock
   const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
   const config = blob(JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, nonce: randomBytes(8).toString('hex') }));
   const docker = options.docker ?? false;
+  const layerType = docker ? MT.dockerLayer : MT.ociLayer;
+  return { config, layers, ...imageManifest(config, layers.map((l) => ({ ...l, mediaType: layerType })), docker) };
+}
+
+/** The schema 2 (Docker) or OCI image manifest for a config and layers, as exact bytes. */
+export function imageManifest(config: Blob, layers: (Blob & { mediaType: string })[], docker: boolean): { manifest: Buffer; digest: string; mediaType: string } {
   const mediaType = docker ? MT.dockerManifest : MT.ociManifest;
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType,
       config: { mediaType: docker ? MT.dockerConfig : MT.ociConfig, digest: config.digest, size: config.bytes.length },
-      layers: layers.map((l) => ({ mediaType: docker ? MT.dockerLayer : MT.ociLayer, digest: l.digest, size: l.bytes.length })),
+      layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.bytes.length })),
     }),
   );
-  return { config, layers, manifest, digest: sha256(manifest), mediaType };
+  return { manifest, digest: sha256(manifest), mediaType };
 }
 
 /** Monolithic push of one blob (POST then PUT). Throws on any unexpected status. */
