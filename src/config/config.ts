@@ -105,6 +105,8 @@ function checkUnknownKeys(obj: unknown, prefix: string, file: string): void {
   }
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix ? `${prefix}.${k}` : k;
+    // getPath() reads nested objects only, so a dotted name would be accepted and then ignored.
+    if (k.includes('.')) throw new ConfigError(`${file}: unknown setting ${JSON.stringify(k)}; write key paths as nested objects`);
     if (settings.some((s) => s.key === key)) continue;
     if (settings.some((s) => s.key.startsWith(key + '.'))) {
       checkUnknownKeys(v, key, file);

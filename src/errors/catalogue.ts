@@ -74,7 +74,7 @@ export const catalogue = {
     oci: { code: 'NAME_UNKNOWN', status: 404 },
   },
   PaginationNumberInvalid: {
-    message: 'The page size n must be a whole number between 0 and 10000.',
+    message: 'The page size n must be a whole number, 0 or more.',
     description: 'A list request had an n parameter that was not a non-negative integer.',
     oci: { code: 'PAGINATION_NUMBER_INVALID', status: 400 },
   },

@@ -297,7 +297,8 @@ export class Registry {
       try {
         blob = await this.blobs.commit(upload.id, upload.sizeBytes, digest);
       } catch (err) {
-        if (isRegistryError(err, 'DigestInvalid')) await this.meta.deleteUpload(upload.id);
+        // Both leave the upload's bytes gone: the session cannot continue.
+        if (isRegistryError(err, 'DigestInvalid') || isRegistryError(err, 'BlobUploadInvalid')) await this.meta.deleteUpload(upload.id);
         throw err;
       }
       const now = this.now();

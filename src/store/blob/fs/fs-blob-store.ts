@@ -137,7 +137,14 @@ export class FsBlobStore implements BlobStore {
     let actual: string;
     try {
       const { size } = await handle.stat();
-      if (size < sizeBytes) throw new Error(`upload ${uploadId} holds ${size} bytes, fewer than the ${sizeBytes} recorded`);
+      if (size < sizeBytes) {
+        // Only possible if the machine lost power after a chunk was acknowledged but before the
+        // page cache reached the disk: the session cannot be completed, so it is dropped.
+        await rm(file, { force: true });
+        throw new RegistryError('BlobUploadInvalid', { uploadId, sizeBytes, onDisk: size }, {
+          message: `The upload holds ${size} bytes on disk, fewer than the ${sizeBytes} it acknowledged (likely lost in a power failure); start the upload again.`,
+        });
+      }
       if (size > sizeBytes) await handle.truncate(sizeBytes);
       await handle.sync();
       const hasher = state && state.offset === sizeBytes && algorithm === 'sha256' ? state.hasher : await this.rehash(file, sizeBytes, algorithm);
@@ -157,7 +164,12 @@ export class FsBlobStore implements BlobStore {
       await rm(file, { force: true });
       return existing;
     }
-    await mkdir(path.dirname(target), { recursive: true });
+    const createdDir = await mkdir(path.dirname(target), { recursive: true });
+    if (createdDir !== undefined) {
+      // New directories must be durable in their parents too, or a power loss could drop them.
+      await syncDir(path.dirname(createdDir));
+      if (path.dirname(createdDir) !== path.dirname(path.dirname(target))) await syncDir(path.dirname(path.dirname(target)));
+    }
     // rename() is atomic: readers see either no blob or all of it. Two commits of one digest
     // write identical bytes, so whichever rename lands last changes nothing.
     await rename(file, target);

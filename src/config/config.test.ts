@@ -1,0 +1,284 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, envName, flagName, loadConfig, parseListen, settings, type Config, type SettingSpec } from './config.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** A temp directory, removed when the test ends, to act as the working directory. */
+function workDir(t: TestContext): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'berth-config-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function writeJson(dir: string, name: string, value: unknown): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+  return file;
+}
+
+/** The resolved value of a setting, read from the config object by its key path. */
+function valueAt(config: Config, key: string): unknown {
+  return key.split('.').reduce<unknown>((obj, part) => (obj as Record<string, unknown>)[part], config);
+}
+
+function configError(pattern: RegExp) {
+  return (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.match(err.message, pattern);
+    return true;
+  };
+}
+
+test('envName and flagName follow the key path', () => {
+  assert.equal(envName('listen'), 'BERTH_LISTEN');
+  assert.equal(envName('dataDir'), 'BERTH_DATA_DIR');
+  assert.equal(envName('uploads.ttlSeconds'), 'BERTH_UPLOADS_TTL_SECONDS');
+  assert.equal(envName('repositories.createOnPush'), 'BERTH_REPOSITORIES_CREATE_ON_PUSH');
+  assert.equal(flagName('listen'), '--listen');
+  assert.equal(flagName('dataDir'), '--data-dir');
+  assert.equal(flagName('uploads.ttlSeconds'), '--uploads-ttl-seconds');
+  assert.equal(flagName('tls.cert'), '--tls-cert');
+});
+
+test('settings have unique keys, env vars and flags, and defaults of their kind', () => {
+  const specs = settings as readonly SettingSpec[];
+  assert.equal(new Set(specs.map((s) => s.key)).size, specs.length);
+  assert.equal(new Set(specs.map((s) => envName(s.key))).size, specs.length);
+  assert.equal(new Set(specs.map((s) => flagName(s.key))).size, specs.length);
+  for (const s of specs) {
+    assert.ok(s.doc.length > 0, `${s.key} has no doc`);
+    if (s.default === undefined) continue;
+    const expected = s.kind === 'integer' ? 'number' : s.kind === 'boolean' ? 'boolean' : 'string';
+    assert.equal(typeof s.default, expected, `${s.key} default`);
+    if (s.kind === 'enum') assert.ok(s.values?.includes(s.default as string), `${s.key} default is one of its values`);
+    if (s.min !== undefined) assert.ok((s.default as number) >= s.min, `${s.key} default is at least its minimum`);
+  }
+});
+
+test('with nothing set, every setting has its default', (t) => {
+  const cwd = workDir(t);
+  const config = loadConfig({ argv: [], env: {}, cwd });
+  assert.equal(config.listen, '127.0.0.1:5000');
+  assert.equal(config.dataDir, path.join(cwd, 'data'));
+  assert.equal(config.metadataUrl, `sqlite:${path.join(cwd, 'data', 'metadata.db')}`);
+  assert.equal(config.blobUrl, `file:${path.join(cwd, 'data', 'blobs')}`);
+  assert.deepEqual(config.tls, { cert: undefined, key: undefined });
+  assert.equal(config.log.level, 'info');
+  assert.equal(config.repositories.createOnPush, true);
+  assert.equal(config.uploads.ttlSeconds, 86400);
+  assert.equal(config.uploads.sweepIntervalSeconds, 900);
+  assert.equal(config.manifests.maxBytes, 4 * 1024 * 1024);
+  assert.equal(config.cache.ttlSeconds, 10);
+  assert.equal(config.cache.manifestBytes, 64 * 1024 * 1024);
+  assert.equal(config.server.shutdownGraceSeconds, 10);
+  assert.equal(config.configFile, undefined);
+  for (const s of settings as readonly SettingSpec[]) {
+    if (s.default !== undefined && s.key !== 'dataDir') assert.equal(valueAt(config, s.key), s.default, s.key);
+  }
+});
+
+test('the config is frozen all the way down', (t) => {
+  const config = loadConfig({ argv: [], env: {}, cwd: workDir(t) });
+  assert.ok(Object.isFrozen(config));
+  assert.ok(Object.isFrozen(config.uploads));
+  assert.ok(Object.isFrozen(config.tls));
+  assert.throws(() => {
+    (config.uploads as { ttlSeconds: number }).ttlSeconds = 1;
+  }, TypeError);
+});
+
+test('every setting can be set by its flag and by its environment variable', (t) => {
+  const cwd = workDir(t);
+  const sample: Record<string, [string, unknown]> = {
+    listen: ['127.0.0.1:6000', '127.0.0.1:6000'],
+    dataDir: ['/srv/berth', '/srv/berth'],
+    metadataUrl: ['sqlite:/tmp/m.db', 'sqlite:/tmp/m.db'],
+    blobUrl: ['file:/tmp/b', 'file:/tmp/b'],
+    'tls.cert': ['/etc/c.pem', '/etc/c.pem'],
+    'tls.key': ['/etc/k.pem', '/etc/k.pem'],
+    'log.level': ['debug', 'debug'],
+    'repositories.createOnPush': ['false', false],
+    'uploads.ttlSeconds': ['60', 60],
+    'uploads.sweepIntervalSeconds': ['5', 5],
+    'manifests.maxBytes': ['2048', 2048],
+    'cache.ttlSeconds': ['0', 0],
+    'cache.manifestBytes': ['1000', 1000],
+    'server.shutdownGraceSeconds': ['3', 3],
+  };
+  const argv: string[] = [];
+  const env: Record<string, string> = {};
+  for (const s of settings) {
+    const entry = sample[s.key];
+    assert.ok(entry, `the test has a sample value for ${s.key}`);
+    argv.push(flagName(s.key), entry[0]);
+    env[envName(s.key)] = entry[0];
+  }
+  for (const config of [loadConfig({ argv, env: {}, cwd }), loadConfig({ argv: [], env, cwd })]) {
+    for (const s of settings) assert.equal(valueAt(config, s.key), sample[s.key]![1], s.key);
+  }
+});
+
+test('precedence: default < config file < environment < flag', (t) => {
+  const cwd = workDir(t);
+  const file = writeJson(cwd, 'berth.json', { uploads: { ttlSeconds: 100 }, log: { level: 'warn' }, listen: '127.0.0.1:5100' });
+  const env = { BERTH_CONFIG: file, BERTH_UPLOADS_TTL_SECONDS: '200', BERTH_LISTEN: '127.0.0.1:5200' };
+
+  const all = loadConfig({ argv: ['--uploads-ttl-seconds', '300'], env, cwd });
+  assert.equal(all.uploads.ttlSeconds, 300, 'the flag beats the environment and the file');
+  assert.equal(all.listen, '127.0.0.1:5200', 'the environment beats the file');
+  assert.equal(all.log.level, 'warn', 'the file beats the default');
+  assert.equal(all.uploads.sweepIntervalSeconds, 900, 'the default when nothing sets it');
+  assert.equal(all.configFile, file);
+
+  const noFlag = loadConfig({ argv: [], env, cwd });
+  assert.equal(noFlag.uploads.ttlSeconds, 200);
+
+  const fileOnly = loadConfig({ argv: [], env: { BERTH_CONFIG: file }, cwd });
+  assert.equal(fileOnly.uploads.ttlSeconds, 100);
+  assert.equal(fileOnly.listen, '127.0.0.1:5100');
+
+  assert.equal(loadConfig({ argv: [], env: {}, cwd }).uploads.ttlSeconds, 86400);
+});
+
+test('--config beats BERTH_CONFIG, and takes its value after = too', (t) => {
+  const cwd = workDir(t);
+  writeJson(cwd, 'a.json', { log: { level: 'warn' } });
+  writeJson(cwd, 'b.json', { log: { level: 'error' } });
+  assert.equal(loadConfig({ argv: ['--config', 'b.json'], env: { BERTH_CONFIG: 'a.json' }, cwd }).log.level, 'error');
+  assert.equal(loadConfig({ argv: ['--config=b.json'], env: {}, cwd }).log.level, 'error');
+  assert.equal(loadConfig({ argv: [], env: { BERTH_CONFIG: 'a.json' }, cwd }).log.level, 'warn');
+});
+
+test('flags take values after = or as the next argument; a bare boolean flag means true', (t) => {
+  const cwd = workDir(t);
+  const off = { BERTH_REPOSITORIES_CREATE_ON_PUSH: 'false' };
+  assert.equal(loadConfig({ argv: ['--listen=127.0.0.1:7000'], env: {}, cwd }).listen, '127.0.0.1:7000');
+  assert.equal(loadConfig({ argv: ['--repositories-create-on-push'], env: off, cwd }).repositories.createOnPush, true);
+  const c = loadConfig({ argv: ['--repositories-create-on-push', '--listen', '127.0.0.1:7001'], env: off, cwd });
+  assert.equal(c.repositories.createOnPush, true);
+  assert.equal(c.listen, '127.0.0.1:7001');
+  assert.equal(loadConfig({ argv: ['--repositories-create-on-push', 'false'], env: {}, cwd }).repositories.createOnPush, false);
+  assert.equal(loadConfig({ argv: ['--repositories-create-on-push=false'], env: {}, cwd }).repositories.createOnPush, false);
+  assert.equal(loadConfig({ argv: ['--repositories-create-on-push=0'], env: {}, cwd }).repositories.createOnPush, false);
+});
+
+test('booleans accept true/false/1/0 from the environment, and JSON booleans from a file', (t) => {
+  const cwd = workDir(t);
+  for (const [raw, expected] of [['true', true], ['1', true], ['false', false], ['0', false]] as const) {
+    assert.equal(loadConfig({ argv: [], env: { BERTH_REPOSITORIES_CREATE_ON_PUSH: raw }, cwd }).repositories.createOnPush, expected, raw);
+  }
+  const file = writeJson(cwd, 'b.json', { repositories: { createOnPush: false } });
+  assert.equal(loadConfig({ argv: ['--config', file], env: {}, cwd }).repositories.createOnPush, false);
+});
+
+test('an empty environment variable counts as unset', (t) => {
+  const config = loadConfig({ argv: [], env: { BERTH_LISTEN: '', BERTH_UPLOADS_TTL_SECONDS: '' }, cwd: workDir(t) });
+  assert.equal(config.listen, '127.0.0.1:5000');
+  assert.equal(config.uploads.ttlSeconds, 86400);
+});
+
+test('relative paths resolve against the working directory; store URLs derive from dataDir', (t) => {
+  const cwd = workDir(t);
+  const config = loadConfig({ argv: ['--data-dir', 'var/berth', '--tls-cert', 'tls/cert.pem', '--tls-key', 'tls/key.pem'], env: {}, cwd });
+  assert.equal(config.dataDir, path.join(cwd, 'var', 'berth'));
+  assert.equal(config.metadataUrl, `sqlite:${path.join(cwd, 'var', 'berth', 'metadata.db')}`);
+  assert.equal(config.blobUrl, `file:${path.join(cwd, 'var', 'berth', 'blobs')}`);
+  assert.deepEqual(config.tls, { cert: path.join(cwd, 'tls', 'cert.pem'), key: path.join(cwd, 'tls', 'key.pem') });
+  const explicit = loadConfig({ argv: ['--metadata-url', 'sqlite::memory:', '--blob-url', 'file:/srv/blobs'], env: {}, cwd });
+  assert.equal(explicit.metadataUrl, 'sqlite::memory:');
+  assert.equal(explicit.blobUrl, 'file:/srv/blobs');
+});
+
+test('bad values are reported with the key path and where they came from', (t) => {
+  const cwd = workDir(t);
+  const load = (options: { argv?: string[]; env?: Record<string, string> }) => () => loadConfig({ argv: options.argv ?? [], env: options.env ?? {}, cwd });
+
+  assert.throws(load({ env: { BERTH_UPLOADS_TTL_SECONDS: '1h' } }), configError(/^uploads\.ttlSeconds \(from BERTH_UPLOADS_TTL_SECONDS\): expected a whole number, got "1h"$/));
+  assert.throws(load({ argv: ['--uploads-ttl-seconds', '0'] }), configError(/^uploads\.ttlSeconds \(from --uploads-ttl-seconds\): must be at least 1, got 0$/));
+  assert.throws(load({ argv: ['--manifests-max-bytes', '1.5'] }), configError(/^manifests\.maxBytes .*whole number/));
+  assert.throws(load({ argv: ['--cache-ttl-seconds', '-1'] }), configError(/^cache\.ttlSeconds .*at least 0/));
+  assert.throws(load({ env: { BERTH_LOG_LEVEL: 'loud' } }), configError(/^log\.level \(from BERTH_LOG_LEVEL\): expected one of fatal, error, warn, info, debug, trace, silent, got "loud"$/));
+  assert.throws(load({ env: { BERTH_REPOSITORIES_CREATE_ON_PUSH: 'yes' } }), configError(/^repositories\.createOnPush \(from BERTH_REPOSITORIES_CREATE_ON_PUSH\): expected true or false/));
+  assert.throws(load({ argv: ['--listen', 'localhost'] }), configError(/^listen: expected HOST:PORT, got "localhost"$/));
+  assert.throws(load({ argv: ['--listen', '127.0.0.1:70000'] }), configError(/^listen: expected HOST:PORT/));
+  assert.throws(load({ argv: ['--tls-cert', 'c.pem'] }), configError(/tls\.cert and tls\.key must be given together/));
+  assert.throws(load({ env: { BERTH_TLS_KEY: 'k.pem' } }), configError(/tls\.cert and tls\.key must be given together/));
+
+  const file = writeJson(cwd, 'bad.json', { manifests: { maxBytes: 'big' } });
+  assert.throws(load({ argv: ['--config', file] }), configError(new RegExp(`^manifests\\.maxBytes \\(from ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\): expected a whole number, got "big"$`)));
+  const nullFile = writeJson(cwd, 'null.json', { listen: null });
+  assert.throws(load({ argv: ['--config', nullFile] }), configError(/^listen \(from .*null\.json\): expected a non-empty string/));
+  const typeFile = writeJson(cwd, 'type.json', { repositories: { createOnPush: 'maybe' } });
+  assert.throws(load({ argv: ['--config', typeFile] }), configError(/^repositories\.createOnPush \(from .*type\.json\)/));
+});
+
+test('unknown flags, positional arguments and flags without values are rejected', (t) => {
+  const cwd = workDir(t);
+  assert.throws(() => loadConfig({ argv: ['--nope', '1'], env: {}, cwd }), configError(/unknown flag --nope; see docs\/configuration\.md/));
+  assert.throws(() => loadConfig({ argv: ['--uploads.ttlSeconds', '1'], env: {}, cwd }), configError(/unknown flag --uploads\.ttlSeconds/));
+  assert.throws(() => loadConfig({ argv: ['serve'], env: {}, cwd }), configError(/unexpected argument "serve"/));
+  assert.throws(() => loadConfig({ argv: ['--listen'], env: {}, cwd }), configError(/--listen needs a value/));
+  assert.throws(() => loadConfig({ argv: ['--config'], env: {}, cwd }), configError(/--config needs a value/));
+});
+
+test('unknown keys and malformed config files are rejected', (t) => {
+  const cwd = workDir(t);
+  const load = (value: unknown) => () => loadConfig({ argv: ['--config', writeJson(cwd, 'c.json', value)], env: {}, cwd });
+  assert.throws(load({ uploads: { ttl: 5 } }), configError(/c\.json: unknown setting uploads\.ttl$/));
+  assert.throws(load({ lissten: '127.0.0.1:5000' }), configError(/unknown setting lissten$/));
+  assert.throws(load({ log: { level: 'info', format: 'text' } }), configError(/unknown setting log\.format$/));
+  assert.throws(load({ 'uploads.ttlSeconds': 5 }), configError(/unknown setting "uploads\.ttlSeconds"; write key paths as nested objects$/));
+  assert.throws(load({ tls: 'on' }), configError(/c\.json: tls must be an object$/));
+  assert.throws(load([]), configError(/c\.json: the top level must be an object$/));
+  assert.throws(load('{"listen": '), configError(/config file .*c\.json is not valid JSON/));
+  assert.throws(() => loadConfig({ argv: ['--config', 'missing.json'], env: {}, cwd }), configError(/cannot read config file missing\.json/));
+});
+
+test('parseListen splits host and port, IPv6 in brackets', () => {
+  assert.deepEqual(parseListen('127.0.0.1:5000'), { host: '127.0.0.1', port: 5000 });
+  assert.deepEqual(parseListen('[::1]:0'), { host: '::1', port: 0 });
+  assert.deepEqual(parseListen('localhost:65535'), { host: 'localhost', port: 65535 });
+  assert.throws(() => parseListen(':5000'), ConfigError);
+  assert.throws(() => parseListen('::1:5000'), ConfigError);
+  assert.throws(() => parseListen('host:65536'), ConfigError);
+});
+
+test('docs/configuration.md lists every setting with its env var, flag and default', () => {
+  const doc = readFileSync(path.join(repoRoot, 'docs', 'configuration.md'), 'utf8');
+  const rows = doc.split('\n').filter((line) => line.startsWith('| `'));
+  for (const s of settings as readonly SettingSpec[]) {
+    const row = rows.find((r) => r.startsWith(`| \`${s.key}\` |`));
+    assert.ok(row, `docs/configuration.md has no table row for ${s.key}`);
+    const cells = row.split('|').map((c) => c.trim());
+    assert.equal(cells[2], `\`${envName(s.key)}\``, `env var of ${s.key}`);
+    assert.equal(cells[3], `\`${flagName(s.key)}\``, `flag of ${s.key}`);
+    if (s.default !== undefined) assert.ok(cells[4]!.startsWith(`\`${s.default}\``), `default of ${s.key}: ${cells[4]}`);
+  }
+});
+
+test('every file in docs/examples/ loads', () => {
+  const dir = path.join(repoRoot, 'docs', 'examples');
+  const files = readdirSync(dir).filter((f) => !f.startsWith('.'));
+  assert.ok(files.length > 0, 'docs/examples/ is empty');
+  for (const name of files) {
+    assert.ok(name.endsWith('.json'), `${name}: config files are JSON`);
+    const config = loadConfig({ argv: ['--config', path.join(dir, name)], env: {}, cwd: repoRoot });
+    assert.equal(config.configFile, path.join(dir, name));
+  }
+});
+
+test('every JSON block in docs/configuration.md is a config file that loads', (t) => {
+  const cwd = workDir(t);
+  const doc = readFileSync(path.join(repoRoot, 'docs', 'configuration.md'), 'utf8');
+  const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.ok(blocks.length > 0, 'docs/configuration.md has no JSON example');
+  blocks.forEach((block, i) => {
+    const file = writeJson(cwd, `block-${i}.json`, block);
+    assert.doesNotThrow(() => loadConfig({ argv: ['--config', file], env: {}, cwd }), `JSON block ${i + 1}`);
+  });
+});
