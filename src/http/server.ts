@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
+import { RegistryError } from '../errors/catalogue.ts';
 import { anonymous } from '../registry/access.ts';
 import type { Registry } from '../registry/registry.ts';
 import { registerOciPlane } from '../oci/plane.ts';
@@ -63,17 +64,26 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
     bodyLimit: 1024 * 1024,
-    return503OnClosing: true,
+    // Requests that arrive while closing are refused below, in the OCI error shape.
+    return503OnClosing: false,
     clientErrorHandler,
     forceCloseConnections: 'idle',
     routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1000 },
     ...(https ? { https } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
+  let isClosing = false;
+  app.addHook('preClose', async () => {
+    isClosing = true;
+  });
   app.decorateRequest('berth', null as unknown as RequestContext);
   app.addHook('onRequest', async (request, reply) => {
     request.berth = { principal: anonymous, plane: 'other', operation: undefined, repository: undefined, errorCode: undefined, bytesIn: 0 };
     reply.header('x-request-id', request.id);
+    if (isClosing) {
+      reply.header('connection', 'close');
+      throw new RegistryError('ServiceUnavailable', undefined, { message: 'The registry is shutting down; retry against another node or in a moment.' });
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     const ctx = request.berth;
