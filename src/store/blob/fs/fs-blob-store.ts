@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, truncate, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import type { Hash } from 'node:crypto';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -64,13 +64,7 @@ export class FsBlobStore implements BlobStore {
   async read(digest: Digest, range?: ByteRange): Promise<Readable> {
     const file = this.blobPath(digest);
     // Open first so that a missing blob rejects here rather than erroring the stream later.
-    let handle;
-    try {
-      handle = await open(file, 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryError('BlobUnknown', { digest });
-      throw err;
-    }
+    const handle = await openExisting(file, 'r', () => new RegistryError('BlobUnknown', { digest }));
     try {
       const end = range ? range.end : (await handle.stat()).size - 1;
       return new FileRangeReader(handle, range?.start ?? 0, end, READ_CHUNK_BYTES);
@@ -127,13 +121,7 @@ export class FsBlobStore implements BlobStore {
     const file = this.uploadPath(uploadId);
     const state = this.hashes.get(uploadId);
     this.hashes.delete(uploadId);
-    let handle;
-    try {
-      handle = await open(file, 'r+');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryError('BlobUploadUnknown', { uploadId });
-      throw err;
-    }
+    const handle = await openExisting(file, 'r+', () => new RegistryError('BlobUploadUnknown', { uploadId }));
     let actual: string;
     try {
       const { size } = await handle.stat();
@@ -215,6 +203,16 @@ export class FsBlobStore implements BlobStore {
 
   async close(): Promise<void> {
     this.hashes.clear();
+  }
+}
+
+/** Opens a file, turning "no such file" into the caller's error. */
+async function openExisting(file: string, flags: string, missing: () => RegistryError): Promise<FileHandle> {
+  try {
+    return await open(file, flags);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing();
+    throw err;
   }
 }
 
