@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LoadResult } from './wrk.ts';
+import { runTool } from './proc.ts';
 
 export const AB_BIN = 'ab';
 
@@ -26,15 +26,7 @@ export async function runAbHead(options: AbOptions): Promise<LoadResult> {
   const args = ['-i', '-k', '-q', '-r', '-s', '10', '-c', String(options.connections), '-t', String(options.durationSeconds), '-n', String(maxRequests), '-e', csv];
   for (const [k, v] of Object.entries(options.headers)) args.push('-H', `${k}: ${v}`);
   args.push(options.url);
-  const raw = await new Promise<string>((resolve, reject) => {
-    const child = spawn(AB_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`ab exited ${code}: ${err || out}`))));
-  });
+  const raw = await runTool(AB_BIN, args);
   const percentiles = new Map<number, number>();
   for (const line of (await readFile(csv, 'utf8')).split('\n').slice(1)) {
     const [p, ms] = line.split(',');

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runTool } from './proc.ts';
 
 export const CURL_BIN = 'curl';
 
@@ -10,15 +10,7 @@ export const CURL_BIN = 'curl';
 export async function curlPull(urls: string[], expectedBytes: number[]): Promise<number> {
   const args = ['-s', '--parallel', '--parallel-immediate', '--parallel-max', String(urls.length), '-w', '%{http_code} %{size_download}\\n'];
   for (const url of urls) args.push('-o', '/dev/null', url);
-  const out = await new Promise<string>((resolve, reject) => {
-    const child = spawn(CURL_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (text += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`curl exited ${code}: ${err}`))));
-  });
+  const out = await runTool(CURL_BIN, args);
   const lines = out.trim().split('\n');
   if (lines.length !== urls.length) throw new Error(`curl reported ${lines.length} transfers, wanted ${urls.length}`);
   // --parallel reports transfers in completion order; compare as multisets.

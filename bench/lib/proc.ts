@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 /**
  * Memory and CPU of a server's process tree, read from /proc. nginx is a master and its
@@ -116,4 +118,17 @@ export async function peakRssDuring<T>(pid: number, fn: () => Promise<T>, interv
   } finally {
     clearInterval(timer);
   }
+}
+
+/** Runs a load tool to completion and resolves its stdout; rejects with its output if it exits non-zero. */
+export function runTool(bin: string, args: readonly string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${path.basename(bin)} exited ${code}: ${err || out}`))));
+  });
 }

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { runTool } from './proc.ts';
 
 export const WRK_BIN = 'wrk';
 
@@ -82,14 +82,6 @@ export async function runWrk(options: WrkOptions): Promise<LoadResult> {
   const script = path.join(options.scriptDir, `wrk-${options.method.toLowerCase()}.lua`);
   await writeFile(script, lines.join('\n') + '\n');
   const args = ['-t', String(threads), '-c', String(options.connections), '-d', `${options.durationSeconds}s`, '--timeout', '10s', '--latency', '-s', script, options.url];
-  const raw = await new Promise<string>((resolve, reject) => {
-    const child = spawn(WRK_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk exited ${code}: ${err || out}`))));
-  });
+  const raw = await runTool(WRK_BIN, args);
   return parseWrkOutput(raw, threads);
 }
