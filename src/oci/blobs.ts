@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import { isRegistryError } from '../errors/catalogue.ts';
 import type { OciRoute } from './paths.ts';
 import { authorize, unsupported, type OciHandler } from './plane.ts';
@@ -35,6 +36,23 @@ export const handleBlob: OciHandler<BlobRoute> = async (deps, route, request, re
       }
       if (isHead || blob.sizeBytes === 0) {
         reply.send();
+        return;
+      }
+      const send = await registry.openBlobSender(blob, range);
+      if (send) {
+        // Write straight to the socket so the store can reuse its buffers; the request's
+        // completion line is still logged (onResponse runs for hijacked replies).
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+        try {
+          await send(res);
+          res.end();
+        } catch (err) {
+          request.berth.errorCode = 'CLIENT_ABORTED';
+          request.log.info({ err: { message: (err as Error).message } }, 'blob transfer ended early');
+          res.destroy();
+        }
         return;
       }
       reply.send(await registry.openBlob(blob, range));

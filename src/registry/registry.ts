@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { RegistryError, isRegistryError } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../store/blob/blob-store.ts';
@@ -152,6 +152,20 @@ export class Registry {
     }
     try {
       return await this.blobs.read(info.digest, range);
+    } catch (err) {
+      if (isRegistryError(err, 'BlobUnknown')) this.log.error({ digest: info.digest }, 'blob recorded in metadata is missing from the blob store');
+      throw err;
+    }
+  }
+
+  /**
+   * A function that writes the blob into a destination, when the blob store can do that faster
+   * than a stream (see BlobStore.openSender); undefined otherwise, and for manifests.
+   */
+  async openBlobSender(info: BlobInfo & { manifest?: ManifestRecord }, range?: ByteRange): Promise<((destination: Writable) => Promise<void>) | undefined> {
+    if (info.manifest || !this.blobs.openSender) return undefined;
+    try {
+      return await this.blobs.openSender(info.digest, range);
     } catch (err) {
       if (isRegistryError(err, 'BlobUnknown')) this.log.error({ digest: info.digest }, 'blob recorded in metadata is missing from the blob store');
       throw err;

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../../registry/digest.ts';
 
 export interface BlobInfo {
@@ -48,6 +48,13 @@ export interface BlobStore {
   abortUpload(uploadId: string): Promise<void>;
   /** Every upload the store holds, with the time its bytes last changed (for sweeping orphans). */
   listUploads(): AsyncIterable<{ uploadId: string; modifiedAtMs: number }>;
+  /**
+   * Optional capability: opens the blob (rejecting with BlobUnknown when absent) and returns a
+   * function that writes it, or the range, into a destination without ending it. Faster than
+   * read() where the driver can reuse its buffers once the destination has written them. The
+   * returned function must be called exactly once; it releases what was opened.
+   */
+  openSender?(digest: Digest, range?: ByteRange): Promise<(destination: Writable) => Promise<void>>;
   /** Optional capability: a short-lived URL from which a client may fetch the blob directly. */
   presign?(digest: Digest, ttlSeconds: number): Promise<string>;
   /** Readiness: resolves when the store can serve. */

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 
 /**
  * Streams a byte range of an open file, reading ahead of the consumer: while one chunk is being
@@ -56,4 +56,57 @@ export class FileRangeReader extends Readable {
       (closeErr: Error) => callback(err ?? closeErr),
     );
   }
+}
+
+/**
+ * Writes [start, end] of an open file into `destination` (not ending it), reading the next chunk
+ * while the previous one is written, and reusing each buffer once `destination` reports it
+ * written. A Readable cannot do that (it never learns when its consumer is done with a chunk),
+ * and fresh 1 MiB buffers per read made garbage collection a third of a pull's CPU time.
+ * Rejects if the destination closes or fails before everything was accepted.
+ */
+export async function writeFileRange(handle: FileHandle, start: number, end: number, destination: Writable, chunkBytes: number): Promise<void> {
+  const pool: Buffer[] = [];
+  let position = start;
+  const readNext = () => {
+    if (position > end) return undefined;
+    const length = Math.min(chunkBytes, end - position + 1);
+    const read = handle.read(pool.pop() ?? Buffer.allocUnsafeSlow(chunkBytes), 0, length, position);
+    position += length;
+    return read.then((r) => ({ ...r, length }));
+  };
+  let pending = readNext();
+  try {
+    while (pending) {
+      const { bytesRead, buffer, length } = await pending;
+      if (bytesRead !== length) throw new Error(`file ended ${length - bytesRead} bytes early`);
+      pending = readNext();
+      const accepted = destination.write(buffer.subarray(0, bytesRead), (err) => {
+        if (!err) pool.push(buffer);
+      });
+      if (!accepted) await drained(destination);
+    }
+  } catch (err) {
+    // Let a read already started settle, so the caller may close the handle safely.
+    await pending?.catch(() => undefined);
+    throw err;
+  }
+}
+
+function drained(destination: Writable): Promise<void> {
+  if (destination.destroyed) return Promise.reject(new Error('destination closed'));
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      destination.off('drain', onDrain);
+      destination.off('close', onClose);
+      destination.off('error', done);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('destination closed'));
+    destination.on('drain', onDrain);
+    destination.once('close', onClose);
+    destination.once('error', done);
+  });
 }

@@ -2,12 +2,12 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import type { Hash } from 'node:crypto';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../../../errors/catalogue.ts';
 import { newHasher, parseDigest, type Digest } from '../../../registry/digest.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../blob-store.ts';
-import { FileRangeReader } from './file-reader.ts';
+import { FileRangeReader, writeFileRange } from './file-reader.ts';
 
 /** Read buffer for blob streams: large enough that a GiB pull is a few thousand syscalls. */
 const READ_CHUNK_BYTES = 1024 * 1024;
@@ -68,6 +68,17 @@ export class FsBlobStore implements BlobStore {
     try {
       const end = range ? range.end : (await handle.stat()).size - 1;
       return new FileRangeReader(handle, range?.start ?? 0, end, READ_CHUNK_BYTES);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  async openSender(digest: Digest, range?: ByteRange): Promise<(destination: Writable) => Promise<void>> {
+    const handle = await openExisting(this.blobPath(digest), 'r', () => new RegistryError('BlobUnknown', { digest }));
+    try {
+      const end = range ? range.end : (await handle.stat()).size - 1;
+      return (destination) => writeFileRange(handle, range?.start ?? 0, end, destination, READ_CHUNK_BYTES).finally(() => handle.close());
     } catch (err) {
       await handle.close();
       throw err;
