@@ -1,183 +1,591 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
-import type { ManifestRecord, MetaStore } from '../../src/store/meta/meta-store.ts';
+import { digestOf, type Digest } from '../../src/registry/digest.ts';
+import type { ManifestRecord, ManifestSummary, MetaStore, Page, Repository, Upload } from '../../src/store/meta/meta-store.ts';
 
-export interface MetaStoreFixture {
+/** What a driver's test file hands the suite: a fresh, empty, migrated store per test. */
+export interface MetaStoreHarness {
   store: MetaStore;
+  /** Closes the store and removes everything it kept (temp file, database schema). Runs once, after each test. */
   cleanup(): Promise<void>;
 }
 
-const digestOf = (s: string | Uint8Array) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+/**
+ * Epoch milliseconds, as the registry passes them: past 2^32, so a driver that reads bigint
+ * columns back as strings or 32-bit integers shows here.
+ */
+const T0 = 1_700_000_000_000;
+/** Sizes past 2^32 for the same reason: a layer of several GiB is ordinary. */
+const BIG_SIZE = 5 * 1024 ** 3 + 123;
 
+let nextId = 0;
+function digest(label = `d${nextId++}`): Digest {
+  return digestOf(Buffer.from(`meta-store contract ${label}`));
+}
+
+const MANIFEST_MT = 'application/vnd.oci.image.manifest.v1+json';
+
+/** A manifest record over `payload` (some JSON by default), with every optional field null. */
 function manifest(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
-  const payload = overrides.payload ?? randomBytes(300);
+  const payload = overrides.payload ?? Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_MT, n: nextId++ }));
   return {
     digest: digestOf(payload),
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    mediaType: MANIFEST_MT,
     sizeBytes: payload.byteLength,
-    payload,
     artifactType: null,
     subjectDigest: null,
     annotations: null,
-    createdAtMs: 1000,
+    createdAtMs: T0,
     ...overrides,
+    payload,
   };
 }
 
+function summary(m: ManifestSummary): ManifestSummary {
+  return {
+    digest: m.digest,
+    mediaType: m.mediaType,
+    sizeBytes: m.sizeBytes,
+    artifactType: m.artifactType,
+    subjectDigest: m.subjectDigest,
+    annotations: m.annotations,
+    createdAtMs: m.createdAtMs,
+  };
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function assertManifest(got: ManifestRecord | undefined, expected: ManifestRecord, what = 'manifest'): void {
+  assert.ok(got, `${what} is found`);
+  assert.deepEqual(summary(got), summary(expected), `${what}: fields`);
+  assert.ok(got.payload instanceof Uint8Array, `${what}: payload is bytes`);
+  assert.deepEqual(asBuffer(got.payload), asBuffer(expected.payload), `${what}: payload bytes`);
+}
+
+/** Every item, fetched `limit` at a time; checks each page's size and that the last is empty. */
+async function allPages(list: (page: Page) => Promise<string[]>, limit: number): Promise<string[]> {
+  const all: string[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await list({ after, limit });
+    assert.ok(page.length <= limit, `a page holds at most ${limit}, got ${page.length}`);
+    if (page.length === 0) return all;
+    all.push(...page);
+    after = page.at(-1);
+  }
+}
+
+/** Byte order, as `_catalog` and tag lists need it (and not a locale's collation). */
+function byteOrder(names: string[]): string[] {
+  return [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
 /**
- * The MetaStore contract (src/store/meta/meta-store.ts) that every driver passes. `open` gives a
- * fresh, empty, migrated store for each test.
+ * The behaviour every MetaStore driver must have, as meta-store.ts documents it. A driver's test
+ * file is one call: `metaStoreContract('sqlite', async () => ({ store, cleanup }))`.
  */
-export function metaStoreContract(name: string, open: () => Promise<MetaStoreFixture>): void {
+export function metaStoreContract(name: string, open: () => Promise<MetaStoreHarness>): void {
+  function metaTest(title: string, fn: (store: MetaStore) => Promise<void>): void {
+    test(title, async () => {
+      const harness = await open();
+      try {
+        await fn(harness.store);
+      } finally {
+        await harness.cleanup();
+      }
+    });
+  }
+
+  async function repo(store: MetaStore, repositoryName: string, nowMs = T0): Promise<Repository> {
+    return (await store.createRepository(repositoryName, nowMs)).repository;
+  }
+
   describe(`MetaStore contract: ${name}`, () => {
-    const withStore = (title: string, fn: (store: MetaStore) => Promise<void>) =>
-      test(title, async () => {
-        const fixture = await open();
-        try {
-          await fixture.store.check();
-          await fn(fixture.store);
-        } finally {
-          await fixture.cleanup();
-        }
-      });
-
-    withStore('repositories: created once, even by concurrent callers; listed in order with pages', async (store) => {
-      assert.equal(await store.getRepository('team/app'), undefined);
-      const results = await Promise.all(Array.from({ length: 10 }, () => store.createRepository('team/app', 5)));
-      assert.equal(results.filter((r) => r.created).length, 1);
-      assert.equal(new Set(results.map((r) => r.repository.id)).size, 1);
-      assert.deepEqual(await store.getRepository('team/app'), results[0]!.repository);
-      for (const n of ['b', 'a', 'c/d', 'c']) await store.createRepository(n, 6);
-      assert.deepEqual(await store.listRepositories({ limit: 100 }), ['a', 'b', 'c', 'c/d', 'team/app']);
-      assert.deepEqual(await store.listRepositories({ limit: 2 }), ['a', 'b']);
-      assert.deepEqual(await store.listRepositories({ after: 'b', limit: 2 }), ['c', 'c/d']);
-      assert.deepEqual(await store.listRepositories({ after: 'team/app', limit: 2 }), []);
+    metaTest('check() resolves on a working store', async (store) => {
+      await store.check();
     });
 
-    withStore('blobs: recorded idempotently, linked per repository, unlinked without losing the record', async (store) => {
-      const { repository: a } = await store.createRepository('a', 1);
-      const { repository: b } = await store.createRepository('b', 1);
-      const digest = digestOf('blob');
-      assert.equal(await store.getBlob(digest), undefined);
-      await store.putBlob({ digest, sizeBytes: 4 }, 1);
-      await store.putBlob({ digest, sizeBytes: 4 }, 2);
-      assert.deepEqual(await store.getBlob(digest), { digest, sizeBytes: 4 });
-      assert.equal(await store.findLinkedBlob(a.id, digest), undefined);
-      await store.linkBlob(a.id, digest, 1);
-      await store.linkBlob(a.id, digest, 2);
-      assert.deepEqual(await store.findLinkedBlob(a.id, digest), { digest, sizeBytes: 4 });
-      assert.equal(await store.findLinkedBlob(b.id, digest), undefined);
-      await store.linkBlob(b.id, digest, 3);
-      assert.deepEqual((await store.findRepositoriesWithBlob(digest, 10)).map((r) => r.name), ['a', 'b']);
-      assert.deepEqual((await store.findRepositoriesWithBlob(digest, 1)).map((r) => r.name), ['a']);
-      assert.equal(await store.unlinkBlob(a.id, digest), true);
-      assert.equal(await store.unlinkBlob(a.id, digest), false);
-      assert.equal(await store.findLinkedBlob(a.id, digest), undefined);
-      assert.deepEqual(await store.getBlob(digest), { digest, sizeBytes: 4 });
+    // --- repositories ---------------------------------------------------------------------------
+
+    metaTest('createRepository creates once; later calls resolve the same row with created=false', async (store) => {
+      const first = await store.createRepository('team/app', T0);
+      assert.equal(first.created, true);
+      assert.equal(first.repository.name, 'team/app');
+      assert.equal(first.repository.createdAtMs, T0);
+      assert.ok(Number.isInteger(first.repository.id), 'id is a number');
+      const again = await store.createRepository('team/app', T0 + 5000);
+      assert.deepEqual(again, { repository: first.repository, created: false }, 'the first creation time is kept');
+      const other = await store.createRepository('team/other', T0);
+      assert.equal(other.created, true);
+      assert.notEqual(other.repository.id, first.repository.id);
     });
 
-    withStore('findLinkedBlobs answers for more digests than one query can carry', async (store) => {
-      const { repository } = await store.createRepository('many', 1);
-      const digests = Array.from({ length: 1203 }, (_, i) => digestOf(`blob-${i}`));
+    metaTest('10 concurrent createRepository calls for one name make one repository, one of them created', async (store) => {
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.createRepository('race/app', T0 + i)));
+      assert.equal(results.filter((r) => r.created).length, 1, 'exactly one caller created it');
+      const winner = results.find((r) => r.created)!.repository;
+      for (const r of results) assert.deepEqual(r.repository, winner);
+      assert.deepEqual(await store.getRepository('race/app'), winner);
+      assert.deepEqual(await store.listRepositories({ limit: 100 }), ['race/app']);
+    });
+
+    metaTest('getRepository resolves undefined when absent and the row when present', async (store) => {
+      assert.equal(await store.getRepository('absent'), undefined);
+      const created = await repo(store, 'present');
+      assert.deepEqual(await store.getRepository('present'), created);
+      assert.equal(await store.getRepository('presen'), undefined, 'no prefix match');
+    });
+
+    metaTest('listRepositories pages through names in byte order', async (store) => {
+      // Separators sort below letters and digits in byte order, not in most locales' collation.
+      const names = ['b', 'a/b', 'a-b', 'a.b', 'a_b', 'ab', 'a0', 'a/c', 'aa', 'team/app', 'z9', 'a', 'a/b/c'];
+      for (const n of names) await repo(store, n);
+      const sorted = byteOrder(names);
+      assert.deepEqual(await store.listRepositories({ limit: 100 }), sorted);
+      assert.deepEqual(await allPages((p) => store.listRepositories(p), 3), sorted);
+      assert.deepEqual(await allPages((p) => store.listRepositories(p), 1), sorted);
+      assert.deepEqual(await store.listRepositories({ limit: 2 }), sorted.slice(0, 2));
+      assert.deepEqual(await store.listRepositories({ after: 'a/b', limit: 3 }), sorted.slice(sorted.indexOf('a/b') + 1, sorted.indexOf('a/b') + 4));
+      assert.deepEqual(await store.listRepositories({ after: 'a1', limit: 100 }), sorted.filter((n) => n > 'a1'), '`after` need not be a listed name');
+      assert.deepEqual(await store.listRepositories({ after: 'z9', limit: 10 }), []);
+    });
+
+    // --- blobs ------------------------------------------------------------------------------------
+
+    metaTest('putBlob is idempotent and getBlob resolves undefined when absent', async (store) => {
+      const d = digest();
+      assert.equal(await store.getBlob(d), undefined);
+      await store.putBlob({ digest: d, sizeBytes: BIG_SIZE }, T0);
+      await store.putBlob({ digest: d, sizeBytes: BIG_SIZE }, T0 + 1);
+      assert.deepEqual(await store.getBlob(d), { digest: d, sizeBytes: BIG_SIZE });
+      const empty = digestOf(Buffer.alloc(0));
+      await store.putBlob({ digest: empty, sizeBytes: 0 }, T0);
+      assert.deepEqual(await store.getBlob(empty), { digest: empty, sizeBytes: 0 });
+      const long = digestOf(Buffer.from('x'), 'sha512');
+      await store.putBlob({ digest: long, sizeBytes: 1 }, T0);
+      assert.deepEqual(await store.getBlob(long), { digest: long, sizeBytes: 1 });
+    });
+
+    metaTest('linkBlob is idempotent and per repository; unlinkBlob keeps the blob record', async (store) => {
+      const a = await repo(store, 'a');
+      const b = await repo(store, 'b');
+      const d = digest();
+      await store.putBlob({ digest: d, sizeBytes: 42 }, T0);
+      assert.equal(await store.findLinkedBlob(a.id, d), undefined, 'recorded but not linked');
+      await store.linkBlob(a.id, d, T0);
+      await store.linkBlob(a.id, d, T0 + 1);
+      assert.deepEqual(await store.findLinkedBlob(a.id, d), { digest: d, sizeBytes: 42 });
+      assert.equal(await store.findLinkedBlob(b.id, d), undefined, 'another repository does not see it');
+      assert.equal(await store.findLinkedBlob(a.id, digest()), undefined, 'an unknown digest');
+      assert.equal(await store.unlinkBlob(a.id, d), true);
+      assert.equal(await store.unlinkBlob(a.id, d), false);
+      assert.equal(await store.unlinkBlob(b.id, d), false);
+      assert.equal(await store.findLinkedBlob(a.id, d), undefined);
+      assert.deepEqual(await store.getBlob(d), { digest: d, sizeBytes: 42 }, 'the bytes stay; GC decides');
+      await store.linkBlob(a.id, d, T0 + 2);
+      assert.deepEqual(await store.findLinkedBlob(a.id, d), { digest: d, sizeBytes: 42 }, 'a blob can be linked again');
+    });
+
+    metaTest('findLinkedBlobs answers for over 1000 digests, only those the repository links', async (store) => {
+      const a = await repo(store, 'many');
+      const b = await repo(store, 'other');
+      const digests = Array.from({ length: 1203 }, () => digest());
       await store.transaction(async (tx) => {
-        for (const [i, digest] of digests.entries()) {
-          await tx.putBlob({ digest, sizeBytes: i }, 1);
-          if (i % 2 === 0) await tx.linkBlob(repository.id, digest, 1);
+        for (const [i, d] of digests.entries()) {
+          await tx.putBlob({ digest: d, sizeBytes: BIG_SIZE + i }, T0);
+          if (i % 3 === 0) await tx.linkBlob(a.id, d, T0);
+          if (i % 2 === 0) await tx.linkBlob(b.id, d, T0);
         }
       });
-      const found = await store.findLinkedBlobs(repository.id, [...digests, digestOf('absent')]);
-      assert.equal(found.size, 602);
-      assert.deepEqual(found.get(digests[1200]!), { digest: digests[1200], sizeBytes: 1200 });
-      assert.equal(found.has(digests[1]!), false);
+      const unrecorded = Array.from({ length: 10 }, () => digest());
+      const found = await store.findLinkedBlobs(a.id, [...unrecorded, ...digests]);
+      const expected = new Map(digests.flatMap((d, i) => (i % 3 === 0 ? [[d, { digest: d, sizeBytes: BIG_SIZE + i }] as const] : [])));
+      assert.equal(found.size, expected.size);
+      assert.deepEqual(found, expected);
+      assert.deepEqual(await store.findLinkedBlobs(a.id, []), new Map());
+      assert.deepEqual(await store.findLinkedBlobs(a.id, unrecorded), new Map());
     });
 
-    withStore('manifests: exact bytes, first write wins, tags, references and deletion', async (store) => {
-      const { repository } = await store.createRepository('img', 1);
-      const payload = Buffer.from([0, 255, 0xc3, 0x28, 10, 32]); // not valid UTF-8
-      const m = manifest({ payload, annotations: '{"a":"b"}' });
-      const child = manifest();
-      await store.putManifest(repository.id, child, []);
-      await store.putManifest(repository.id, m, [
-        { digest: child.digest, kind: 'manifest' },
-        { digest: digestOf('layer'), kind: 'blob' },
-        { digest: digestOf('layer'), kind: 'blob' },
+    metaTest('findRepositoriesWithBlob lists the repositories that link it, oldest first, up to limit', async (store) => {
+      const d = digest();
+      await store.putBlob({ digest: d, sizeBytes: 1 }, T0);
+      // Created and linked in the same order, so either reading of "oldest" gives the same list.
+      const repos = [];
+      for (const [i, n] of ['zeta', 'alpha', 'mid', 'unlinked'].entries()) repos.push(await repo(store, n, T0 + i * 1000));
+      for (const [i, r] of repos.slice(0, 3).entries()) await store.linkBlob(r.id, d, T0 + 10_000 + i * 1000);
+      assert.deepEqual(await store.findRepositoriesWithBlob(d, 10), repos.slice(0, 3));
+      assert.deepEqual(await store.findRepositoriesWithBlob(d, 2), repos.slice(0, 2));
+      assert.deepEqual(await store.findRepositoriesWithBlob(digest(), 10), []);
+      await store.unlinkBlob(repos[0]!.id, d);
+      assert.deepEqual(await store.findRepositoriesWithBlob(d, 10), repos.slice(1, 3));
+    });
+
+    // --- manifests ----------------------------------------------------------------------------------
+
+    metaTest('a manifest round-trips every field and its exact bytes, binary and large included', async (store) => {
+      const r = await repo(store, 'img');
+      const binary = Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]), // a UTF-8 BOM
+        Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+        Buffer.from([0xc3, 0x28, 0xff, 0xfe, 0xed, 0xa0, 0x80, 0xf4, 0x90, 0x80, 0x80]), // invalid UTF-8
+        Buffer.from(' {"a":1}\r\n\0'),
       ]);
-      await store.putManifest(repository.id, { ...m, mediaType: 'application/other' }, []);
-      const got = await store.getManifest(repository.id, m.digest);
-      assert.ok(got);
-      assert.deepEqual(Buffer.from(got.payload), payload);
-      assert.equal(got.mediaType, m.mediaType);
-      assert.equal(got.annotations, '{"a":"b"}');
-      assert.equal(await store.getManifest(repository.id, digestOf('absent')), undefined);
-      assert.deepEqual(await store.findExistingManifests(repository.id, [m.digest, digestOf('absent'), child.digest]), new Set([m.digest, child.digest]));
-      assert.deepEqual(await store.findParentManifests(repository.id, child.digest), [m.digest]);
-      assert.deepEqual(await store.findParentManifests(repository.id, digestOf('layer')), [], 'blob references are not parents');
+      const full = manifest({
+        payload: binary,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        artifactType: 'application/vnd.example.sbom',
+        subjectDigest: digest(),
+        annotations: '{"org.opencontainers.image.created":"2024-01-01T00:00:00Z","é":"ü"}',
+        createdAtMs: T0 + 7,
+      });
+      await store.putManifest(r.id, full, []);
+      assertManifest(await store.getManifest(r.id, full.digest), full, 'binary manifest');
 
-      await store.putTag(repository.id, 'v1', child.digest, 2);
-      await store.putTag(repository.id, 'v1', m.digest, 3);
-      await store.putTag(repository.id, 'latest', m.digest, 3);
-      assert.equal(await store.findTagDigest(repository.id, 'v1'), m.digest);
-      assert.equal(await store.findTagDigest(repository.id, 'nope'), undefined);
-      assert.equal((await store.findManifestByTag(repository.id, 'latest'))?.digest, m.digest);
-      assert.deepEqual(await store.listTags(repository.id, { limit: 10 }), ['latest', 'v1']);
-      assert.deepEqual(await store.listTags(repository.id, { after: 'latest', limit: 10 }), ['v1']);
-      assert.equal(await store.deleteTag(repository.id, 'latest'), true);
-      assert.equal(await store.deleteTag(repository.id, 'latest'), false);
+      const large = manifest({ payload: Buffer.alloc(4 * 1024 * 1024, 'ab\u00ff') });
+      await store.putManifest(r.id, large, []);
+      assertManifest(await store.getManifest(r.id, large.digest), large, '4 MiB manifest');
 
-      assert.equal(await store.deleteManifest(repository.id, m.digest), true);
-      assert.equal(await store.deleteManifest(repository.id, m.digest), false);
-      assert.equal(await store.findTagDigest(repository.id, 'v1'), undefined, 'tags go with their manifest');
-      assert.deepEqual(await store.findParentManifests(repository.id, child.digest), [], 'references go with their manifest');
-      assert.ok(await store.getManifest(repository.id, child.digest));
+      const bare = manifest({ payload: Buffer.from('{}') });
+      await store.putManifest(r.id, bare, []);
+      assertManifest(await store.getManifest(r.id, bare.digest), bare, 'manifest with null fields');
     });
 
-    withStore('referrers: by subject, optionally by artifact type, oldest first', async (store) => {
-      const { repository } = await store.createRepository('ref', 1);
-      const subject = digestOf('subject');
-      const sig = manifest({ subjectDigest: subject, artifactType: 'application/sig', createdAtMs: 20 });
-      const sbom = manifest({ subjectDigest: subject, artifactType: 'application/sbom', createdAtMs: 10 });
-      const other = manifest({ subjectDigest: digestOf('other'), artifactType: 'application/sig' });
-      for (const m of [sig, sbom, other]) await store.putManifest(repository.id, m, []);
-      assert.deepEqual((await store.listReferrers(repository.id, subject)).map((r) => r.digest), [sbom.digest, sig.digest]);
-      assert.deepEqual((await store.listReferrers(repository.id, subject, 'application/sig')).map((r) => r.digest), [sig.digest]);
-      assert.deepEqual(await store.listReferrers(repository.id, digestOf('none')), []);
-      const [first] = await store.listReferrers(repository.id, subject);
-      assert.equal(first?.artifactType, 'application/sbom');
-      assert.equal(first?.sizeBytes, sbom.sizeBytes);
+    metaTest('getManifest resolves undefined when absent or in another repository', async (store) => {
+      const a = await repo(store, 'a');
+      const b = await repo(store, 'b');
+      const m = manifest();
+      await store.putManifest(a.id, m, []);
+      assert.equal(await store.getManifest(a.id, digest()), undefined);
+      assert.equal(await store.getManifest(b.id, m.digest), undefined);
     });
 
-    withStore('uploads: advance only from the size the caller saw; stale ones listed oldest first', async (store) => {
-      const { repository } = await store.createRepository('up', 1);
-      await store.createUpload({ id: 'u1', repositoryId: repository.id, sizeBytes: 0, startedAtMs: 100, updatedAtMs: 100 });
-      await store.createUpload({ id: 'u2', repositoryId: repository.id, sizeBytes: 0, startedAtMs: 50, updatedAtMs: 50 });
-      assert.equal(await store.advanceUpload('u1', 0, 10, 200), true);
-      assert.equal(await store.advanceUpload('u1', 0, 20, 201), false, 'a stale size loses');
-      assert.deepEqual(await store.getUpload('u1'), { id: 'u1', repositoryId: repository.id, sizeBytes: 10, startedAtMs: 100, updatedAtMs: 200 });
-      assert.equal(await store.getUpload('absent'), undefined);
-      assert.deepEqual((await store.listStaleUploads(300, 10)).map((u) => u.id), ['u2', 'u1']);
-      assert.deepEqual((await store.listStaleUploads(150, 10)).map((u) => u.id), ['u2']);
-      assert.equal(await store.deleteUpload('u2'), true);
-      assert.equal(await store.deleteUpload('u2'), false);
+    metaTest('putManifest is idempotent: the first write wins, references included', async (store) => {
+      const r = await repo(store, 'img');
+      const childA = manifest();
+      const childB = manifest();
+      for (const c of [childA, childB]) await store.putManifest(r.id, c, []);
+      const first = manifest({ createdAtMs: T0 + 1 });
+      await store.putManifest(r.id, first, [{ digest: childA.digest, kind: 'manifest' }]);
+      const second = { ...first, mediaType: 'application/other', artifactType: 'x/y', annotations: '{}', createdAtMs: T0 + 2, payload: Buffer.from('other bytes') };
+      await store.putManifest(r.id, second, [{ digest: childB.digest, kind: 'manifest' }]);
+      assertManifest(await store.getManifest(r.id, first.digest), first, 'after a second put');
+      assert.deepEqual(await store.findParentManifests(r.id, childA.digest), [first.digest]);
+      assert.deepEqual(await store.findParentManifests(r.id, childB.digest), [], "the second put's references are not recorded");
+      // The same manifest in another repository is a separate record.
+      const other = await repo(store, 'other');
+      await store.putManifest(other.id, second, []);
+      assert.equal((await store.getManifest(other.id, first.digest))?.mediaType, 'application/other');
+      assert.equal((await store.getManifest(r.id, first.digest))?.mediaType, first.mediaType);
     });
 
-    withStore('transactions: all writes land together, or none when fn rejects', async (store) => {
+    metaTest('findExistingManifests answers for over 500 digests, within the repository only', async (store) => {
+      const a = await repo(store, 'a');
+      const b = await repo(store, 'b');
+      const digests = Array.from({ length: 1100 }, () => digest());
+      const present = [0, 499, 500, 501, 999, 1000, 1099];
+      const manifests = present.map(() => manifest());
+      for (const [k, i] of present.entries()) digests[i] = manifests[k]!.digest;
+      for (const m of manifests) await store.putManifest(a.id, m, []);
+      const elsewhere = manifest();
+      await store.putManifest(b.id, elsewhere, []);
+      digests.push(elsewhere.digest);
+      assert.deepEqual(await store.findExistingManifests(a.id, digests), new Set(manifests.map((m) => m.digest)));
+      assert.deepEqual(await store.findExistingManifests(b.id, digests), new Set([elsewhere.digest]));
+      assert.deepEqual(await store.findExistingManifests(a.id, []), new Set());
+    });
+
+    // --- tags ---------------------------------------------------------------------------------------
+
+    metaTest('putTag creates and moves a tag; findTagDigest and findManifestByTag follow it', async (store) => {
+      const r = await repo(store, 'img');
+      const other = await repo(store, 'other');
+      const m1 = manifest();
+      const m2 = manifest({ payload: Buffer.from([0xff, 0x00, 0x80]) });
+      await store.putManifest(r.id, m1, []);
+      await store.putManifest(r.id, m2, []);
+      assert.equal(await store.findTagDigest(r.id, 'latest'), undefined);
+      assert.equal(await store.findManifestByTag(r.id, 'latest'), undefined);
+      await store.putTag(r.id, 'latest', m1.digest, T0);
+      assert.equal(await store.findTagDigest(r.id, 'latest'), m1.digest);
+      assertManifest(await store.findManifestByTag(r.id, 'latest'), m1);
+      await store.putTag(r.id, 'latest', m2.digest, T0 + 1);
+      assert.equal(await store.findTagDigest(r.id, 'latest'), m2.digest);
+      assertManifest(await store.findManifestByTag(r.id, 'latest'), m2, 'the moved tag');
+      await store.putTag(r.id, 'latest', m2.digest, T0 + 2); // same target again
+      assert.deepEqual(await store.listTags(r.id, { limit: 10 }), ['latest']);
+      assertManifest(await store.getManifest(r.id, m1.digest), m1, 'the old target stays');
+      assert.equal(await store.findTagDigest(other.id, 'latest'), undefined, 'tags are per repository');
+      assert.equal(await store.findManifestByTag(other.id, 'latest'), undefined);
+      assert.equal(await store.findTagDigest(r.id, 'LATEST'), undefined, 'tags are case-sensitive');
+    });
+
+    metaTest('deleteTag removes the tag only, and resolves false when absent', async (store) => {
+      const r = await repo(store, 'img');
+      const m = manifest();
+      await store.putManifest(r.id, m, []);
+      await store.putTag(r.id, 'v1', m.digest, T0);
+      await store.putTag(r.id, 'v2', m.digest, T0);
+      assert.equal(await store.deleteTag(r.id, 'v1'), true);
+      assert.equal(await store.deleteTag(r.id, 'v1'), false);
+      assert.equal(await store.deleteTag(r.id, 'never'), false);
+      assert.equal(await store.findTagDigest(r.id, 'v1'), undefined);
+      assert.equal(await store.findTagDigest(r.id, 'v2'), m.digest);
+      assertManifest(await store.getManifest(r.id, m.digest), m, 'the manifest stays');
+    });
+
+    metaTest('listTags pages through the repository’s tags in byte order', async (store) => {
+      const r = await repo(store, 'img');
+      const other = await repo(store, 'other');
+      const m = manifest();
+      await store.putManifest(r.id, m, []);
+      await store.putManifest(other.id, m, []);
+      // Upper case sorts before lower case and _ between them in byte order, unlike most locales.
+      const tags = ['latest', 'v1.0', 'v1.0-rc1', 'v1_0', 'V2', '1.0', 'A', 'a', 'Z', '_x', 'v1', 'v10', 'v2'];
+      for (const t of tags) await store.putTag(r.id, t, m.digest, T0);
+      await store.putTag(other.id, 'elsewhere', m.digest, T0);
+      const sorted = byteOrder(tags);
+      assert.deepEqual(await store.listTags(r.id, { limit: 100 }), sorted);
+      assert.deepEqual(await allPages((p) => store.listTags(r.id, p), 4), sorted);
+      assert.deepEqual(await store.listTags(r.id, { after: 'Z', limit: 2 }), sorted.slice(sorted.indexOf('Z') + 1, sorted.indexOf('Z') + 3));
+      assert.deepEqual(await store.listTags(r.id, { after: 'v2', limit: 10 }), []);
+      assert.deepEqual(await store.listTags(other.id, { limit: 100 }), ['elsewhere']);
+    });
+
+    // --- references, deletion, referrers ------------------------------------------------------------
+
+    metaTest('deleteManifest removes the manifest, its tags and its references, and nothing else', async (store) => {
+      const r = await repo(store, 'img');
+      const child = manifest();
+      const index = manifest();
+      const sibling = manifest();
+      const layer = digest();
+      await store.putManifest(r.id, child, []);
+      await store.putManifest(r.id, index, [
+        { digest: child.digest, kind: 'manifest' },
+        { digest: layer, kind: 'blob' },
+      ]);
+      await store.putManifest(r.id, sibling, [{ digest: child.digest, kind: 'manifest' }]);
+      await store.putTag(r.id, 'v1', index.digest, T0);
+      await store.putTag(r.id, 'latest', index.digest, T0);
+      await store.putTag(r.id, 'child', child.digest, T0);
+      assert.deepEqual((await store.findParentManifests(r.id, child.digest)).sort(), [index.digest, sibling.digest].sort());
+
+      assert.equal(await store.deleteManifest(r.id, index.digest), true);
+      assert.equal(await store.getManifest(r.id, index.digest), undefined);
+      assert.equal(await store.findTagDigest(r.id, 'v1'), undefined, 'its tags go with it');
+      assert.equal(await store.findManifestByTag(r.id, 'latest'), undefined);
+      assert.deepEqual(await store.listTags(r.id, { limit: 10 }), ['child']);
+      assert.deepEqual(await store.findParentManifests(r.id, child.digest), [sibling.digest], 'its references go with it');
+      assertManifest(await store.getManifest(r.id, child.digest), child, 'what it referenced stays');
+      assert.equal(await store.deleteManifest(r.id, index.digest), false);
+      assert.equal(await store.deleteManifest(r.id, digest()), false);
+
+      // Pushed again without references, it must not regain the old ones.
+      await store.putManifest(r.id, index, []);
+      assert.deepEqual(await store.findParentManifests(r.id, child.digest), [sibling.digest]);
+      assert.equal(await store.findTagDigest(r.id, 'v1'), undefined, 'nor its old tags');
+    });
+
+    metaTest('findParentManifests lists manifests that reference a child manifest, not a blob, in the repository', async (store) => {
+      const r = await repo(store, 'img');
+      const other = await repo(store, 'other');
+      const child = manifest();
+      const parents = [manifest(), manifest(), manifest()];
+      const shared = digest();
+      await store.putManifest(r.id, child, []);
+      for (const p of parents) {
+        await store.putManifest(r.id, p, [
+          { digest: child.digest, kind: 'manifest' },
+          { digest: shared, kind: 'blob' },
+        ]);
+      }
+      await store.putManifest(other.id, manifest(), [{ digest: child.digest, kind: 'manifest' }]);
+      const byLayer = manifest();
+      await store.putManifest(r.id, byLayer, [{ digest: child.digest, kind: 'blob' }]);
+      assert.deepEqual((await store.findParentManifests(r.id, child.digest)).sort(), parents.map((p) => p.digest).sort());
+      assert.deepEqual(await store.findParentManifests(r.id, shared), [], 'blob references are not parents');
+      assert.deepEqual(await store.findParentManifests(r.id, digest()), []);
+    });
+
+    metaTest('listReferrers lists manifests by subject, oldest first, optionally of one artifact type', async (store) => {
+      const r = await repo(store, 'img');
+      const other = await repo(store, 'other');
+      const subject = digest();
+      const sig = 'application/vnd.example.signature';
+      const sbom = 'application/vnd.example.sbom';
+      const newest = manifest({ subjectDigest: subject, artifactType: sbom, createdAtMs: T0 + 300, annotations: '{"k":"v"}' });
+      const oldest = manifest({ subjectDigest: subject, artifactType: sig, createdAtMs: T0 + 100 });
+      const middle = manifest({ subjectDigest: subject, artifactType: sig, createdAtMs: T0 + 200 });
+      const untyped = manifest({ subjectDigest: subject, createdAtMs: T0 + 250 });
+      // Inserted out of order, so that insertion order cannot pass for age.
+      for (const m of [newest, middle, untyped, oldest]) await store.putManifest(r.id, m, []);
+      await store.putManifest(r.id, manifest({ subjectDigest: digest(), artifactType: sig }), []);
+      await store.putManifest(other.id, manifest({ subjectDigest: subject, artifactType: sig }), []);
+      await store.putManifest(r.id, manifest(), []);
+
+      const all = await store.listReferrers(r.id, subject);
+      assert.deepEqual(all.map(summary), [oldest, middle, untyped, newest].map(summary));
+      assert.deepEqual((await store.listReferrers(r.id, subject, sig)).map(summary), [oldest, middle].map(summary));
+      assert.deepEqual((await store.listReferrers(r.id, subject, sbom)).map(summary), [newest].map(summary));
+      assert.deepEqual(await store.listReferrers(r.id, subject, 'application/none'), []);
+      assert.deepEqual(await store.listReferrers(r.id, digest()), []);
+      await store.deleteManifest(r.id, middle.digest);
+      assert.deepEqual((await store.listReferrers(r.id, subject, sig)).map((m) => m.digest), [oldest.digest]);
+    });
+
+    // --- uploads ------------------------------------------------------------------------------------
+
+    metaTest('uploads: create, get, delete', async (store) => {
+      const r = await repo(store, 'img');
+      const upload: Upload = { id: 'c6f0e9a4-0b9e-4c55-a0b5-6d3c1f2e9a01', repositoryId: r.id, sizeBytes: 0, startedAtMs: T0, updatedAtMs: T0 + 1 };
+      assert.equal(await store.getUpload(upload.id), undefined);
+      await store.createUpload(upload);
+      assert.deepEqual(await store.getUpload(upload.id), upload);
+      assert.equal(await store.deleteUpload(upload.id), true);
+      assert.equal(await store.deleteUpload(upload.id), false);
+      assert.equal(await store.getUpload(upload.id), undefined);
+      assert.equal(await store.deleteUpload('never'), false);
+    });
+
+    metaTest('advanceUpload moves the size only from the size the caller saw', async (store) => {
+      const r = await repo(store, 'img');
+      await store.createUpload({ id: 'u1', repositoryId: r.id, sizeBytes: 0, startedAtMs: T0, updatedAtMs: T0 });
+      assert.equal(await store.advanceUpload('u1', 0, BIG_SIZE, T0 + 10), true);
+      assert.deepEqual(await store.getUpload('u1'), { id: 'u1', repositoryId: r.id, sizeBytes: BIG_SIZE, startedAtMs: T0, updatedAtMs: T0 + 10 });
+      assert.equal(await store.advanceUpload('u1', 0, 50, T0 + 20), false, 'from a stale size');
+      assert.deepEqual(await store.getUpload('u1'), { id: 'u1', repositoryId: r.id, sizeBytes: BIG_SIZE, startedAtMs: T0, updatedAtMs: T0 + 10 }, 'a failed advance changes nothing');
+      assert.equal(await store.advanceUpload('absent', 0, 10, T0), false);
+      assert.equal(await store.getUpload('absent'), undefined, 'advancing does not create');
+
+      // Two nodes appending to one upload: of several advances from the same size, one wins.
+      const outcomes = await Promise.all(Array.from({ length: 5 }, (_, i) => store.advanceUpload('u1', BIG_SIZE, BIG_SIZE + 1 + i, T0 + 30)));
+      assert.equal(outcomes.filter(Boolean).length, 1);
+      const winner = outcomes.indexOf(true);
+      assert.equal((await store.getUpload('u1'))?.sizeBytes, BIG_SIZE + 1 + winner);
+    });
+
+    metaTest('listStaleUploads lists uploads untouched since the cutoff, oldest first, up to limit', async (store) => {
+      const r = await repo(store, 'img');
+      const at = { u300: 300, u100: 100, u500: 500, u200: 200, u400: 400 };
+      for (const [id, t] of Object.entries(at)) await store.createUpload({ id, repositoryId: r.id, sizeBytes: 0, startedAtMs: T0, updatedAtMs: T0 + t });
+      const ids = (uploads: Upload[]) => uploads.map((u) => u.id);
+      assert.deepEqual(ids(await store.listStaleUploads(T0 + 400, 10)), ['u100', 'u200', 'u300'], 'touched at the cutoff is not stale');
+      assert.deepEqual(ids(await store.listStaleUploads(T0 + 400, 2)), ['u100', 'u200']);
+      assert.deepEqual(ids(await store.listStaleUploads(T0 + 100, 10)), []);
+      assert.deepEqual((await store.listStaleUploads(T0 + 150, 10))[0], { id: 'u100', repositoryId: r.id, sizeBytes: 0, startedAtMs: T0, updatedAtMs: T0 + 100 });
+      assert.equal(await store.advanceUpload('u100', 0, 10, T0 + 600), true);
+      assert.deepEqual(ids(await store.listStaleUploads(T0 + 1000, 10)), ['u200', 'u300', 'u400', 'u500', 'u100'], 'an advance touches it');
+      await store.deleteUpload('u200');
+      assert.deepEqual(ids(await store.listStaleUploads(T0 + 400, 10)), ['u300']);
+    });
+
+    // --- transactions -------------------------------------------------------------------------------
+
+    metaTest('a transaction whose fn rejects rejects with that error, and none of its writes are visible', async (store) => {
+      const r = await repo(store, 'keep');
+      const kept = digest();
+      await store.putBlob({ digest: kept, sizeBytes: 1 }, T0);
+      await store.linkBlob(r.id, kept, T0);
+      const m0 = manifest();
+      await store.putManifest(r.id, m0, []);
+      await store.putTag(r.id, 'stay', m0.digest, T0);
+      await store.putTag(r.id, 'doomed', m0.digest, T0);
+      await store.createUpload({ id: 'up', repositoryId: r.id, sizeBytes: 0, startedAtMs: T0, updatedAtMs: T0 });
+      await store.createUpload({ id: 'up2', repositoryId: r.id, sizeBytes: 0, startedAtMs: T0, updatedAtMs: T0 });
+
+      const fresh = digest();
+      const m1 = manifest();
+      const boom = new Error('boom');
       await assert.rejects(
         store.transaction(async (tx) => {
-          await tx.createRepository('rolled-back', 1);
-          await tx.putBlob({ digest: digestOf('tx'), sizeBytes: 1 }, 1);
-          throw new Error('abort');
+          await tx.createRepository('gone', T0);
+          await tx.putBlob({ digest: fresh, sizeBytes: 2 }, T0);
+          await tx.linkBlob(r.id, fresh, T0);
+          await tx.unlinkBlob(r.id, kept);
+          await tx.putManifest(r.id, m1, [{ digest: m0.digest, kind: 'manifest' }]);
+          await tx.putTag(r.id, 'stay', m1.digest, T0 + 1);
+          await tx.putTag(r.id, 'new', m1.digest, T0 + 1);
+          await tx.deleteTag(r.id, 'doomed');
+          await tx.createUpload({ id: 'tx-up', repositoryId: r.id, sizeBytes: 0, startedAtMs: T0, updatedAtMs: T0 });
+          await tx.advanceUpload('up', 0, 100, T0 + 1);
+          await tx.deleteUpload('up2');
+          // Inside, the transaction reads its own writes.
+          assert.ok(await tx.getRepository('gone'));
+          assert.equal(await tx.findTagDigest(r.id, 'stay'), m1.digest);
+          assert.equal((await tx.getUpload('up'))?.sizeBytes, 100);
+          throw boom;
         }),
-        /abort/,
+        (err) => {
+          if (err !== boom) throw err;
+          return true;
+        },
       );
-      assert.equal(await store.getRepository('rolled-back'), undefined);
-      assert.equal(await store.getBlob(digestOf('tx')), undefined);
-      await store.transaction(async (tx) => {
-        await tx.createRepository('committed', 1);
-        await tx.putBlob({ digest: digestOf('tx'), sizeBytes: 1 }, 1);
+      assert.equal(await store.getRepository('gone'), undefined);
+      assert.deepEqual(await store.listRepositories({ limit: 10 }), ['keep']);
+      assert.equal(await store.getBlob(fresh), undefined);
+      assert.equal(await store.findLinkedBlob(r.id, fresh), undefined);
+      assert.deepEqual(await store.findLinkedBlob(r.id, kept), { digest: kept, sizeBytes: 1 });
+      assert.equal(await store.getManifest(r.id, m1.digest), undefined);
+      assert.deepEqual(await store.findParentManifests(r.id, m0.digest), []);
+      assert.deepEqual(await store.listTags(r.id, { limit: 10 }), ['doomed', 'stay']);
+      assert.equal(await store.findTagDigest(r.id, 'stay'), m0.digest);
+      assert.equal(await store.getUpload('tx-up'), undefined);
+      assert.equal((await store.getUpload('up'))?.sizeBytes, 0);
+      assert.ok(await store.getUpload('up2'));
+    });
+
+    metaTest('a transaction that resolves commits all its writes and resolves with fn’s value', async (store) => {
+      const r = await repo(store, 'img');
+      const m0 = manifest();
+      await store.putManifest(r.id, m0, []);
+      await store.putTag(r.id, 'old', m0.digest, T0);
+      await store.createUpload({ id: 'up', repositoryId: r.id, sizeBytes: 7, startedAtMs: T0, updatedAtMs: T0 });
+      const d = digest();
+      const m1 = manifest();
+      const value = await store.transaction(async (tx) => {
+        const { repository, created } = await tx.createRepository('made', T0);
+        await tx.putBlob({ digest: d, sizeBytes: 3 }, T0);
+        await tx.linkBlob(repository.id, d, T0);
+        await tx.putManifest(r.id, m1, [{ digest: m0.digest, kind: 'manifest' }]);
+        await tx.putTag(r.id, 'new', m1.digest, T0);
+        await tx.deleteManifest(r.id, m0.digest);
+        await tx.deleteUpload('up');
+        return { id: repository.id, created };
       });
-      assert.ok(await store.getRepository('committed'));
-      assert.ok(await store.getBlob(digestOf('tx')));
+      assert.equal(value.created, true);
+      assert.deepEqual(await store.getRepository('made'), { id: value.id, name: 'made', createdAtMs: T0 });
+      assert.deepEqual(await store.findLinkedBlob(value.id, d), { digest: d, sizeBytes: 3 });
+      assertManifest(await store.findManifestByTag(r.id, 'new'), m1);
+      assert.deepEqual(await store.findParentManifests(r.id, m0.digest), [m1.digest]);
+      assert.equal(await store.getManifest(r.id, m0.digest), undefined);
+      assert.deepEqual(await store.listTags(r.id, { limit: 10 }), ['new']);
+      assert.equal(await store.getUpload('up'), undefined);
+    });
+
+    metaTest('concurrent transactions: each commits or rolls back on its own', async (store) => {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) =>
+          store.transaction(async (tx) => {
+            const { repository } = await tx.createRepository(`tx/${i}`, T0);
+            const d = digest(`tx ${i}`);
+            await tx.putBlob({ digest: d, sizeBytes: i }, T0);
+            await tx.linkBlob(repository.id, d, T0);
+            if (i === 2) throw new Error(`transaction ${i} fails`);
+            return repository.id;
+          }),
+        ),
+      );
+      assert.deepEqual(
+        outcomes.map((o) => o.status),
+        ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled'],
+      );
+      assert.deepEqual(await store.listRepositories({ limit: 10 }), ['tx/0', 'tx/1', 'tx/3', 'tx/4', 'tx/5']);
+      assert.equal(await store.getBlob(digest('tx 2')), undefined);
+      for (const [i, o] of outcomes.entries()) {
+        if (o.status === 'fulfilled') assert.deepEqual(await store.findLinkedBlob(o.value, digest(`tx ${i}`)), { digest: digest(`tx ${i}`), sizeBytes: i });
+      }
     });
   });
 }
