@@ -139,7 +139,7 @@ async function main(): Promise<void> {
       servers.push(server);
       log(`${SERVER_LABELS[name]} is up at ${server.baseUrl} (pid ${server.pid})`);
     }
-    const clients = new Map(servers.map((s) => [s.name, new RegistryClient(s.baseUrl)]));
+    const clients = new Map(servers.map((s) => [s.name, new RegistryClient(s.baseUrl, { authorization: s.authorization })]));
 
     const fixtures: Fixtures = {
       pullRepo: 'bench/pull',

@@ -2,7 +2,10 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { parseListen, type Config } from './config/config.ts';
 import type { Logger } from './log/logger.ts';
-import { allowAll } from './registry/access.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { IamAuthorizer } from './iam/authorizer.ts';
+import { Identity } from './iam/identity.ts';
+import { Secrets } from './iam/secrets.ts';
 import { Registry } from './registry/registry.ts';
 import { buildServer } from './http/server.ts';
 import { openBlobStore, openMetaStore } from './store/open.ts';
@@ -10,6 +13,7 @@ import { openBlobStore, openMetaStore } from './store/open.ts';
 export interface Berth {
   url: string;
   registry: Registry;
+  identity: Identity;
   server: FastifyInstance;
   close(): Promise<void>;
 }
@@ -18,10 +22,22 @@ export interface Berth {
 export async function startBerth(config: Config, log: Logger): Promise<Berth> {
   const meta = await openMetaStore(config.metadataUrl);
   const blobs = await openBlobStore(config.blobUrl);
+  const secrets = Secrets.load({ secretKey: config.auth.secretKey, keyFile: config.auth.secretKeyFile });
+  const identity = new Identity({
+    meta,
+    secrets,
+    log,
+    region: config.region,
+    cacheTtlMs: config.auth.cacheTtlSeconds * 1000,
+    tokenTtlMs: config.auth.tokenTtlSeconds * 1000,
+  });
+  await identity.bootstrap({ dataDir: config.dataDir, ...config.bootstrap });
+  const audit = new AuditLog(meta.identity, log, config.audit.flushIntervalMs);
+  const authorizer = new IamAuthorizer(identity, audit);
   const registry = new Registry({
     meta,
     blobs,
-    authorizer: allowAll,
+    authorizer,
     log,
     createOnPush: config.repositories.createOnPush,
     uploadTtlMs: config.uploads.ttlSeconds * 1000,
@@ -29,7 +45,7 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
     cacheTtlMs: config.cache.ttlSeconds * 1000,
     manifestCacheBytes: config.cache.manifestBytes,
   });
-  const server = buildServer({ config, log, registry });
+  const server = buildServer({ config, log, registry, identity, authorizer, audit });
   const { host, port } = parseListen(config.listen);
   await server.listen({ host, port });
   const address = server.server.address() as AddressInfo;
@@ -51,10 +67,12 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
   return {
     url,
     registry,
+    identity,
     server,
     async close() {
       clearInterval(timer);
       await server.close();
+      await audit.close();
       await meta.close();
       await blobs.close();
     },

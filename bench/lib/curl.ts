@@ -6,9 +6,11 @@ export const CURL_BIN = 'curl';
  * GETs every URL at once with one curl process (--parallel), discarding the bodies, and checks
  * each status and size. A second client for the pull figures: Node's HTTP client tops out near
  * the speed nginx serves at, so the node:http figures understate how far ahead nginx is.
+ * `headers` go with every transfer (e.g. Berth's Authorization).
  */
-export async function curlPull(urls: string[], expectedBytes: number[]): Promise<number> {
+export async function curlPull(urls: string[], expectedBytes: number[], headers: Record<string, string> = {}): Promise<number> {
   const args = ['-s', '--parallel', '--parallel-immediate', '--parallel-max', String(urls.length), '-w', '%{http_code} %{size_download}\\n'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   for (const url of urls) args.push('-o', '/dev/null', url);
   const out = await runTool(CURL_BIN, args);
   const lines = out.trim().split('\n');

@@ -40,14 +40,18 @@ export const ACCEPT_MANIFESTS = [
 /**
  * A minimal OCI Distribution client over node:http with one keep-alive agent per server, as a
  * real client keeps its connections. Only what the benchmarks need; every call checks status.
+ * With `authorization`, every request sends that header (a caller's own Authorization wins), as
+ * a client that has logged in does; without it, none.
  */
 export class RegistryClient {
   readonly baseUrl: string;
   readonly agent: http.Agent;
+  readonly authorization: string | undefined;
 
-  constructor(baseUrl: string, options: { maxSockets?: number } = {}) {
+  constructor(baseUrl: string, options: { maxSockets?: number; authorization?: string | undefined } = {}) {
     this.baseUrl = baseUrl;
     this.agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
+    this.authorization = options.authorization;
   }
 
   close(): void {
@@ -56,8 +60,10 @@ export class RegistryClient {
 
   request(method: string, target: string, options: RequestOptions = {}): Promise<HttpResult> {
     const url = new URL(target, this.baseUrl);
+    const hasOwn = Object.keys(options.headers ?? {}).some((k) => k.toLowerCase() === 'authorization');
+    const headers = this.authorization === undefined || hasOwn ? options.headers : { ...options.headers, authorization: this.authorization };
     return new Promise<HttpResult>((resolve, reject) => {
-      const req = http.request(url, { method, agent: this.agent, headers: options.headers }, (res) => {
+      const req = http.request(url, { method, agent: this.agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         let bodyBytes = 0;
         res.on('data', (chunk: Buffer) => {

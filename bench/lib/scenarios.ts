@@ -154,6 +154,11 @@ export async function pullImage(client: RegistryClient, repo: string, tag: strin
   return bytes;
 }
 
+/** The server's Authorization header for the external load tools (wrk, ab, curl), if it needs one. */
+function authHeader(server: BenchServer): Record<string, string> {
+  return server.authorization === undefined ? {} : { Authorization: server.authorization };
+}
+
 function wrkScenario(method: 'GET' | 'HEAD', connections: number): Scenario {
   const what = method === 'GET' ? 'Manifest GET by tag (wrk)' : 'Manifest HEAD by digest (ab)';
   return {
@@ -168,7 +173,7 @@ function wrkScenario(method: 'GET' | 'HEAD', connections: number): Scenario {
       const { fixtures } = ctx;
       const reference = method === 'GET' ? fixtures.manifestTag : fixtures.manifestImage.digest;
       const url = `${ctx.server.baseUrl}/v2/${fixtures.manifestRepo}/manifests/${reference}`;
-      const headers = { Accept: ACCEPT_MANIFESTS };
+      const headers: Record<string, string> = { Accept: ACCEPT_MANIFESTS, ...authHeader(ctx.server) };
       const durationSeconds = ctx.settings.wrkSeconds;
       const r = method === 'GET'
         ? await runWrk({ url, method, headers, connections, durationSeconds, scriptDir: ctx.scratchDir })
@@ -192,7 +197,7 @@ function pullScenario(id: string, label: string, client: 'node' | 'curl', blobs:
       const repo = ctx.fixtures.pullRepo;
       const { result, seconds } = await timed(async () => {
         if (client === 'curl') {
-          return curlPull(list.map((b) => `${ctx.server.baseUrl}/v2/${repo}/blobs/${b.digest}`), list.map((b) => b.sizeBytes));
+          return curlPull(list.map((b) => `${ctx.server.baseUrl}/v2/${repo}/blobs/${b.digest}`), list.map((b) => b.sizeBytes), authHeader(ctx.server));
         }
         const sizes = await Promise.all(list.map((b) => ctx.client.pullBlob(repo, b.digest, b.sizeBytes)));
         return sizes.reduce((a, b) => a + b, 0);

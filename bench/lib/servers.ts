@@ -18,6 +18,8 @@ export interface BenchServer {
   pid: number;
   /** Only for nginx: the document root that plays the registry's storage. */
   staticRoot?: string;
+  /** The Authorization header value every request sends; only Berth asks for credentials. */
+  authorization?: string;
   stop(): Promise<void>;
 }
 
@@ -95,22 +97,39 @@ async function waitForHttp(url: string, child: ChildProcess, name: string): Prom
 }
 
 /**
+ * The administrator a fresh Berth store is bootstrapped with (BERTH_BOOTSTRAP_*). Its access key
+ * goes straight into HTTP Basic, as a robot account's would: one header, no token round trip.
+ */
+export const BERTH_BENCH_ADMIN = {
+  accountId: '123456789012',
+  accessKeyId: 'AKIABERTHBENCHADMIN1',
+  secretAccessKey: 'berth-bench-admin-secret-do-not-use',
+} as const;
+
+/**
  * Berth with its embedded stores (SQLite metadata, filesystem blobs) in `dir`. At log level warn
  * (no per-request lines, as for the others) Berth does not log "listening", so readiness is
- * polled on /healthz.
+ * polled on /healthz, which needs no credentials.
  */
 export async function startBerth(dir: string, repoRoot: string): Promise<BenchServer> {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const child = launch(process.execPath, ['src/main.ts', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(dir, 'data')], {
     cwd: repoRoot,
-    env: { ...process.env, BERTH_LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      BERTH_LOG_LEVEL: 'warn',
+      BERTH_BOOTSTRAP_ACCOUNT_ID: BERTH_BENCH_ADMIN.accountId,
+      BERTH_BOOTSTRAP_ACCESS_KEY_ID: BERTH_BENCH_ADMIN.accessKeyId,
+      BERTH_BOOTSTRAP_SECRET_ACCESS_KEY: BERTH_BENCH_ADMIN.secretAccessKey,
+    },
     logFile: path.join(dir, 'stderr.log'),
   });
   child.stdout!.pipe(createWriteStream(path.join(dir, 'stdout.log')));
   const baseUrl = `http://127.0.0.1:${port}`;
   await waitForHttp(`${baseUrl}/healthz`, child, 'Berth');
-  return { name: 'berth', baseUrl, pid: child.pid!, stop: () => stopChild(child) };
+  const authorization = `Basic ${Buffer.from(`${BERTH_BENCH_ADMIN.accessKeyId}:${BERTH_BENCH_ADMIN.secretAccessKey}`).toString('base64')}`;
+  return { name: 'berth', baseUrl, pid: child.pid!, authorization, stop: () => stopChild(child) };
 }
 
 /**

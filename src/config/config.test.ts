@@ -109,6 +109,17 @@ test('every setting can be set by its flag and by its environment variable', (t)
     'cache.ttlSeconds': ['0', 0],
     'cache.manifestBytes': ['1000', 1000],
     'server.shutdownGraceSeconds': ['3', 3],
+    region: ['eu-west-3', 'eu-west-3'],
+    'auth.enabled': ['false', false],
+    'auth.secretKey': ['MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=', 'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY='],
+    'auth.secretKeyFile': ['/etc/berth/secret.key', '/etc/berth/secret.key'],
+    'auth.cacheTtlSeconds': ['2', 2],
+    'auth.tokenTtlSeconds': ['3600', 3600],
+    'auth.challenge': ['bearer', 'bearer'],
+    'bootstrap.accountId': ['123456789012', '123456789012'],
+    'bootstrap.accessKeyId': ['AKIAEXAMPLE000000001', 'AKIAEXAMPLE000000001'],
+    'bootstrap.secretAccessKey': ['example-secret-0123456789', 'example-secret-0123456789'],
+    'audit.flushIntervalMs': ['50', 50],
   };
   const argv: string[] = [];
   const env: Record<string, string> = {};

@@ -34,6 +34,17 @@ export const settings = [
   { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },
   { key: 'cache.ttlSeconds', kind: 'integer', default: 10, min: 0, doc: 'How long a node trusts repositories and manifests it has read (deletions made through another node show after at most this long; tags are never cached).' },
   { key: 'cache.manifestBytes', kind: 'integer', default: 64 * 1024 * 1024, min: 0, doc: 'Memory for cached manifest bodies, in bytes.' },
+  { key: 'region', kind: 'string', default: 'us-east-1', doc: 'The AWS region name this instance serves: it appears in ARNs, and SigV4 requests must be signed for it.' },
+  { key: 'auth.enabled', kind: 'boolean', default: true, doc: 'Require credentials on every API. `false` lets every request act as the default account (benchmarks and isolated development only).' },
+  { key: 'auth.secretKey', kind: 'string', default: undefined, doc: 'The key that seals access-key secrets and signs tokens (base64, 32 bytes or more). Every node of a cluster needs the same one. Default: read from `auth.secretKeyFile`.' },
+  { key: 'auth.secretKeyFile', kind: 'string', default: undefined, doc: 'File holding the secret key, created with 32 random bytes (mode 0600) on first start. Default: `<dataDir>/secret.key`.' },
+  { key: 'auth.cacheTtlSeconds', kind: 'integer', default: 5, min: 0, doc: 'How long a node trusts what it read about a principal (key status, policies, repository and registry policies); changes made through another node apply within this long.' },
+  { key: 'auth.tokenTtlSeconds', kind: 'integer', default: 43200, min: 60, doc: 'Lifetime of authorization tokens (`GetAuthorizationToken`, docker login passwords); 12 hours as in ECR.' },
+  { key: 'auth.challenge', kind: 'enum', default: 'basic', values: ['basic', 'bearer'], doc: 'The 401 challenge on the data plane: `basic` (as ECR) or `bearer` (the Docker token flow, with the token endpoint at `/token`). Both kinds of credentials are accepted either way.' },
+  { key: 'bootstrap.accountId', kind: 'string', default: undefined, doc: 'Id of the first account, created on first start with an empty store. Default: a random 12-digit id.' },
+  { key: 'bootstrap.accessKeyId', kind: 'string', default: undefined, doc: 'Access key id for the first administrator (with `bootstrap.secretAccessKey`), instead of a generated one. Used only on first start.' },
+  { key: 'bootstrap.secretAccessKey', kind: 'string', default: undefined, doc: 'Secret access key for the first administrator; see `bootstrap.accessKeyId`.' },
+  { key: 'audit.flushIntervalMs', kind: 'integer', default: 200, min: 1, doc: 'Audit records are written in batches at least this often (and on shutdown).' },
   { key: 'server.shutdownGraceSeconds', kind: 'integer', default: 10, min: 0, doc: 'On SIGTERM, how long in-flight requests may finish before connections are closed.' },
 ] as const satisfies readonly SettingSpec[];
 
@@ -49,6 +60,10 @@ export interface Config {
   manifests: { maxBytes: number };
   cache: { ttlSeconds: number; manifestBytes: number };
   server: { shutdownGraceSeconds: number };
+  region: string;
+  auth: { enabled: boolean; secretKey: string; secretKeyFile: string; cacheTtlSeconds: number; tokenTtlSeconds: number; challenge: 'basic' | 'bearer' };
+  bootstrap: { accountId: string | undefined; accessKeyId: string | undefined; secretAccessKey: string | undefined };
+  audit: { flushIntervalMs: number };
   /** Where the file settings came from, if any. */
   configFile: string | undefined;
 }
@@ -196,6 +211,24 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError('tls.cert and tls.key must be given together');
   }
 
+  const region = get<string>('region');
+  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new ConfigError(`region: expected an AWS-style region name such as us-east-1, got ${JSON.stringify(region)}`);
+  const bootstrap = {
+    accountId: get<string | undefined>('bootstrap.accountId'),
+    accessKeyId: get<string | undefined>('bootstrap.accessKeyId'),
+    secretAccessKey: get<string | undefined>('bootstrap.secretAccessKey'),
+  };
+  if (bootstrap.accountId !== undefined && !/^\d{12}$/.test(bootstrap.accountId)) throw new ConfigError(`bootstrap.accountId: expected 12 digits, got ${JSON.stringify(bootstrap.accountId)}`);
+  if ((bootstrap.accessKeyId === undefined) !== (bootstrap.secretAccessKey === undefined)) {
+    throw new ConfigError('bootstrap.accessKeyId and bootstrap.secretAccessKey must be given together');
+  }
+  if (bootstrap.accessKeyId !== undefined && !/^[A-Z0-9]{16,128}$/.test(bootstrap.accessKeyId)) {
+    throw new ConfigError('bootstrap.accessKeyId: expected 16 to 128 upper-case letters and digits (like AKIAIOSFODNN7EXAMPLE)');
+  }
+  if (bootstrap.secretAccessKey !== undefined && bootstrap.secretAccessKey.length < 16) {
+    throw new ConfigError('bootstrap.secretAccessKey: expected at least 16 characters');
+  }
+
   const config: Config = {
     listen,
     dataDir,
@@ -208,6 +241,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
     manifests: { maxBytes: get<number>('manifests.maxBytes') },
     cache: { ttlSeconds: get<number>('cache.ttlSeconds'), manifestBytes: get<number>('cache.manifestBytes') },
     server: { shutdownGraceSeconds: get<number>('server.shutdownGraceSeconds') },
+    region,
+    auth: {
+      enabled: get<boolean>('auth.enabled'),
+      secretKey: get<string | undefined>('auth.secretKey') ?? '',
+      secretKeyFile: path.resolve(cwd, get<string | undefined>('auth.secretKeyFile') ?? path.join(dataDir, 'secret.key')),
+      cacheTtlSeconds: get<number>('auth.cacheTtlSeconds'),
+      tokenTtlSeconds: get<number>('auth.tokenTtlSeconds'),
+      challenge: get<'basic' | 'bearer'>('auth.challenge'),
+    },
+    bootstrap,
+    audit: { flushIntervalMs: get<number>('audit.flushIntervalMs') },
     configFile,
   };
   return deepFreeze(config);

@@ -8,6 +8,11 @@ import { RegistryError } from '../errors/catalogue.ts';
 import { anonymous } from '../registry/access.ts';
 import type { Registry } from '../registry/registry.ts';
 import { registerOciPlane } from '../oci/plane.ts';
+import { registerTokenEndpoint } from '../oci/authenticate.ts';
+import { registerControlPlane } from '../control/plane.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { IamAuthorizer } from '../iam/authorizer.ts';
+import type { Identity } from '../iam/identity.ts';
 import { renderOciError } from '../oci/render-error.ts';
 import type { RequestContext } from './context.ts';
 import './context.ts';
@@ -41,6 +46,9 @@ export interface ServerDeps {
   config: Config;
   log: Logger;
   registry: Registry;
+  identity: Identity;
+  authorizer: IamAuthorizer;
+  audit: AuditLog;
 }
 
 /**
@@ -48,7 +56,7 @@ export interface ServerDeps {
  * raw request streams (bodies are never buffered by the framework) and the OCI plane.
  */
 export function buildServer(deps: ServerDeps): FastifyInstance {
-  const { config, log, registry } = deps;
+  const { config, log, registry, identity, authorizer, audit } = deps;
   const https = config.tls.cert && config.tls.key
     ? { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key), minVersion: 'TLSv1.2' as const, ciphers: TLS12_CIPHERS, honorCipherOrder: true }
     : null;
@@ -78,7 +86,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   });
   app.decorateRequest('berth', null as unknown as RequestContext);
   app.addHook('onRequest', async (request, reply) => {
-    request.berth = { principal: anonymous, plane: 'other', operation: undefined, repository: undefined, errorCode: undefined, bytesIn: 0 };
+    request.berth = { principal: anonymous, account: undefined, plane: 'other', operation: undefined, repository: undefined, errorCode: undefined, bytesIn: 0 };
     reply.header('x-request-id', request.id);
     if (isClosing) {
       reply.header('connection', 'close');
@@ -131,7 +139,24 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }
   });
 
-  registerOciPlane(app, { registry, manifestMaxBytes: config.manifests.maxBytes });
+  registerOciPlane(app, {
+    registry,
+    manifestMaxBytes: config.manifests.maxBytes,
+    identity,
+    audit,
+    authEnabled: config.auth.enabled,
+    challenge: config.auth.challenge,
+  });
+  registerTokenEndpoint(app, identity);
+  registerControlPlane(app, {
+    identity,
+    authorizer,
+    registry,
+    audit,
+    region: config.region,
+    authEnabled: config.auth.enabled,
+    maxBodyBytes: config.manifests.maxBytes * 2 + 64 * 1024,
+  });
 
   return app;
 }

@@ -13,8 +13,8 @@ export const handleBlob: OciHandler<BlobRoute> = async (deps, route, request, re
     case 'GET':
     case 'HEAD': {
       const isHead = request.method === 'HEAD';
-      await authorize(deps, request, 'pull', route.name, isHead ? 'ecr:BatchCheckLayerAvailability' : 'ecr:GetDownloadUrlForLayer');
-      const blob = await registry.statBlob(route.name, route.digest);
+      const repo = await authorize(deps, request, isHead ? 'ecr:BatchCheckLayerAvailability' : 'ecr:GetDownloadUrlForLayer', route.name);
+      const blob = await registry.statBlob(repo, route.digest);
       let range;
       try {
         range = byteRange(request.headers.range, blob.sizeBytes);
@@ -59,8 +59,8 @@ export const handleBlob: OciHandler<BlobRoute> = async (deps, route, request, re
       return;
     }
     case 'DELETE':
-      await authorize(deps, request, 'delete', route.name, 'ecr:BatchDeleteImage');
-      await registry.deleteBlob(route.name, route.digest);
+      const repo = await authorize(deps, request, 'ecr:BatchDeleteImage', route.name);
+      await registry.deleteBlob(repo, route.digest);
       reply.code(202).send();
       return;
     default:

@@ -11,8 +11,8 @@ export const handleManifest: OciHandler<ManifestRoute> = async (deps, route, req
   switch (request.method) {
     case 'GET':
     case 'HEAD': {
-      await authorize(deps, request, 'pull', route.name, 'ecr:BatchGetImage');
-      const manifest = await registry.getManifest(route.name, route.reference);
+      const repo = await authorize(deps, request, 'ecr:BatchGetImage', route.name);
+      const manifest = await registry.getManifest(repo, route.reference);
       reply
         .header('content-type', manifest.mediaType)
         .header('content-length', manifest.sizeBytes)
@@ -22,12 +22,12 @@ export const handleManifest: OciHandler<ManifestRoute> = async (deps, route, req
       return;
     }
     case 'PUT': {
-      await authorize(deps, request, 'push', route.name, 'ecr:PutImage');
+      const repo = await authorize(deps, request, 'ecr:PutImage', route.name);
       const body = await readSmallBody(request, deps.manifestMaxBytes, (size) =>
         new RegistryError('ManifestTooLarge', { sizeBytes: size }, { message: `The manifest is at least ${size} bytes; the limit is ${deps.manifestMaxBytes}.` }),
       );
       request.berth.bytesIn = body.length;
-      const result = await registry.putManifest(route.name, route.reference, request.headers['content-type'], body);
+      const result = await registry.putManifest(repo, route.reference, request.headers['content-type'], body);
       reply.code(201).header('location', `/v2/${route.name}/manifests/${result.digest}`).header('docker-content-digest', result.digest);
       // Spec: "Pushing Manifests with Subject": tells the client the registry indexed the referrer.
       if (result.subject) reply.header('oci-subject', result.subject);
@@ -35,8 +35,8 @@ export const handleManifest: OciHandler<ManifestRoute> = async (deps, route, req
       return;
     }
     case 'DELETE':
-      await authorize(deps, request, 'delete', route.name, 'ecr:BatchDeleteImage');
-      await registry.deleteManifest(route.name, route.reference);
+      const repo = await authorize(deps, request, 'ecr:BatchDeleteImage', route.name);
+      await registry.deleteManifest(repo, route.reference);
       reply.code(202).send();
       return;
     default:

@@ -1,7 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { RegistryError } from '../errors/catalogue.ts';
-import type { Action } from '../registry/access.ts';
+import { RegistryError, isRegistryError } from '../errors/catalogue.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Identity } from '../iam/identity.ts';
+import type { Caller, Principal } from '../registry/access.ts';
+import type { RepoRef } from '../registry/names.ts';
 import type { Registry } from '../registry/registry.ts';
+import { accountOfHost, authenticate, challenge } from './authenticate.ts';
 import { handleBlob } from './blobs.ts';
 import { handleManifest } from './manifests.ts';
 import { parseOciPath, type OciRoute } from './paths.ts';
@@ -12,18 +16,56 @@ import { handleUpload, handleUploads } from './uploads.ts';
 export interface OciDeps {
   registry: Registry;
   manifestMaxBytes: number;
+  identity: Identity;
+  audit: AuditLog;
+  /** False when auth.enabled is off: every request then acts as the addressed account's root. */
+  authEnabled: boolean;
+  challenge: 'basic' | 'bearer';
 }
 
 export type OciHandler<R extends OciRoute> = (deps: OciDeps, route: R, request: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
+/** The caller as policies see it. */
+export function callerOf(request: FastifyRequest): Caller {
+  return {
+    principal: request.berth.principal,
+    sourceIp: request.ip,
+    secureTransport: request.protocol === 'https',
+    requestId: request.id,
+    userAgent: request.headers['user-agent'],
+    plane: request.berth.plane,
+  };
+}
+
+/** Actions that write into a repository: a push to a missing one also needs ecr:CreateRepository when it would create it. */
+const PUSH_ACTIONS = new Set(['ecr:InitiateLayerUpload', 'ecr:UploadLayerPart', 'ecr:CompleteLayerUpload', 'ecr:PutImage']);
+
 /**
- * Checks that the caller may do `action` on the repository: the one authorization hook every
- * data-plane operation passes. Records the repository and operation for the request's log line.
+ * Checks that the caller may do `action` (an ECR IAM action) on the repository: the one
+ * authorization hook every data-plane operation passes. Records the repository and operation
+ * for the request's log line and resolves the repository's full reference.
  */
-export async function authorize(deps: OciDeps, request: FastifyRequest, action: Action, repository: string | undefined, operation: string): Promise<void> {
-  request.berth.repository = repository;
-  request.berth.operation = operation;
-  await deps.registry.authorizer.authorize(request.berth.principal, action, repository);
+export async function authorize(deps: OciDeps, request: FastifyRequest, action: string, name: string): Promise<RepoRef> {
+  request.berth.repository = name;
+  request.berth.operation = action;
+  const repo: RepoRef = { account: request.berth.account!, name };
+  const caller = callerOf(request);
+  await deps.registry.authorizer.authorize(caller, action, repo);
+  if (PUSH_ACTIONS.has(action) && deps.registry.createsOnPush && !(await deps.registry.findRepository(repo))) {
+    await deps.registry.authorizer.authorize(caller, 'ecr:CreateRepository', repo);
+  }
+  return repo;
+}
+
+/** For account-wide operations (the catalog): any authenticated caller; entries are filtered by policy. */
+export async function authorizeAccount(deps: OciDeps, request: FastifyRequest, action: string): Promise<string> {
+  request.berth.operation = action;
+  if (request.berth.principal.kind !== 'iam') await deps.registry.authorizer.authorize(callerOf(request), action, undefined, request.berth.account);
+  return request.berth.account!;
+}
+
+function rootOf(account: string): Principal {
+  return { kind: 'iam', type: 'root', accountId: account, arn: `arn:aws:iam::${account}:root`, userId: account, name: 'root', accessKeyId: undefined };
 }
 
 function unsupported(request: FastifyRequest): RegistryError {
@@ -42,13 +84,45 @@ export function registerOciPlane(app: FastifyInstance, deps: OciDeps): void {
     reply.header('docker-distribution-api-version', 'registry/2.0');
     const pathname = request.url.split('?', 1)[0]!;
     const route = parseOciPath(pathname);
-    if (!route) throw new RegistryError('NotFound', { path: pathname }, { message: `${pathname} is not an endpoint of the OCI Distribution API.` });
+    try {
+      const account = await accountOfHost(deps.identity, request.headers.host);
+      request.berth.account = account;
+      request.berth.principal = deps.authEnabled ? await authenticate(deps.identity, request.headers.authorization) : rootOf(account);
+      if (!route) throw new RegistryError('NotFound', { path: pathname }, { message: `${pathname} is not an endpoint of the OCI Distribution API.` });
+      await route_(route, request, reply);
+    } catch (err) {
+      if (isRegistryError(err, 'Unauthorized')) {
+        reply.header('www-authenticate', challenge(deps.challenge, request, route));
+        if (request.headers.authorization) {
+          // Credentials that failed to authenticate: the refusal is audited here, as no policy was asked.
+          deps.audit.record({
+            atMs: Date.now(),
+            requestId: request.id,
+            plane: 'oci',
+            accountId: request.berth.account ?? null,
+            principal: null,
+            accessKeyId: null,
+            action: request.berth.operation ?? `${request.method} ${pathname}`,
+            resource: null,
+            decision: 'unauthenticated',
+            policy: null,
+            sourceIp: request.ip,
+            userAgent: request.headers['user-agent'] ?? null,
+            errorCode: 'UNAUTHORIZED',
+          });
+        }
+      }
+      throw err;
+    }
+  };
+  const route_ = async (route: OciRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const m = request.method;
     switch (route.kind) {
       case 'base':
         if (m !== 'GET' && m !== 'HEAD') throw unsupported(request);
         // API version check (spec: "Determining support"): answers 200 once the caller may use the registry.
-        await authorize(deps, request, 'pull', undefined, 'registry:Ping');
+        request.berth.operation = 'registry:Ping';
+        if (request.berth.principal.kind !== 'iam') throw new RegistryError('Unauthorized', undefined, { message: 'Authentication is required: log in with `aws ecr get-login-password | docker login --username AWS --password-stdin HOST`.' });
         reply.header('content-type', 'application/json').send('{}');
         return;
       case 'catalog':

@@ -5,9 +5,9 @@ import { param, queryOf } from './http-util.ts';
 
 /** GET /v2/<name>/referrers/<digest> (spec: "Listing Referrers"), with artifactType filtering. */
 export const handleReferrers: OciHandler<Extract<OciRoute, { kind: 'referrers' }>> = async (deps, route, request, reply) => {
-  await authorize(deps, request, 'pull', route.name, 'ecr:ListImageReferrers');
+  const repo = await authorize(deps, request, 'ecr:ListImageReferrers', route.name);
   const artifactType = param(queryOf(request), 'artifactType');
-  const referrers = await deps.registry.listReferrers(route.name, route.digest, artifactType || undefined);
+  const referrers = await deps.registry.listReferrers(repo, route.digest, artifactType || undefined);
   const manifests = referrers.map((r) => ({
     mediaType: r.mediaType,
     digest: r.digest,

@@ -2,7 +2,7 @@ import type { FastifyReply } from 'fastify';
 import { RegistryError } from '../errors/catalogue.ts';
 import type { Upload } from '../store/meta/meta-store.ts';
 import type { OciRoute } from './paths.ts';
-import { authorize, unsupported, type OciHandler } from './plane.ts';
+import { authorize, callerOf, unsupported, type OciHandler } from './plane.ts';
 import { chunkBounds, hasBody, param, queryOf } from './http-util.ts';
 
 /** Headers that tell the client where an upload stands (spec: "Pushing a blob in chunks"). */
@@ -28,26 +28,25 @@ export const handleUploads: OciHandler<Extract<OciRoute, { kind: 'uploads' }>> =
   const query = queryOf(request);
   const mount = param(query, 'mount');
   const digest = param(query, 'digest');
+  // A single POST with ?digest= is a whole upload, governed by the action that completes one.
+  const repo = await authorize(deps, request, digest !== undefined && mount === undefined ? 'ecr:CompleteLayerUpload' : 'ecr:InitiateLayerUpload', route.name);
   if (mount !== undefined) {
-    await authorize(deps, request, 'push', route.name, 'ecr:InitiateLayerUpload');
     request.raw.resume();
     // A failed mount is not an error (spec: "Mounting a blob from another repository"): skopeo
     // asks for mounts from repositories in its cache that may be long gone. Open a session instead.
-    const blob = await registry.mountBlob(request.berth.principal, route.name, mount, param(query, 'from'));
+    const blob = await registry.mountBlob(callerOf(request), repo, mount, param(query, 'from'));
     if (blob) {
       blobCreated(reply, route.name, blob.digest);
       return;
     }
   } else if (digest !== undefined) {
-    await authorize(deps, request, 'push', route.name, 'ecr:CompleteLayerUpload');
-    const blob = await registry.pushBlob(route.name, digest, request.raw, chunkBounds(request));
+    const blob = await registry.pushBlob(repo, digest, request.raw, chunkBounds(request));
     blobCreated(reply, route.name, blob.digest);
     return;
   } else {
-    await authorize(deps, request, 'push', route.name, 'ecr:InitiateLayerUpload');
     request.raw.resume();
   }
-  const upload = await registry.startUpload(route.name);
+  const upload = await registry.startUpload(repo);
   uploadStatus(reply.code(202), route.name, upload).send();
 };
 
@@ -56,34 +55,34 @@ export const handleUpload: OciHandler<Extract<OciRoute, { kind: 'upload' }>> = a
   const { registry } = deps;
   switch (request.method) {
     case 'GET': {
-      await authorize(deps, request, 'push', route.name, 'ecr:InitiateLayerUpload');
-      const upload = await registry.getUpload(route.name, route.uploadId);
+      const repo = await authorize(deps, request, 'ecr:InitiateLayerUpload', route.name);
+      const upload = await registry.getUpload(repo, route.uploadId);
       uploadStatus(reply.code(204), route.name, upload).send();
       return;
     }
     case 'PATCH': {
-      await authorize(deps, request, 'push', route.name, 'ecr:UploadLayerPart');
+      const repo = await authorize(deps, request, 'ecr:UploadLayerPart', route.name);
       const before = Date.now();
-      const upload = await registry.appendUpload(route.name, route.uploadId, request.raw, chunkBounds(request));
+      const upload = await registry.appendUpload(repo, route.uploadId, request.raw, chunkBounds(request));
       request.log.debug({ uploadId: upload.id, sizeBytes: upload.sizeBytes, ms: Date.now() - before }, 'chunk appended');
       uploadStatus(reply.code(202), route.name, upload).send();
       return;
     }
     case 'PUT': {
-      await authorize(deps, request, 'push', route.name, 'ecr:CompleteLayerUpload');
+      const repo = await authorize(deps, request, 'ecr:CompleteLayerUpload', route.name);
       const digest = param(queryOf(request), 'digest');
       if (digest === undefined) {
         request.raw.resume();
         throw new RegistryError('DigestInvalid', undefined, { message: 'The digest query parameter is required to complete an upload.' });
       }
       const lastChunk = hasBody(request) ? { body: request.raw, bounds: chunkBounds(request) } : undefined;
-      const blob = await registry.completeUpload(route.name, route.uploadId, digest, lastChunk);
+      const blob = await registry.completeUpload(repo, route.uploadId, digest, lastChunk);
       blobCreated(reply, route.name, blob.digest);
       return;
     }
     case 'DELETE':
-      await authorize(deps, request, 'push', route.name, 'ecr:InitiateLayerUpload');
-      await registry.cancelUpload(route.name, route.uploadId);
+      const repo = await authorize(deps, request, 'ecr:InitiateLayerUpload', route.name);
+      await registry.cancelUpload(repo, route.uploadId);
       reply.code(204).send();
       return;
     default:

@@ -39,3 +39,9 @@ export function assertTag(tag: string): void {
     });
   }
 }
+
+/** A repository as every layer addresses it: the owning account and the name within it. */
+export interface RepoRef {
+  account: string;
+  name: string;
+}

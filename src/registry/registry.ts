@@ -5,10 +5,10 @@ import { RegistryError, isRegistryError } from '../errors/catalogue.ts';
 import type { Logger } from '../log/logger.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../store/blob/blob-store.ts';
 import type { ManifestRecord, ManifestSummary, MetaStore, Page, Repository, Upload } from '../store/meta/meta-store.ts';
-import type { Authorizer, Principal } from './access.ts';
+import type { Authorizer, Caller } from './access.ts';
 import { digestOf, looksLikeDigest, parseDigest, type Digest } from './digest.ts';
 import { parseManifest, type Descriptor } from './manifest.ts';
-import { assertRepositoryName, assertTag, isValidRepositoryName } from './names.ts';
+import { assertRepositoryName, assertTag, isValidRepositoryName, type RepoRef } from './names.ts';
 
 export interface RegistryOptions {
   meta: MetaStore;
@@ -29,6 +29,10 @@ export interface RegistryOptions {
   /** Bytes of manifest payload kept in memory. */
   manifestCacheBytes: number;
   now?: () => number;
+}
+
+function cacheKey(repo: RepoRef): string {
+  return `${repo.account}/${repo.name}`;
 }
 
 export interface PutManifestResult {
@@ -81,51 +85,62 @@ export class Registry {
   // --- repositories -------------------------------------------------------------------------
 
   /** The one explicit step that makes a repository exist. Idempotent. */
-  async createRepository(name: string): Promise<{ repository: Repository; created: boolean }> {
-    assertRepositoryName(name);
-    const result = await this.meta.createRepository(name, this.now());
-    if (result.created) this.log.info({ repository: name }, 'repository created');
-    this.repositoryCache.set(name, result.repository);
+  async createRepository(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
+    assertRepositoryName(repo.name);
+    const result = await this.meta.createRepository(repo.account, repo.name, this.now());
+    if (result.created) this.log.info({ account: repo.account, repository: repo.name }, 'repository created');
+    this.repositoryCache.set(cacheKey(repo), result.repository);
     return result;
   }
 
   /** The repository, or undefined; only existing repositories are cached. */
-  private async findRepository(name: string): Promise<Repository | undefined> {
-    const cached = this.repositoryCache.get(name);
+  async findRepository(repo: RepoRef): Promise<Repository | undefined> {
+    const key = cacheKey(repo);
+    const cached = this.repositoryCache.get(key);
     if (cached) return cached;
-    const repository = await this.meta.getRepository(name);
-    if (repository) this.repositoryCache.set(name, repository);
+    const repository = await this.meta.getRepository(repo.account, repo.name);
+    if (repository) this.repositoryCache.set(key, repository);
     return repository;
   }
 
-  async getRepository(name: string): Promise<Repository> {
-    assertRepositoryName(name);
-    const repository = await this.findRepository(name);
-    if (!repository) throw new RegistryError('NameUnknown', { name }, { message: `Repository ${name} does not exist.` });
+  /** Drops what this process remembers of a repository (after its deletion or a policy change). */
+  forgetRepository(repo: RepoRef): void {
+    this.repositoryCache.delete(cacheKey(repo));
+  }
+
+  async getRepository(repo: RepoRef): Promise<Repository> {
+    assertRepositoryName(repo.name);
+    const repository = await this.findRepository(repo);
+    if (!repository) throw new RegistryError('NameUnknown', { name: repo.name }, { message: `Repository ${repo.name} does not exist.` });
     return repository;
+  }
+
+  /** Whether a push to a missing repository creates it (the plane then also checks ecr:CreateRepository). */
+  get createsOnPush(): boolean {
+    return this.options.createOnPush;
   }
 
   /** The repository a push writes into, created first when the configuration says so. */
-  private async repositoryForPush(name: string): Promise<Repository> {
-    assertRepositoryName(name);
-    const existing = await this.findRepository(name);
+  private async repositoryForPush(repo: RepoRef): Promise<Repository> {
+    assertRepositoryName(repo.name);
+    const existing = await this.findRepository(repo);
     if (existing) return existing;
     if (!this.options.createOnPush) {
-      throw new RegistryError('NameUnknown', { name }, { message: `Repository ${name} does not exist; create it before pushing.` });
+      throw new RegistryError('NameUnknown', { name: repo.name }, { message: `Repository ${repo.name} does not exist; create it before pushing.` });
     }
-    return (await this.createRepository(name)).repository;
+    return (await this.createRepository(repo)).repository;
   }
 
-  /** Repository names the principal may pull, in lexical order. */
-  async listRepositories(principal: Principal, page: Page): Promise<{ names: string[]; more: boolean }> {
+  /** The account's repository names the caller may see, in lexical order. */
+  async listRepositories(caller: Caller, account: string, page: Page): Promise<{ names: string[]; more: boolean }> {
     const names: string[] = [];
     let after = page.after;
     // Over-fetch by one to know whether another page follows; filter by what the caller may see.
     for (;;) {
-      const batch = await this.meta.listRepositories({ after, limit: page.limit + 1 });
+      const batch = await this.meta.listRepositories(account, { after, limit: page.limit + 1 });
       for (const name of batch) {
         if (names.length === page.limit) return { names, more: true };
-        if (await this.authorizer.isAllowed(principal, 'pull', name)) names.push(name);
+        if (await this.authorizer.isAllowed(caller, 'ecr:DescribeRepositories', { account, name })) names.push(name);
       }
       if (batch.length < page.limit + 1) return { names, more: false };
       after = batch[batch.length - 1];
@@ -135,14 +150,14 @@ export class Registry {
   // --- blobs --------------------------------------------------------------------------------
 
   /** The blob as this repository sees it; a manifest is also readable as a blob (as in Distribution). */
-  async statBlob(repositoryName: string, digest: Digest): Promise<BlobInfo & { manifest?: ManifestRecord }> {
+  async statBlob(repo: RepoRef, digest: Digest): Promise<BlobInfo & { manifest?: ManifestRecord }> {
     parseDigest(digest);
-    const repository = await this.getRepository(repositoryName);
+    const repository = await this.getRepository(repo);
     const blob = await this.meta.findLinkedBlob(repository.id, digest);
     if (blob) return blob;
     const manifest = await this.meta.getManifest(repository.id, digest);
     if (manifest) return { digest, sizeBytes: manifest.sizeBytes, manifest };
-    throw new RegistryError('BlobUnknown', { digest }, { message: `Blob ${digest} is not in repository ${repositoryName}.` });
+    throw new RegistryError('BlobUnknown', { digest }, { message: `Blob ${digest} is not in repository ${repo.name}.` });
   }
 
   async openBlob(info: BlobInfo & { manifest?: ManifestRecord }, range?: ByteRange): Promise<Readable> {
@@ -173,18 +188,18 @@ export class Registry {
   }
 
   /** Unlinks the blob from the repository. Its bytes stay while anything else references them. */
-  async deleteBlob(repositoryName: string, digest: Digest): Promise<void> {
+  async deleteBlob(repo: RepoRef, digest: Digest): Promise<void> {
     parseDigest(digest);
-    const repository = await this.getRepository(repositoryName);
+    const repository = await this.getRepository(repo);
     if (!(await this.meta.unlinkBlob(repository.id, digest))) {
-      throw new RegistryError('BlobUnknown', { digest }, { message: `Blob ${digest} is not in repository ${repositoryName}.` });
+      throw new RegistryError('BlobUnknown', { digest }, { message: `Blob ${digest} is not in repository ${repo.name}.` });
     }
   }
 
   // --- uploads ------------------------------------------------------------------------------
 
-  async startUpload(repositoryName: string): Promise<Upload> {
-    const repository = await this.repositoryForPush(repositoryName);
+  async startUpload(repo: RepoRef): Promise<Upload> {
+    const repository = await this.repositoryForPush(repo);
     const now = this.now();
     const upload: Upload = { id: randomUUID(), repositoryId: repository.id, sizeBytes: 0, startedAtMs: now, updatedAtMs: now };
     await this.blobs.createUpload(upload.id);
@@ -199,37 +214,37 @@ export class Registry {
    * never grants access to bytes the caller could not read anyway. Resolves undefined when no
    * mount is possible; the caller then opens an ordinary upload session.
    */
-  async mountBlob(principal: Principal, repositoryName: string, digest: Digest, from: string | undefined): Promise<BlobInfo | undefined> {
+  async mountBlob(caller: Caller, repo: RepoRef, digest: Digest, from: string | undefined): Promise<BlobInfo | undefined> {
     parseDigest(digest);
-    const repository = await this.repositoryForPush(repositoryName);
+    const repository = await this.repositoryForPush(repo);
     const already = await this.meta.findLinkedBlob(repository.id, digest);
     if (already) return already;
     let candidates: Repository[];
     if (from !== undefined) {
       if (!isValidRepositoryName(from)) return undefined;
-      const source = await this.meta.getRepository(from);
+      const source = await this.meta.getRepository(repo.account, from);
       candidates = source ? [source] : [];
     } else {
-      candidates = await this.meta.findRepositoriesWithBlob(digest, 50);
+      candidates = await this.meta.findRepositoriesWithBlob(repo.account, digest, 50);
     }
     for (const source of candidates) {
       if (source.id === repository.id) continue;
-      if (!(await this.authorizer.isAllowed(principal, 'pull', source.name))) continue;
+      if (!(await this.authorizer.isAllowed(caller, 'ecr:GetDownloadUrlForLayer', { account: repo.account, name: source.name }))) continue;
       const blob = await this.meta.findLinkedBlob(source.id, digest);
       if (!blob) continue;
       await this.meta.linkBlob(repository.id, digest, this.now());
-      this.log.debug({ repository: repositoryName, from: source.name, digest }, 'blob mounted');
+      this.log.debug({ repository: repo.name, from: source.name, digest }, 'blob mounted');
       return blob;
     }
     return undefined;
   }
 
   /** The live upload session, or BlobUploadUnknown if it is absent, elsewhere or expired. */
-  async getUpload(repositoryName: string, uploadId: string): Promise<Upload> {
-    const repository = await this.getRepository(repositoryName);
+  async getUpload(repo: RepoRef, uploadId: string): Promise<Upload> {
+    const repository = await this.getRepository(repo);
     const upload = await this.meta.getUpload(uploadId);
     if (!upload || upload.repositoryId !== repository.id) {
-      throw new RegistryError('BlobUploadUnknown', { uploadId }, { message: `Upload ${uploadId} is not in progress in repository ${repositoryName}.` });
+      throw new RegistryError('BlobUploadUnknown', { uploadId }, { message: `Upload ${uploadId} is not in progress in repository ${repo.name}.` });
     }
     if (upload.updatedAtMs + this.options.uploadTtlMs < this.now()) {
       await this.discardUpload(upload.id);
@@ -254,9 +269,9 @@ export class Registry {
    * Appends a chunk (spec: "Pushing a blob in chunks"). A chunk whose Content-Range does not
    * start where the upload stands is refused with RangeInvalid and changes nothing.
    */
-  async appendUpload(repositoryName: string, uploadId: string, body: Readable, bounds: ChunkBounds): Promise<Upload> {
+  async appendUpload(repo: RepoRef, uploadId: string, body: Readable, bounds: ChunkBounds): Promise<Upload> {
     return this.withUploadLock(uploadId, async () => {
-      const upload = await this.getUpload(repositoryName, uploadId);
+      const upload = await this.getUpload(repo, uploadId);
       return this.appendLocked(upload, body, bounds);
     });
   }
@@ -297,7 +312,7 @@ export class Registry {
    * The bytes are verified against the digest before the blob becomes visible; on a mismatch
    * the session and its bytes are dropped.
    */
-  async completeUpload(repositoryName: string, uploadId: string, digest: Digest, lastChunk?: { body: Readable; bounds: ChunkBounds }): Promise<BlobInfo> {
+  async completeUpload(repo: RepoRef, uploadId: string, digest: Digest, lastChunk?: { body: Readable; bounds: ChunkBounds }): Promise<BlobInfo> {
     try {
       parseDigest(digest);
     } catch (err) {
@@ -305,7 +320,7 @@ export class Registry {
       throw err;
     }
     return this.withUploadLock(uploadId, async () => {
-      let upload = await this.getUpload(repositoryName, uploadId);
+      let upload = await this.getUpload(repo, uploadId);
       if (lastChunk) upload = await this.appendLocked(upload, lastChunk.body, lastChunk.bounds);
       let blob: BlobInfo;
       try {
@@ -326,24 +341,24 @@ export class Registry {
   }
 
   /** Single-request push (spec: "POST ...?digest=<digest>" with the whole blob as the body). */
-  async pushBlob(repositoryName: string, digest: Digest, body: Readable, bounds: ChunkBounds): Promise<BlobInfo> {
+  async pushBlob(repo: RepoRef, digest: Digest, body: Readable, bounds: ChunkBounds): Promise<BlobInfo> {
     try {
       parseDigest(digest);
     } catch (err) {
       body.resume();
       throw err;
     }
-    const upload = await this.startUpload(repositoryName);
+    const upload = await this.startUpload(repo);
     try {
-      return await this.completeUpload(repositoryName, upload.id, digest, { body, bounds });
+      return await this.completeUpload(repo, upload.id, digest, { body, bounds });
     } catch (err) {
       await this.discardUpload(upload.id).catch(() => undefined);
       throw err;
     }
   }
 
-  async cancelUpload(repositoryName: string, uploadId: string): Promise<void> {
-    const upload = await this.getUpload(repositoryName, uploadId);
+  async cancelUpload(repo: RepoRef, uploadId: string): Promise<void> {
+    const upload = await this.getUpload(repo, uploadId);
     await this.withUploadLock(upload.id, () => this.discardUpload(upload.id));
   }
 
@@ -376,8 +391,8 @@ export class Registry {
 
   // --- manifests and tags ---------------------------------------------------------------------
 
-  async getManifest(repositoryName: string, reference: string): Promise<ManifestRecord> {
-    const repository = await this.getRepository(repositoryName);
+  async getManifest(repo: RepoRef, reference: string): Promise<ManifestRecord> {
+    const repository = await this.getRepository(repo);
     let digest: Digest | undefined;
     if (looksLikeDigest(reference)) {
       parseDigest(reference);
@@ -388,7 +403,7 @@ export class Registry {
     }
     const manifest = digest === undefined ? undefined : await this.findManifest(repository.id, digest);
     if (!manifest) {
-      throw new RegistryError('ManifestUnknown', { reference }, { message: `Manifest ${reference} is not in repository ${repositoryName}.` });
+      throw new RegistryError('ManifestUnknown', { reference }, { message: `Manifest ${reference} is not in repository ${repo.name}.` });
     }
     return manifest;
   }
@@ -407,8 +422,8 @@ export class Registry {
    * tag at it when the reference is a tag. Every blob and child manifest it references must
    * already be in the repository (spec: "Pushing Manifests").
    */
-  async putManifest(repositoryName: string, reference: string, contentType: string | undefined, payload: Uint8Array): Promise<PutManifestResult> {
-    assertRepositoryName(repositoryName);
+  async putManifest(repo: RepoRef, reference: string, contentType: string | undefined, payload: Uint8Array): Promise<PutManifestResult> {
+    assertRepositoryName(repo.name);
     let digest: Digest;
     let tag: string | undefined;
     if (looksLikeDigest(reference)) {
@@ -430,7 +445,7 @@ export class Registry {
       });
     }
     const parsed = parseManifest(payload, contentType);
-    const repository = await this.repositoryForPush(repositoryName);
+    const repository = await this.repositoryForPush(repo);
     await this.checkReferences(repository, parsed.blobs, parsed.manifests);
     const now = this.now();
     const record: ManifestRecord = {
@@ -484,9 +499,9 @@ export class Registry {
    * Deletes by digest (the manifest and every tag on it) or by tag (the tag only). A manifest
    * that an index in the same repository still lists is kept, so no index is left dangling.
    */
-  async deleteManifest(repositoryName: string, reference: string): Promise<void> {
-    const repository = await this.getRepository(repositoryName);
-    const unknown = () => new RegistryError('ManifestUnknown', { reference }, { message: `Manifest ${reference} is not in repository ${repositoryName}.` });
+  async deleteManifest(repo: RepoRef, reference: string): Promise<void> {
+    const repository = await this.getRepository(repo);
+    const unknown = () => new RegistryError('ManifestUnknown', { reference }, { message: `Manifest ${reference} is not in repository ${repo.name}.` });
     if (!looksLikeDigest(reference)) {
       assertTag(reference);
       if (!(await this.meta.deleteTag(repository.id, reference))) throw unknown();
@@ -505,17 +520,17 @@ export class Registry {
     this.manifestCache.delete(`${repository.id}@${reference}`);
   }
 
-  async listTags(repositoryName: string, page: Page): Promise<{ names: string[]; more: boolean }> {
-    const repository = await this.getRepository(repositoryName);
+  async listTags(repo: RepoRef, page: Page): Promise<{ names: string[]; more: boolean }> {
+    const repository = await this.getRepository(repo);
     const names = await this.meta.listTags(repository.id, { after: page.after, limit: page.limit + 1 });
     const more = names.length > page.limit;
     return { names: more ? names.slice(0, page.limit) : names, more };
   }
 
   /** Referrers of a subject (spec: "Listing Referrers"); the subject itself need not exist. */
-  async listReferrers(repositoryName: string, subject: Digest, artifactType?: string): Promise<ManifestSummary[]> {
+  async listReferrers(repo: RepoRef, subject: Digest, artifactType?: string): Promise<ManifestSummary[]> {
     parseDigest(subject);
-    const repository = await this.getRepository(repositoryName);
+    const repository = await this.getRepository(repo);
     return this.meta.listReferrers(repository.id, subject, artifactType);
   }
 }

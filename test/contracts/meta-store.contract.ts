@@ -15,6 +15,8 @@ export interface MetaStoreHarness {
  * columns back as strings or 32-bit integers shows here.
  */
 const T0 = 1_700_000_000_000;
+const ACCOUNT = '111122223333';
+const OTHER_ACCOUNT = '444455556666';
 /** Sizes past 2^32 for the same reason: a layer of several GiB is ordinary. */
 const BIG_SIZE = 5 * 1024 ** 3 + 123;
 
@@ -99,7 +101,7 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
   }
 
   async function repo(store: MetaStore, repositoryName: string, nowMs = T0): Promise<Repository> {
-    return (await store.createRepository(repositoryName, nowMs)).repository;
+    return (await store.createRepository(ACCOUNT, repositoryName, nowMs)).repository;
   }
 
   describe(`MetaStore contract: ${name}`, () => {
@@ -110,32 +112,62 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
     // --- repositories ---------------------------------------------------------------------------
 
     metaTest('createRepository creates once; later calls resolve the same row with created=false', async (store) => {
-      const first = await store.createRepository('team/app', T0);
+      const first = await store.createRepository(ACCOUNT, 'team/app', T0);
       assert.equal(first.created, true);
       assert.equal(first.repository.name, 'team/app');
       assert.equal(first.repository.createdAtMs, T0);
       assert.ok(Number.isInteger(first.repository.id), 'id is a number');
-      const again = await store.createRepository('team/app', T0 + 5000);
+      const again = await store.createRepository(ACCOUNT, 'team/app', T0 + 5000);
       assert.deepEqual(again, { repository: first.repository, created: false }, 'the first creation time is kept');
-      const other = await store.createRepository('team/other', T0);
+      const other = await store.createRepository(ACCOUNT, 'team/other', T0);
       assert.equal(other.created, true);
       assert.notEqual(other.repository.id, first.repository.id);
     });
 
+    metaTest('repositories belong to one account: the same name in two accounts is two repositories', async (store) => {
+      const mine = await store.createRepository(ACCOUNT, 'team/app', T0);
+      const theirs = await store.createRepository(OTHER_ACCOUNT, 'team/app', T0);
+      assert.equal(theirs.created, true);
+      assert.notEqual(theirs.repository.id, mine.repository.id);
+      assert.equal(mine.repository.accountId, ACCOUNT);
+      assert.equal(theirs.repository.accountId, OTHER_ACCOUNT);
+      await store.createRepository(OTHER_ACCOUNT, 'only/theirs', T0);
+      assert.deepEqual(await store.listRepositories(ACCOUNT, { limit: 10 }), ['team/app']);
+      assert.deepEqual(await store.listRepositories(OTHER_ACCOUNT, { limit: 10 }), ['only/theirs', 'team/app']);
+      assert.equal(await store.getRepository(ACCOUNT, 'only/theirs'), undefined);
+      const d = `sha256:${'c'.repeat(64)}`;
+      await store.putBlob({ digest: d, sizeBytes: 3 }, T0);
+      await store.linkBlob(theirs.repository.id, d, T0);
+      assert.deepEqual(await store.findRepositoriesWithBlob(ACCOUNT, d, 10), [], 'another account\'s links are not candidates');
+      assert.deepEqual(await store.findRepositoriesWithBlob(OTHER_ACCOUNT, d, 10), [theirs.repository]);
+    });
+
+    metaTest('a repository policy is stored, replaced and removed; absent reads undefined', async (store) => {
+      const r = await store.createRepository(ACCOUNT, 'team/policy', T0);
+      assert.equal(await store.getRepositoryPolicy(r.repository.id), undefined);
+      assert.equal(await store.setRepositoryPolicy(r.repository.id, '{"Version":"2012-10-17","Statement":[]}'), true);
+      assert.equal(await store.getRepositoryPolicy(r.repository.id), '{"Version":"2012-10-17","Statement":[]}');
+      assert.equal(await store.setRepositoryPolicy(r.repository.id, '{"a":1}'), true);
+      assert.equal(await store.getRepositoryPolicy(r.repository.id), '{"a":1}');
+      assert.equal(await store.setRepositoryPolicy(r.repository.id, null), true);
+      assert.equal(await store.getRepositoryPolicy(r.repository.id), undefined);
+      assert.equal(await store.setRepositoryPolicy(r.repository.id + 1000, '{}'), false, 'a missing repository');
+    });
+
     metaTest('10 concurrent createRepository calls for one name make one repository, one of them created', async (store) => {
-      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.createRepository('race/app', T0 + i)));
+      const results = await Promise.all(Array.from({ length: 10 }, (_, i) => store.createRepository(ACCOUNT, 'race/app', T0 + i)));
       assert.equal(results.filter((r) => r.created).length, 1, 'exactly one caller created it');
       const winner = results.find((r) => r.created)!.repository;
       for (const r of results) assert.deepEqual(r.repository, winner);
-      assert.deepEqual(await store.getRepository('race/app'), winner);
-      assert.deepEqual(await store.listRepositories({ limit: 100 }), ['race/app']);
+      assert.deepEqual(await store.getRepository(ACCOUNT, 'race/app'), winner);
+      assert.deepEqual(await store.listRepositories(ACCOUNT, { limit: 100 }), ['race/app']);
     });
 
     metaTest('getRepository resolves undefined when absent and the row when present', async (store) => {
-      assert.equal(await store.getRepository('absent'), undefined);
+      assert.equal(await store.getRepository(ACCOUNT, 'absent'), undefined);
       const created = await repo(store, 'present');
-      assert.deepEqual(await store.getRepository('present'), created);
-      assert.equal(await store.getRepository('presen'), undefined, 'no prefix match');
+      assert.deepEqual(await store.getRepository(ACCOUNT, 'present'), created);
+      assert.equal(await store.getRepository(ACCOUNT, 'presen'), undefined, 'no prefix match');
     });
 
     metaTest('listRepositories pages through names in byte order', async (store) => {
@@ -143,13 +175,13 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
       const names = ['b', 'a/b', 'a-b', 'a.b', 'a_b', 'ab', 'a0', 'a/c', 'aa', 'team/app', 'z9', 'a', 'a/b/c'];
       for (const n of names) await repo(store, n);
       const sorted = byteOrder(names);
-      assert.deepEqual(await store.listRepositories({ limit: 100 }), sorted);
-      assert.deepEqual(await allPages((p) => store.listRepositories(p), 3), sorted);
-      assert.deepEqual(await allPages((p) => store.listRepositories(p), 1), sorted);
-      assert.deepEqual(await store.listRepositories({ limit: 2 }), sorted.slice(0, 2));
-      assert.deepEqual(await store.listRepositories({ after: 'a/b', limit: 3 }), sorted.slice(sorted.indexOf('a/b') + 1, sorted.indexOf('a/b') + 4));
-      assert.deepEqual(await store.listRepositories({ after: 'a1', limit: 100 }), sorted.filter((n) => n > 'a1'), '`after` need not be a listed name');
-      assert.deepEqual(await store.listRepositories({ after: 'z9', limit: 10 }), []);
+      assert.deepEqual(await store.listRepositories(ACCOUNT, { limit: 100 }), sorted);
+      assert.deepEqual(await allPages((p) => store.listRepositories(ACCOUNT, p), 3), sorted);
+      assert.deepEqual(await allPages((p) => store.listRepositories(ACCOUNT, p), 1), sorted);
+      assert.deepEqual(await store.listRepositories(ACCOUNT, { limit: 2 }), sorted.slice(0, 2));
+      assert.deepEqual(await store.listRepositories(ACCOUNT, { after: 'a/b', limit: 3 }), sorted.slice(sorted.indexOf('a/b') + 1, sorted.indexOf('a/b') + 4));
+      assert.deepEqual(await store.listRepositories(ACCOUNT, { after: 'a1', limit: 100 }), sorted.filter((n) => n > 'a1'), '`after` need not be a listed name');
+      assert.deepEqual(await store.listRepositories(ACCOUNT, { after: 'z9', limit: 10 }), []);
     });
 
     // --- blobs ------------------------------------------------------------------------------------
@@ -215,11 +247,11 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
       const repos = [];
       for (const [i, n] of ['zeta', 'alpha', 'mid', 'unlinked'].entries()) repos.push(await repo(store, n, T0 + i * 1000));
       for (const [i, r] of repos.slice(0, 3).entries()) await store.linkBlob(r.id, d, T0 + 10_000 + i * 1000);
-      assert.deepEqual(await store.findRepositoriesWithBlob(d, 10), repos.slice(0, 3));
-      assert.deepEqual(await store.findRepositoriesWithBlob(d, 2), repos.slice(0, 2));
-      assert.deepEqual(await store.findRepositoriesWithBlob(digest(), 10), []);
+      assert.deepEqual(await store.findRepositoriesWithBlob(ACCOUNT, d, 10), repos.slice(0, 3));
+      assert.deepEqual(await store.findRepositoriesWithBlob(ACCOUNT, d, 2), repos.slice(0, 2));
+      assert.deepEqual(await store.findRepositoriesWithBlob(ACCOUNT, digest(), 10), []);
       await store.unlinkBlob(repos[0]!.id, d);
-      assert.deepEqual(await store.findRepositoriesWithBlob(d, 10), repos.slice(1, 3));
+      assert.deepEqual(await store.findRepositoriesWithBlob(ACCOUNT, d, 10), repos.slice(1, 3));
     });
 
     // --- manifests ----------------------------------------------------------------------------------
@@ -500,7 +532,7 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
       const boom = new Error('boom');
       await assert.rejects(
         store.transaction(async (tx) => {
-          await tx.createRepository('gone', T0);
+          await tx.createRepository(ACCOUNT, 'gone', T0);
           await tx.putBlob({ digest: fresh, sizeBytes: 2 }, T0);
           await tx.linkBlob(r.id, fresh, T0);
           await tx.unlinkBlob(r.id, kept);
@@ -512,7 +544,7 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
           await tx.advanceUpload('up', 0, 100, T0 + 1);
           await tx.deleteUpload('up2');
           // Inside, the transaction reads its own writes.
-          assert.ok(await tx.getRepository('gone'));
+          assert.ok(await tx.getRepository(ACCOUNT, 'gone'));
           assert.equal(await tx.findTagDigest(r.id, 'stay'), m1.digest);
           assert.equal((await tx.getUpload('up'))?.sizeBytes, 100);
           throw boom;
@@ -522,8 +554,8 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
           return true;
         },
       );
-      assert.equal(await store.getRepository('gone'), undefined);
-      assert.deepEqual(await store.listRepositories({ limit: 10 }), ['keep']);
+      assert.equal(await store.getRepository(ACCOUNT, 'gone'), undefined);
+      assert.deepEqual(await store.listRepositories(ACCOUNT, { limit: 10 }), ['keep']);
       assert.equal(await store.getBlob(fresh), undefined);
       assert.equal(await store.findLinkedBlob(r.id, fresh), undefined);
       assert.deepEqual(await store.findLinkedBlob(r.id, kept), { digest: kept, sizeBytes: 1 });
@@ -545,7 +577,7 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
       const d = digest();
       const m1 = manifest();
       const value = await store.transaction(async (tx) => {
-        const { repository, created } = await tx.createRepository('made', T0);
+        const { repository, created } = await tx.createRepository(ACCOUNT, 'made', T0);
         await tx.putBlob({ digest: d, sizeBytes: 3 }, T0);
         await tx.linkBlob(repository.id, d, T0);
         await tx.putManifest(r.id, m1, [{ digest: m0.digest, kind: 'manifest' }]);
@@ -555,7 +587,7 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
         return { id: repository.id, created };
       });
       assert.equal(value.created, true);
-      assert.deepEqual(await store.getRepository('made'), { id: value.id, name: 'made', createdAtMs: T0 });
+      assert.deepEqual(await store.getRepository(ACCOUNT, 'made'), { id: value.id, accountId: ACCOUNT, name: 'made', createdAtMs: T0 });
       assert.deepEqual(await store.findLinkedBlob(value.id, d), { digest: d, sizeBytes: 3 });
       assertManifest(await store.findManifestByTag(r.id, 'new'), m1);
       assert.deepEqual(await store.findParentManifests(r.id, m0.digest), [m1.digest]);
@@ -568,7 +600,7 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
       const outcomes = await Promise.allSettled(
         Array.from({ length: 6 }, (_, i) =>
           store.transaction(async (tx) => {
-            const { repository } = await tx.createRepository(`tx/${i}`, T0);
+            const { repository } = await tx.createRepository(ACCOUNT, `tx/${i}`, T0);
             const d = digest(`tx ${i}`);
             await tx.putBlob({ digest: d, sizeBytes: i }, T0);
             await tx.linkBlob(repository.id, d, T0);
@@ -581,7 +613,7 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
         outcomes.map((o) => o.status),
         ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled'],
       );
-      assert.deepEqual(await store.listRepositories({ limit: 10 }), ['tx/0', 'tx/1', 'tx/3', 'tx/4', 'tx/5']);
+      assert.deepEqual(await store.listRepositories(ACCOUNT, { limit: 10 }), ['tx/0', 'tx/1', 'tx/3', 'tx/4', 'tx/5']);
       assert.equal(await store.getBlob(digest('tx 2')), undefined);
       for (const [i, o] of outcomes.entries()) {
         if (o.status === 'fulfilled') assert.deepEqual(await store.findLinkedBlob(o.value, digest(`tx ${i}`)), { digest: digest(`tx ${i}`), sizeBytes: i });

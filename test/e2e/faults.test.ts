@@ -9,6 +9,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { startServer, type TestServer } from '../support/server.ts';
 import { blob, buildImage, pushImage, repoName, sha256, waitFor, type BuiltImage } from '../support/oci.ts';
+import { adminAuthorization, authedFetch } from '../support/auth.ts';
 
 /**
  * Faults: a crash in the middle of an upload, a digest that does not match, and shutdown.
@@ -34,19 +35,19 @@ async function errorCode(res: Response): Promise<string | undefined> {
 
 /** Every blob and the manifest of an image pushed earlier come back byte-identical. */
 async function assertPullsIdentical(baseUrl: string, repository: string, image: BuiltImage, reference: string): Promise<void> {
-  const res = await fetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { headers: { accept: image.mediaType } });
+  const res = await authedFetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { headers: { accept: image.mediaType } });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('docker-content-digest'), image.digest);
   assert.deepEqual(Buffer.from(await res.arrayBuffer()), image.manifest);
   for (const b of [image.config, ...image.layers]) {
-    const r = await fetch(`${baseUrl}/v2/${repository}/blobs/${b.digest}`);
+    const r = await authedFetch(`${baseUrl}/v2/${repository}/blobs/${b.digest}`);
     assert.equal(r.status, 200);
     assert.ok(Buffer.from(await r.arrayBuffer()).equals(b.bytes), `${b.digest} is byte-identical`);
   }
 }
 
 async function startUpload(baseUrl: string, repository: string): Promise<{ url: URL; id: string }> {
-  const res = await fetch(`${baseUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+  const res = await authedFetch(`${baseUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
   assert.equal(res.status, 202);
   return { url: new URL(res.headers.get('location')!, baseUrl), id: res.headers.get('docker-upload-uuid')! };
 }
@@ -63,14 +64,14 @@ test('kill -9 in the middle of a chunked upload: nothing partial is visible and 
   const big = blob(randomBytes(24 * MiB));
   const firstChunk = 8 * MiB;
   const { url, id } = await startUpload(server.baseUrl, repository);
-  const first = await fetch(url, { method: 'PATCH', body: big.bytes.subarray(0, firstChunk), headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${firstChunk - 1}` } });
+  const first = await authedFetch(url, { method: 'PATCH', body: big.bytes.subarray(0, firstChunk), headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${firstChunk - 1}` } });
   assert.equal(first.status, 202);
   assert.equal(first.headers.get('range'), `0-${firstChunk - 1}`);
 
   // The second chunk streams (chunked transfer, no length) and stalls half-way; the server
   // is killed while it waits for the rest.
   const sent = 4 * MiB;
-  const stalled = http.request(url, { method: 'PATCH', headers: { 'content-type': 'application/octet-stream' } });
+  const stalled = http.request(url, { method: 'PATCH', headers: { 'content-type': 'application/octet-stream', authorization: adminAuthorization } });
   const outcome = new Promise<string>((resolve) => {
     stalled.on('response', (res) => resolve(`response ${res.statusCode}`));
     stalled.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
@@ -84,14 +85,14 @@ test('kill -9 in the middle of a chunked upload: nothing partial is visible and 
   server = await startServer({ dataDir });
   const ready = await fetch(`${server.baseUrl}/readyz`);
   assert.equal(ready.status, 200, 'the metadata DB opened after the crash');
-  const head = await fetch(`${server.baseUrl}/v2/${repository}/blobs/${big.digest}`, { method: 'HEAD' });
+  const head = await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/${big.digest}`, { method: 'HEAD' });
   assert.equal(head.status, 404);
   assert.equal(existsSync(blobFile(dataDir, big.digest)), false, 'no blob file for the interrupted upload');
   await assertPullsIdentical(server.baseUrl, repository, earlier, 'earlier');
 
   // The session survives with the size it had recorded: the half chunk was never acknowledged.
   const resumeUrl = new URL(url.pathname, server.baseUrl);
-  const status = await fetch(resumeUrl);
+  const status = await authedFetch(resumeUrl);
   if (status.status === 404) {
     assert.equal(await errorCode(status), 'BLOB_UPLOAD_UNKNOWN');
     assert.equal(existsSync(uploadFile(dataDir, id)), false, 'an unknown session leaves no bytes behind');
@@ -99,7 +100,7 @@ test('kill -9 in the middle of a chunked upload: nothing partial is visible and 
   } else {
     assert.equal(status.status, 204);
     assert.equal(status.headers.get('range'), `0-${firstChunk - 1}`);
-    const rest = await fetch(resumeUrl, {
+    const rest = await authedFetch(resumeUrl, {
       method: 'PATCH',
       body: big.bytes.subarray(firstChunk),
       headers: { 'content-type': 'application/octet-stream', 'content-range': `${firstChunk}-${big.bytes.length - 1}` },
@@ -108,9 +109,9 @@ test('kill -9 in the middle of a chunked upload: nothing partial is visible and 
     assert.equal(rest.headers.get('range'), `0-${big.bytes.length - 1}`);
     const done = new URL(resumeUrl);
     done.searchParams.set('digest', big.digest);
-    const put = await fetch(done, { method: 'PUT' });
+    const put = await authedFetch(done, { method: 'PUT' });
     assert.equal(put.status, 201, await put.clone().text());
-    const got = await fetch(`${server.baseUrl}/v2/${repository}/blobs/${big.digest}`);
+    const got = await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/${big.digest}`);
     assert.equal(got.status, 200);
     assert.ok(Buffer.from(await got.arrayBuffer()).equals(big.bytes), 'the resumed blob is byte-identical');
     assert.equal(existsSync(uploadFile(dataDir, id)), false, 'the upload file is gone once committed');
@@ -139,12 +140,12 @@ test('a digest mismatch is refused with DIGEST_INVALID and nothing is kept', asy
   const assertNothingKept = async (uploadId?: string) => {
     for (const d of [actual, claimed]) {
       assert.equal(existsSync(blobFile(server.dataDir, d)), false, `no blob file for ${d}`);
-      const head = await fetch(`${server.baseUrl}/v2/${repository}/blobs/${d}`, { method: 'HEAD' });
+      const head = await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/${d}`, { method: 'HEAD' });
       assert.equal(head.status, 404);
     }
     assert.deepEqual(await readdir(uploadsDir), [], 'no upload bytes left');
     if (uploadId !== undefined) {
-      const status = await fetch(`${server.baseUrl}/v2/${repository}/blobs/uploads/${uploadId}`);
+      const status = await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/uploads/${uploadId}`);
       assert.equal(status.status, 404);
       assert.equal(await errorCode(status), 'BLOB_UPLOAD_UNKNOWN');
     }
@@ -152,11 +153,11 @@ test('a digest mismatch is refused with DIGEST_INVALID and nothing is kept', asy
 
   // Chunks, then PUT with the wrong digest.
   const chunked = await startUpload(server.baseUrl, repository);
-  const patched = await fetch(chunked.url, { method: 'PATCH', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const patched = await authedFetch(chunked.url, { method: 'PATCH', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
   assert.equal(patched.status, 202);
   const put = new URL(chunked.url);
   put.searchParams.set('digest', claimed);
-  const refused = await fetch(put, { method: 'PUT' });
+  const refused = await authedFetch(put, { method: 'PUT' });
   assert.equal(refused.status, 400);
   assert.equal(await errorCode(refused), 'DIGEST_INVALID');
   await assertNothingKept(chunked.id);
@@ -165,19 +166,19 @@ test('a digest mismatch is refused with DIGEST_INVALID and nothing is kept', asy
   const withBody = await startUpload(server.baseUrl, repository);
   const put2 = new URL(withBody.url);
   put2.searchParams.set('digest', claimed);
-  const refused2 = await fetch(put2, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const refused2 = await authedFetch(put2, { method: 'PUT', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
   assert.equal(refused2.status, 400);
   assert.equal(await errorCode(refused2), 'DIGEST_INVALID');
   await assertNothingKept(withBody.id);
 
   // A single-request push (POST ?digest=).
-  const mono = await fetch(`${server.baseUrl}/v2/${repository}/blobs/uploads/?digest=${claimed}`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const mono = await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/uploads/?digest=${claimed}`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
   assert.equal(mono.status, 400);
   assert.equal(await errorCode(mono), 'DIGEST_INVALID');
   await assertNothingKept();
 
   // The right digest still goes through afterwards.
-  const ok = await fetch(`${server.baseUrl}/v2/${repository}/blobs/uploads/?digest=${actual}`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const ok = await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/uploads/?digest=${actual}`, { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
   assert.equal(ok.status, 201);
   assert.equal(existsSync(blobFile(server.dataDir, actual)), true);
 });
@@ -188,7 +189,7 @@ test('SIGTERM while idle exits 0 without forcing connections closed', async (t) 
   // Leave a keep-alive connection idle in the client's pool, as any client would.
   const agent = new http.Agent({ keepAlive: true });
   t.after(() => agent.destroy());
-  const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${server.baseUrl}/v2/`, { agent }, resolve).on('error', reject));
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${server.baseUrl}/v2/`, { agent, headers: { authorization: adminAuthorization } }, resolve).on('error', reject));
   assert.equal(res.statusCode, 200);
   res.resume();
   await new Promise((r) => res.on('end', r));

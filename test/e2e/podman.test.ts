@@ -6,6 +6,7 @@ import { startServer } from '../support/server.ts';
 import { MT, repoName } from '../support/oci.ts';
 import { buildRealImage, buildRealIndex, layerFiles, readOciLayout, untar, writeOciLayout } from '../support/layout.ts';
 import { requireTools, toolSandbox } from '../support/tools.ts';
+import { authedFetch } from '../support/auth.ts';
 
 /**
  * podman against the real server, with storage in a per-test sandbox (vfs driver). Pushes and
@@ -28,6 +29,8 @@ async function setup(t: TestContext) {
   t.after(() => server.close());
   const tools = await toolSandbox();
   t.after(() => tools.close());
+  const host = `127.0.0.1:${server.port}`;
+  await tools.login(host);
   const inspect = async (ref: string): Promise<InspectedImage> => {
     const out = await tools.podman(['image', 'inspect', ref]);
     const [image] = JSON.parse(out.stdout) as InspectedImage[];
@@ -35,7 +38,7 @@ async function setup(t: TestContext) {
     return image;
   };
   const imageIds = async (): Promise<string[]> => (await tools.podman(['images', '--quiet', '--no-trunc'])).stdout.split('\n').filter(Boolean);
-  return { server, tools, host: `127.0.0.1:${server.port}`, inspect, imageIds };
+  return { server, tools, host, inspect, imageIds };
 }
 
 test('podman pushes an image to Berth, forgets it, and pulls back the same image', async (t) => {
@@ -62,7 +65,7 @@ test('podman pushes an image to Berth, forgets it, and pulls back the same image
   const digestFile = path.join(tools.dir, 'pushed.digest');
   await tools.podman(['push', '--quiet', '--tls-verify=false', '--digestfile', digestFile, ref]);
   const pushed = (await readFile(digestFile, 'utf8')).trim();
-  const head = await fetch(`${server.baseUrl}/v2/${repository}/manifests/v1`, { method: 'HEAD', headers: { accept: `${MT.ociManifest}, ${MT.dockerManifest}` } });
+  const head = await authedFetch(`${server.baseUrl}/v2/${repository}/manifests/v1`, { method: 'HEAD', headers: { accept: `${MT.ociManifest}, ${MT.dockerManifest}` } });
   assert.equal(head.status, 200);
   assert.equal(head.headers.get('docker-content-digest'), pushed);
 
@@ -103,7 +106,7 @@ test('podman pulls the arm64 image of a multi-arch index with --arch', async (t)
   const src = await tools.mkdir('src');
   await writeOciLayout(src, [{ tag: 'multi', content: index }]);
   await tools.skopeo(['copy', '--quiet', '--all', '--preserve-digests', '--dest-tls-verify=false', `oci:${src}:multi`, `docker://${host}/${repository}:multi`]);
-  const head = await fetch(`${server.baseUrl}/v2/${repository}/manifests/multi`, { method: 'HEAD', headers: { accept: MT.ociIndex } });
+  const head = await authedFetch(`${server.baseUrl}/v2/${repository}/manifests/multi`, { method: 'HEAD', headers: { accept: MT.ociIndex } });
   assert.equal(head.headers.get('docker-content-digest'), index.digest);
 
   const ref = `${host}/${repository}:multi`;

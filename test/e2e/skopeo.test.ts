@@ -7,6 +7,7 @@ import { startServer, type TestServer } from '../support/server.ts';
 import { MT, repoName, sha256 } from '../support/oci.ts';
 import { buildRealImage, buildRealIndex, layerFiles, readDirImage, readOciLayout, writeOciLayout, type RealImage } from '../support/layout.ts';
 import { requireTools, toolSandbox, type ToolSandbox } from '../support/tools.ts';
+import { authedFetch } from '../support/auth.ts';
 
 /** skopeo against the real server: pushes and pulls through the OCI layout and dir: transports. */
 
@@ -16,11 +17,13 @@ async function setup(t: TestContext, env?: Record<string, string>): Promise<{ se
   t.after(() => server.close());
   const tools = await toolSandbox();
   t.after(() => tools.close());
-  return { server, tools, host: `127.0.0.1:${server.port}` };
+  const host = `127.0.0.1:${server.port}`;
+  await tools.login(host);
+  return { server, tools, host };
 }
 
 async function getManifest(baseUrl: string, repository: string, reference: string, accept: string): Promise<{ digest: string; mediaType: string; bytes: Buffer }> {
-  const res = await fetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { headers: { accept } });
+  const res = await authedFetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { headers: { accept } });
   assert.equal(res.status, 200, `GET manifest ${repository}:${reference}`);
   return { digest: res.headers.get('docker-content-digest')!, mediaType: res.headers.get('content-type')!, bytes: Buffer.from(await res.arrayBuffer()) };
 }
@@ -197,7 +200,7 @@ test('copying an image between repositories mounts its layers instead of uploadi
   assert.ok(patched <= image.config.bytes.length, `only the config may be uploaded (${patched} bytes were)`);
 
   for (const d of [image.config.digest, ...image.layers.map((l) => l.digest)]) {
-    const head = await fetch(`${server.baseUrl}/v2/${b}/blobs/${d}`, { method: 'HEAD' });
+    const head = await authedFetch(`${server.baseUrl}/v2/${b}/blobs/${d}`, { method: 'HEAD' });
     assert.equal(head.status, 200, `${d} is in ${b}`);
   }
   const stored = await getManifest(server.baseUrl, b, 'v1', MT.ociManifest);

@@ -9,6 +9,7 @@ import { repoName } from '../support/oci.ts';
 import { buildRealImage, readOciLayout, writeOciLayout } from '../support/layout.ts';
 import { makeTestPki, type TestPki } from '../support/tls.ts';
 import { requireTools, run, toolSandbox } from '../support/tools.ts';
+import { adminAuthorization, authedFetch } from '../support/auth.ts';
 
 /** Berth serving HTTPS (--tls-cert/--tls-key) to clients that verify it, and TLS edge cases. */
 
@@ -18,9 +19,10 @@ async function withPki(t: TestContext): Promise<TestPki> {
   return pki;
 }
 
+/** GET as the test administrator, verifying the server against `ca`. */
 function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: string; protocol: string }> {
   return new Promise((resolve, reject) => {
-    const req = https.get(url, { ca, agent: false }, (res) => {
+    const req = https.get(url, { ca, agent: false, headers: { authorization: adminAuthorization } }, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body, protocol: (res.socket as tls.TLSSocket).getProtocol() ?? '' }));
@@ -61,6 +63,7 @@ test('skopeo pushes and pulls over HTTPS with certificate verification on', asyn
   const tools = await toolSandbox();
   t.after(() => tools.close());
   const host = `127.0.0.1:${server.port}`;
+  await tools.login(host);
   const repository = repoName('tls');
   const image = buildRealImage();
   const src = await tools.mkdir('src');
@@ -91,6 +94,7 @@ test('podman pushes and pulls over HTTPS with --cert-dir', async (t) => {
   t.after(() => server.close());
   const tools = await toolSandbox();
   t.after(() => tools.close());
+  await tools.login(`127.0.0.1:${server.port}`);
   const ref = `127.0.0.1:${server.port}/${repoName('tls')}:v1`;
   const image = buildRealImage();
   const src = await tools.mkdir('src');
@@ -143,9 +147,9 @@ test('plain HTTP sent to the TLS port is closed at once and harms nothing', asyn
   const pki = await withPki(t);
   const server = await startServer({ args: pki.serverArgs });
   t.after(() => server.close());
-  const answer = await sendAndAwaitClose(server.port, 'GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+  const answer = await sendAndAwaitClose(server.port, `GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${adminAuthorization}\r\n\r\n`);
   assert.doesNotMatch(answer.toString('latin1'), /^HTTP\/1\.1 200/);
-  await assert.rejects(fetch(`http://127.0.0.1:${server.port}/v2/`));
+  await assert.rejects(authedFetch(`http://127.0.0.1:${server.port}/v2/`));
 
   const ca = await readFile(pki.caFile);
   const res = await httpsGet(`${server.baseUrl}/v2/`, ca);
@@ -163,7 +167,7 @@ test('a TLS ClientHello sent to the plain-HTTP port is closed at once and harms 
   const answers = await Promise.all(Array.from({ length: 10 }, () => sendAndAwaitClose(server.port, hello)));
   for (const answer of answers) assert.match(answer.toString('latin1'), /^HTTP\/1\.1 400 /);
 
-  const res = await fetch(`${server.baseUrl}/v2/`);
+  const res = await authedFetch(`${server.baseUrl}/v2/`);
   assert.equal(res.status, 200);
   const health = await fetch(`${server.baseUrl}/healthz`);
   assert.equal(health.status, 200);

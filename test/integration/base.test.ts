@@ -2,17 +2,18 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { blob, pushBlob, repoName } from '../support/oci.ts';
 import { expectError, expectHeadError, nextLink, sharedServer } from '../support/http.ts';
+import { ADMIN, basicAuthorization } from '../support/auth.ts';
 
 const s = sharedServer();
 
-test('GET /v2/ answers 200 with the API version header', async () => {
+test('GET /v2/ with credentials answers 200 with the API version header', async () => {
   const res = await s.fetch('/v2/');
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
   assert.deepEqual(await res.json(), {});
 });
 
-test('HEAD /v2/ answers 200 with the API version header and no body', async () => {
+test('HEAD /v2/ with credentials answers 200 with the API version header and no body', async () => {
   const res = await s.fetch('/v2/', { method: 'HEAD' });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
@@ -24,6 +25,25 @@ test('/v2 without the trailing slash is the base endpoint too', async () => {
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
   await res.arrayBuffer();
+});
+
+test('GET /v2/ without credentials answers 401 UNAUTHORIZED with a Basic challenge', async () => {
+  const res = await s.fetch('/v2/', { headers: { authorization: '' } });
+  // The challenge names the origin the client used (ECR's form).
+  assert.equal(res.headers.get('www-authenticate'), `Basic realm="${s.baseUrl}/",service="berth"`);
+  // Clients tell a v2 registry by this header on the 401 (spec: "Determining support").
+  assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
+  await expectError(res, 401, 'UNAUTHORIZED');
+
+  const head = await s.fetch('/v2/', { method: 'HEAD', headers: { authorization: '' } });
+  assert.match(head.headers.get('www-authenticate') ?? '', /^Basic realm=/);
+  await expectHeadError(head, 401);
+});
+
+test('GET /v2/ with a wrong secret answers 401 UNAUTHORIZED', async () => {
+  const res = await s.fetch('/v2/', { headers: { authorization: basicAuthorization(ADMIN.accessKeyId, 'not-the-secret-at-all') } });
+  assert.match(res.headers.get('www-authenticate') ?? '', /^Basic realm=/);
+  await expectError(res, 401, 'UNAUTHORIZED');
 });
 
 test('unknown paths answer 404 NOT_FOUND', async () => {

@@ -5,11 +5,12 @@ import http from 'node:http';
 import { test } from 'node:test';
 import { blob, pushBlob, repoName, waitFor } from '../support/oci.ts';
 import { startServer } from '../support/server.ts';
+import { adminAuthorization, authedFetch } from '../support/auth.ts';
 
 /** Starts a download, reads its first bytes, then drops the connection. */
 function abortedDownload(url: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, (res) => {
+    const req = http.get(url, { headers: { authorization: adminAuthorization } }, (res) => {
       res.once('data', () => {
         req.destroy();
         resolve();
@@ -32,9 +33,9 @@ test('downloads dropped mid-blob leave no open files and the server serving', as
   for (let i = 0; i < 20; i++) await abortedDownload(url);
   await waitFor(async () => (await fdCount()) <= before, { timeoutMs: 10_000, what: 'file handles of dropped downloads to be closed' });
 
-  const res = await fetch(url, { headers: { range: 'bytes=1048570-1048580' } });
+  const res = await authedFetch(url, { headers: { range: 'bytes=1048570-1048580' } });
   assert.equal(res.status, 206);
   assert.deepEqual(Buffer.from(await res.arrayBuffer()), big.bytes.subarray(1048570, 1048581));
-  const whole = await fetch(url);
+  const whole = await authedFetch(url);
   assert.deepEqual(Buffer.from(await whole.arrayBuffer()), big.bytes);
 });

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before } from 'node:test';
+import { authedFetch, withAdminAuthorizationRaw } from './auth.ts';
 import { startServer, type StartOptions, type TestServer } from './server.ts';
 
 /** The OCI error body (spec: "Error Codes"). */
@@ -16,13 +17,19 @@ export interface OciErrorBody {
  * response that passes through `fetch` is checked never to be a 5xx, and when the server has
  * stopped its log is checked for 5xx completion lines and error-level entries, so a request that
  * failed server-side (e.g. one whose client went away) cannot hide a 500 either.
+ *
+ * Requests authenticate as the test administrator (ADMIN in auth.ts) unless they set their own
+ * Authorization header; `authorization: ''` sends the request with no credentials at all.
  */
 export interface SharedServer {
   readonly server: TestServer;
   readonly baseUrl: string;
   /** Absolute URL for a path (or a Location header, relative or absolute). */
   url(pathOrLocation: string): URL;
-  /** fetch() that fails the test on any 5xx response. */
+  /**
+   * fetch() as the administrator that fails the test on any 5xx response. A caller's own
+   * Authorization header wins; `headers: { authorization: '' }` sends the request anonymously.
+   */
   fetch(pathOrUrl: string | URL, init?: RequestInit): Promise<Response>;
 }
 
@@ -42,7 +49,7 @@ export function sharedServer(options: StartOptions = {}): SharedServer {
     },
     async fetch(pathOrUrl, init) {
       const target = typeof pathOrUrl === 'string' ? ctx.url(pathOrUrl) : pathOrUrl;
-      const res = await fetch(target, init);
+      const res = await authedFetch(target, init);
       if (res.status >= 500) {
         assert.fail(`${init?.method ?? 'GET'} ${target.pathname}${target.search} answered ${res.status}: ${await res.text()}`);
       }
@@ -121,13 +128,15 @@ export interface RawResponse {
 /**
  * A request through node:http, for what fetch cannot express: a chunked body with no
  * Content-Length (each element of `chunks` is written separately) or headers fetch would rewrite.
+ * Sends the administrator's Authorization header unless `headers` has one; an empty
+ * `authorization: ''` means none.
  */
 export function httpRequest(
   target: URL,
   options: { method: string; headers?: Record<string, string | number>; chunks?: Buffer[] },
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request(target, { method: options.method, headers: options.headers }, (res) => {
+    const req = http.request(target, { method: options.method, headers: withAdminAuthorizationRaw(options.headers) }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
       res.once('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
@@ -147,7 +156,8 @@ export function httpRequest(
  * Starts a request on a bare socket, sends its head and `partialBody`, waits for `whenSent`
  * (e.g. until the server has the bytes), then either destroys the socket (a client that vanishes
  * mid-body) or half-closes it (a body shorter than its Content-Length). Resolves whatever
- * response bytes came back, if any.
+ * response bytes came back, if any. As httpRequest, it sends the administrator's Authorization
+ * header unless `headers` has one (`authorization: ''`: none).
  */
 export async function interruptedRequest(
   target: URL,
@@ -168,7 +178,7 @@ export async function interruptedRequest(
   socket.on('error', () => {
     // A reset after we half-close or destroy is expected.
   });
-  const head = [`${options.method} ${target.pathname}${target.search} HTTP/1.1`, `Host: ${target.host}`, ...Object.entries(options.headers).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+  const head = [`${options.method} ${target.pathname}${target.search} HTTP/1.1`, `Host: ${target.host}`, ...Object.entries(withAdminAuthorizationRaw(options.headers)).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
   socket.write(head);
   socket.write(options.partialBody);
   if (options.whenSent) await options.whenSent();

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { authedFetch } from './auth.ts';
 
 /** A random repository name, unique per test, optionally under a namespace. */
 export function repoName(prefix = 'test'): string {
@@ -63,18 +64,19 @@ export function imageManifest(config: Blob, layers: (Blob & { mediaType: string 
   return { manifest, digest: sha256(manifest), mediaType };
 }
 
-/** Monolithic push of one blob (POST then PUT). Throws on any unexpected status. */
+/** Monolithic push of one blob (POST then PUT) as the test administrator. Throws on any unexpected status. */
 export async function pushBlob(baseUrl: string, repository: string, b: Blob): Promise<void> {
-  const start = await fetch(`${baseUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
+  const start = await authedFetch(`${baseUrl}/v2/${repository}/blobs/uploads/`, { method: 'POST' });
   if (start.status !== 202) throw new Error(`POST upload: ${start.status} ${await start.text()}`);
   const location = new URL(start.headers.get('location')!, baseUrl);
   location.searchParams.set('digest', b.digest);
-  const put = await fetch(location, { method: 'PUT', body: b.bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const put = await authedFetch(location, { method: 'PUT', body: b.bytes, headers: { 'content-type': 'application/octet-stream' } });
   if (put.status !== 201) throw new Error(`PUT upload: ${put.status} ${await put.text()}`);
 }
 
+/** PUT of a manifest as the test administrator; resolves the response, whatever its status. */
 export async function pushManifest(baseUrl: string, repository: string, reference: string, body: Buffer, mediaType: string): Promise<Response> {
-  return fetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': mediaType } });
+  return authedFetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { method: 'PUT', body, headers: { 'content-type': mediaType } });
 }
 
 /** Pushes an image's blobs and manifest under `reference`; resolves the manifest digest. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { ADMIN_BOOTSTRAP_ENV } from './auth.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -12,7 +13,10 @@ export interface StartOptions {
   dataDir?: string;
   /** Extra command-line flags. */
   args?: string[];
-  /** Extra environment variables (BERTH_*). */
+  /**
+   * Extra environment variables (BERTH_*). The BERTH_BOOTSTRAP_* variables default to the test
+   * administrator (ADMIN in auth.ts); set one here to override it.
+   */
   env?: Record<string, string>;
 }
 
@@ -32,14 +36,15 @@ export interface TestServer {
 
 /**
  * Starts the real server (`node src/main.ts`) as a child process on an ephemeral port on
- * 127.0.0.1 and resolves once it logs that it listens.
+ * 127.0.0.1 and resolves once it logs that it listens. A fresh store is bootstrapped with the
+ * test administrator, so `authedFetch` and the helpers in http.ts work against it as they are.
  */
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const ownsDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'berth-test-')));
   const child = spawn(process.execPath, [path.join(repoRoot, 'src/main.ts'), '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...(options.args ?? [])], {
     cwd: repoRoot,
-    env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'info', ...options.env },
+    env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'info', ...ADMIN_BOOTSTRAP_ENV, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

@@ -5,6 +5,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { ADMIN } from './auth.ts';
 
 /**
  * skopeo and podman, each run inside a per-test sandbox of temp directories so that nothing
@@ -15,6 +16,9 @@ import type { TestContext } from 'node:test';
  *   into the sandbox and passed by flag or by the CONTAINERS_* variables both tools read;
  * - HOME, XDG_RUNTIME_DIR, XDG_CONFIG_HOME, XDG_DATA_HOME and TMPDIR point into the sandbox,
  *   which also moves the auth file (REGISTRY_AUTH_FILE set explicitly all the same);
+ * - credentials: the sandbox's auth.json (containers-auth.json(5)) starts empty, and
+ *   `login(host)` writes an entry for a registry, the test administrator's by default, which
+ *   both tools then send for every request to that host;
  * - podman gets its own --root/--runroot/--tmpdir with the vfs driver (no overlay mounts, no
  *   fuse), cgroupfs and no events log (no systemd here), and the CNI network backend, whose
  *   state lives in the sandbox (netavark keeps a fixed /run/containers/networks as root);
@@ -54,7 +58,14 @@ export function run(command: string, args: readonly string[], options: RunOption
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    if (options.input !== undefined) child.stdin!.end(options.input);
+    if (options.input !== undefined) {
+      // A tool may exit without reading its input (openssl s_client refused by the server);
+      // the exit status reports that, so a broken pipe is no error of its own.
+      child.stdin!.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EPIPE') reject(err);
+      });
+      child.stdin!.end(options.input);
+    }
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
     child.once('error', (err) => {
       clearTimeout(timer);
@@ -109,6 +120,12 @@ export interface ToolSandbox {
   podman(args: readonly string[], options?: RunOptions): Promise<RunResult>;
   /** A fresh directory inside the sandbox. */
   mkdir(name: string): Promise<string>;
+  /**
+   * Stores credentials for `hostPort` (e.g. `127.0.0.1:41234`) in the sandbox's auth file, as
+   * `podman login` would, replacing any earlier entry for that host. Call it once the server
+   * has started, since only then is the port known.
+   */
+  login(hostPort: string, user?: string, password?: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -123,7 +140,7 @@ export async function toolSandbox(): Promise<ToolSandbox> {
   }
   await writeFile(p('registries.conf'), 'unqualified-search-registries = []\nshort-name-mode = "disabled"\n');
   await writeFile(p('policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
-  await writeFile(p('auth.json'), '{"auths":{}}\n');
+  await writeFile(p('auth.json'), '{"auths":{}}\n', { mode: 0o600 });
   await writeFile(p('storage.conf'), `[storage]\ndriver = "vfs"\nrunroot = "${p('podman/runroot')}"\ngraphroot = "${p('podman/root')}"\n`);
   await writeFile(
     p('containers.conf'),
@@ -156,6 +173,7 @@ export async function toolSandbox(): Promise<ToolSandbox> {
     _CONTAINERS_ROOTLESS_UID: String(process.getuid?.() || 1000),
   };
   let counter = 0;
+  const auths: Record<string, { auth: string }> = {};
   return {
     dir,
     env,
@@ -181,6 +199,10 @@ export async function toolSandbox(): Promise<ToolSandbox> {
       const d = p('work', `${++counter}-${name}`);
       await mkdir(d, { recursive: true });
       return d;
+    },
+    async login(hostPort, user = ADMIN.accessKeyId, password = ADMIN.secretAccessKey) {
+      auths[hostPort] = { auth: Buffer.from(`${user}:${password}`).toString('base64') };
+      await writeFile(p('auth.json'), `${JSON.stringify({ auths }, null, 2)}\n`, { mode: 0o600 });
     },
     async close() {
       await rm(dir, { recursive: true, force: true });

@@ -1,8 +1,11 @@
 import type { Digest } from '../../registry/digest.ts';
 import type { BlobInfo } from '../blob/blob-store.ts';
+import type { IdentityStore } from '../../iam/identity-store.ts';
 
 export interface Repository {
   id: number;
+  /** The 12-digit account that owns it; names are unique within an account. */
+  accountId: string;
   name: string;
   createdAtMs: number;
 }
@@ -49,17 +52,24 @@ export interface Page {
  * concurrently; writes that must land together go through transaction().
  */
 export interface MetaStore {
+  /** Accounts, IAM entities, policies and the audit trail, in the same database (and transaction). */
+  readonly identity: IdentityStore;
+
   /** Runs fn with a store whose writes commit together, or not at all if fn rejects. */
   transaction<T>(fn: (tx: MetaStore) => Promise<T>): Promise<T>;
 
   /** Resolves undefined when absent. */
-  getRepository(name: string): Promise<Repository | undefined>;
+  getRepository(accountId: string, name: string): Promise<Repository | undefined>;
   /** Idempotent: a concurrent or earlier creation resolves with the existing row and created=false. */
-  createRepository(name: string, nowMs: number): Promise<{ repository: Repository; created: boolean }>;
-  /** Names in lexical order. */
-  listRepositories(page: Page): Promise<string[]>;
-  /** Repositories that link the blob, oldest first. */
-  findRepositoriesWithBlob(digest: Digest, limit: number): Promise<Repository[]>;
+  createRepository(accountId: string, name: string, nowMs: number): Promise<{ repository: Repository; created: boolean }>;
+  /** The account's repository names in lexical order. */
+  listRepositories(accountId: string, page: Page): Promise<string[]>;
+  /** The account's repositories that link the blob, oldest first. */
+  findRepositoriesWithBlob(accountId: string, digest: Digest, limit: number): Promise<Repository[]>;
+  /** The repository policy's JSON text; undefined when the repository has none or does not exist. */
+  getRepositoryPolicy(repositoryId: number): Promise<string | undefined>;
+  /** Sets (text) or removes (null) the repository policy. Resolves false when the repository is gone. */
+  setRepositoryPolicy(repositoryId: number, policy: string | null): Promise<boolean>;
 
   /** Records a verified blob. Idempotent. */
   putBlob(blob: BlobInfo, nowMs: number): Promise<void>;

@@ -9,8 +9,12 @@ export async function up(db: Kysely<unknown>, dialect: 'sqlite' | 'postgres'): P
   await db.schema
     .createTable('repositories')
     .addColumn('id', dialect === 'postgres' ? 'serial' : 'integer', (c) => (dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement()))
-    .addColumn('name', 'text', (c) => c.notNull().unique())
+    .addColumn('account_id', 'text', (c) => c.notNull())
+    .addColumn('name', 'text', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
+    // The repository policy (ECR SetRepositoryPolicy), as the JSON text the caller gave.
+    .addColumn('policy', 'text')
+    .addUniqueConstraint('repositories_account_name', ['account_id', 'name'])
     .execute();
 
   await db.schema

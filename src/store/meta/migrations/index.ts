@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-initial.ts';
+import * as m0002 from './0002-identity.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 interface DialectMigration {
@@ -9,6 +10,7 @@ interface DialectMigration {
 /** Every migration, in order. Names never change once released; new ones are appended. */
 const all: Record<string, DialectMigration> = {
   '0001-initial': m0001,
+  '0002-identity': m0002,
 };
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

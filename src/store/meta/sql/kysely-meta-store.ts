@@ -3,6 +3,8 @@ import type { BlobInfo } from '../../blob/blob-store.ts';
 import type { ManifestRecord, ManifestReference, ManifestSummary, MetaStore, Page, Repository, Upload } from '../meta-store.ts';
 import { migrationProvider } from '../migrations/index.ts';
 import type { Schema } from './schema.ts';
+import { KyselyIdentityStore } from './kysely-identity-store.ts';
+import type { IdentityStore } from '../../../iam/identity-store.ts';
 
 type Db = Kysely<Schema> | Transaction<Schema>;
 
@@ -35,6 +37,10 @@ function toRecord(row: ManifestRow & { payload: Uint8Array }): ManifestRecord {
   return { ...toSummary(row), payload: row.payload };
 }
 
+function toRepository(row: { id: number; account_id: string; name: string; created_at: number }): Repository {
+  return { id: row.id, accountId: row.account_id, name: row.name, createdAtMs: Number(row.created_at) };
+}
+
 function toUpload(row: Schema['uploads']): Upload {
   return {
     id: row.id,
@@ -53,9 +59,12 @@ export class KyselyMetaStore implements MetaStore {
   private readonly db: Db;
   private readonly root: Kysely<Schema>;
 
+  readonly identity: IdentityStore;
+
   constructor(db: Kysely<Schema>, tx?: Transaction<Schema>) {
     this.root = db;
     this.db = tx ?? db;
+    this.identity = new KyselyIdentityStore(this.db);
   }
 
   static async migrate(db: Kysely<Schema>, dialect: 'sqlite' | 'postgres'): Promise<void> {
@@ -72,40 +81,51 @@ export class KyselyMetaStore implements MetaStore {
     return this.root.transaction().execute((trx) => fn(new KyselyMetaStore(this.root, trx)));
   }
 
-  async getRepository(name: string): Promise<Repository | undefined> {
-    const row = await this.db.selectFrom('repositories').selectAll().where('name', '=', name).executeTakeFirst();
-    return row && { id: row.id, name: row.name, createdAtMs: Number(row.created_at) };
+  async getRepository(accountId: string, name: string): Promise<Repository | undefined> {
+    const row = await this.db.selectFrom('repositories').select(['id', 'account_id', 'name', 'created_at']).where('account_id', '=', accountId).where('name', '=', name).executeTakeFirst();
+    return row && toRepository(row);
   }
 
-  async createRepository(name: string, nowMs: number): Promise<{ repository: Repository; created: boolean }> {
+  async createRepository(accountId: string, name: string, nowMs: number): Promise<{ repository: Repository; created: boolean }> {
     const inserted = await this.db
       .insertInto('repositories')
-      .values({ name, created_at: nowMs })
-      .onConflict((oc) => oc.column('name').doNothing())
-      .returning(['id', 'name', 'created_at'])
+      .values({ account_id: accountId, name, created_at: nowMs, policy: null })
+      .onConflict((oc) => oc.columns(['account_id', 'name']).doNothing())
+      .returning(['id', 'account_id', 'name', 'created_at'])
       .executeTakeFirst();
-    if (inserted) return { repository: { id: inserted.id, name: inserted.name, createdAtMs: Number(inserted.created_at) }, created: true };
-    const existing = await this.getRepository(name);
+    if (inserted) return { repository: toRepository(inserted), created: true };
+    const existing = await this.getRepository(accountId, name);
     if (!existing) throw new Error(`repository ${name} vanished while being created`);
     return { repository: existing, created: false };
   }
 
-  async listRepositories(page: Page): Promise<string[]> {
-    let q = this.db.selectFrom('repositories').select('name').orderBy('name').limit(page.limit);
+  async listRepositories(accountId: string, page: Page): Promise<string[]> {
+    let q = this.db.selectFrom('repositories').select('name').where('account_id', '=', accountId).orderBy('name').limit(page.limit);
     if (page.after !== undefined) q = q.where('name', '>', page.after);
     return (await q.execute()).map((r) => r.name);
   }
 
-  async findRepositoriesWithBlob(digest: string, limit: number): Promise<Repository[]> {
+  async findRepositoriesWithBlob(accountId: string, digest: string, limit: number): Promise<Repository[]> {
     const rows = await this.db
       .selectFrom('repository_blobs as rb')
       .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
-      .select(['r.id', 'r.name', 'r.created_at'])
+      .select(['r.id', 'r.account_id', 'r.name', 'r.created_at'])
       .where('rb.digest', '=', digest)
+      .where('r.account_id', '=', accountId)
       .orderBy('rb.created_at')
       .limit(limit)
       .execute();
-    return rows.map((r) => ({ id: r.id, name: r.name, createdAtMs: Number(r.created_at) }));
+    return rows.map(toRepository);
+  }
+
+  async getRepositoryPolicy(repositoryId: number): Promise<string | undefined> {
+    const row = await this.db.selectFrom('repositories').select('policy').where('id', '=', repositoryId).executeTakeFirst();
+    return row?.policy ?? undefined;
+  }
+
+  async setRepositoryPolicy(repositoryId: number, policy: string | null): Promise<boolean> {
+    const res = await this.db.updateTable('repositories').set({ policy }).where('id', '=', repositoryId).executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
   }
 
   async putBlob(blob: BlobInfo, nowMs: number): Promise<void> {

@@ -2,7 +2,7 @@ import type { Generated } from 'kysely';
 
 /** Table shapes as Kysely sees them. docs/metadata-schema.md describes the same tables. */
 export interface Schema {
-  repositories: { id: Generated<number>; name: string; created_at: number };
+  repositories: { id: Generated<number>; account_id: string; name: string; created_at: number; policy: string | null };
   blobs: { digest: string; size_bytes: number; created_at: number };
   repository_blobs: { repository_id: number; digest: string; created_at: number };
   manifests: {
@@ -19,4 +19,60 @@ export interface Schema {
   manifest_references: { repository_id: number; manifest_digest: string; reference_digest: string; kind: string };
   tags: { repository_id: number; name: string; manifest_digest: string; updated_at: number };
   uploads: { id: string; repository_id: number; size_bytes: number; started_at: number; updated_at: number };
+  accounts: { id: string; alias: string | null; created_at: number };
+  iam_users: { account_id: string; name_key: string; name: string; id: string; path: string; tags: string; created_at: number };
+  access_keys: {
+    id: string;
+    account_id: string;
+    user_key: string;
+    secret_sealed: string;
+    status: string;
+    created_at: number;
+    last_used_at: number | null;
+    last_used_service: string | null;
+  };
+  iam_groups: { account_id: string; name_key: string; name: string; id: string; path: string; created_at: number };
+  group_members: { account_id: string; group_key: string; user_key: string };
+  iam_roles: {
+    account_id: string;
+    name_key: string;
+    name: string;
+    id: string;
+    path: string;
+    trust_policy: string;
+    description: string | null;
+    max_session_seconds: number;
+    tags: string;
+    created_at: number;
+  };
+  iam_policies: {
+    account_id: string;
+    name_key: string;
+    name: string;
+    id: string;
+    path: string;
+    document: string;
+    description: string | null;
+    created_at: number;
+    updated_at: number;
+  };
+  policy_attachments: { account_id: string; principal_type: string; principal_key: string; policy_arn: string };
+  inline_policies: { account_id: string; principal_type: string; principal_key: string; name_key: string; name: string; document: string };
+  registry_policies: { account_id: string; document: string; updated_at: number };
+  audit_events: {
+    id: Generated<number>;
+    at: number;
+    request_id: string;
+    plane: string;
+    account_id: string | null;
+    principal: string | null;
+    access_key_id: string | null;
+    action: string;
+    resource: string | null;
+    decision: string;
+    policy: string | null;
+    source_ip: string;
+    user_agent: string | null;
+    error_code: string | null;
+  };
 }

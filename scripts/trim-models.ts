@@ -1,0 +1,150 @@
+// Writes the trimmed AWS service models that src/aws/ loads at run time: only the operations Berth
+// serves, the shapes they reach, no documentation. Run it again when the reference models change:
+//   node scripts/trim-models.ts [--reference DIR]
+// DIR defaults to ../shared/reference beside the repository (botocore's service-2.json files).
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonObject = { [key: string]: Json };
+
+const IAM_OPERATIONS = [
+  'CreateUser', 'GetUser', 'ListUsers', 'DeleteUser',
+  'CreateAccessKey', 'ListAccessKeys', 'UpdateAccessKey', 'DeleteAccessKey', 'GetAccessKeyLastUsed',
+  'CreateGroup', 'GetGroup', 'ListGroups', 'DeleteGroup', 'AddUserToGroup', 'RemoveUserFromGroup',
+  'ListGroupsForUser',
+  'CreateRole', 'GetRole', 'ListRoles', 'DeleteRole', 'UpdateAssumeRolePolicy',
+  'CreatePolicy', 'GetPolicy', 'GetPolicyVersion', 'ListPolicies', 'DeletePolicy',
+  'AttachUserPolicy', 'DetachUserPolicy', 'ListAttachedUserPolicies',
+  'AttachGroupPolicy', 'DetachGroupPolicy', 'ListAttachedGroupPolicies',
+  'AttachRolePolicy', 'DetachRolePolicy', 'ListAttachedRolePolicies',
+  'PutUserPolicy', 'GetUserPolicy', 'DeleteUserPolicy', 'ListUserPolicies',
+  'PutGroupPolicy', 'GetGroupPolicy', 'DeleteGroupPolicy', 'ListGroupPolicies',
+  'PutRolePolicy', 'GetRolePolicy', 'DeleteRolePolicy', 'ListRolePolicies',
+  'TagUser', 'UntagUser', 'ListUserTags', 'TagRole', 'UntagRole', 'ListRoleTags',
+];
+const STS_OPERATIONS = ['GetCallerIdentity', 'AssumeRole', 'GetSessionToken'];
+
+function isObject(value: Json | undefined): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Deep copy without any `documentation` key; every other key is kept as it is. */
+function withoutDocs(value: Json): Json {
+  if (Array.isArray(value)) return value.map(withoutDocs);
+  if (!isObject(value)) return value;
+  const out: JsonObject = {};
+  for (const [key, child] of Object.entries(value)) {
+    if (key !== 'documentation') out[key] = withoutDocs(child);
+  }
+  return out;
+}
+
+/** Shape names a shape refers to directly: structure members, list member, map key and value. */
+function referencedShapes(shape: JsonObject): string[] {
+  const refs: Json[] = [];
+  if (isObject(shape.members)) refs.push(...Object.values(shape.members));
+  refs.push(shape.member ?? null, shape.key ?? null, shape.value ?? null);
+  return refs.flatMap((ref) => (isObject(ref) && typeof ref.shape === 'string' ? [ref.shape] : []));
+}
+
+export function trimModel(source: JsonObject, operationNames: readonly string[] | 'all'): JsonObject {
+  const operations = source.operations;
+  const shapes = source.shapes;
+  if (!isObject(operations) || !isObject(shapes)) throw new Error('not a botocore service model');
+  const wanted = operationNames === 'all' ? Object.keys(operations) : operationNames;
+  const missing = wanted.filter((name) => !Object.hasOwn(operations, name));
+  if (missing.length > 0) throw new Error(`operations not in the model: ${missing.join(', ')}`);
+
+  const reached = new Set<string>();
+  const pending: string[] = [];
+  const reach = (name: string): void => {
+    if (reached.has(name)) return;
+    if (!Object.hasOwn(shapes, name)) throw new Error(`shape ${name} is referenced but not defined`);
+    reached.add(name);
+    pending.push(name);
+  };
+  for (const name of wanted) {
+    const op = operations[name];
+    if (!isObject(op)) throw new Error(`operation ${name} is malformed`);
+    for (const ref of [op.input, op.output, ...(Array.isArray(op.errors) ? op.errors : [])]) {
+      if (isObject(ref) && typeof ref.shape === 'string') reach(ref.shape);
+    }
+  }
+  for (let name = pending.pop(); name !== undefined; name = pending.pop()) {
+    const shape = shapes[name];
+    if (isObject(shape)) referencedShapes(shape).forEach(reach);
+  }
+
+  // Keep the source's order for both maps, so a re-run after a model update gives a readable diff.
+  const wantedSet = new Set(wanted);
+  const trimmedOperations: JsonObject = {};
+  for (const [name, op] of Object.entries(operations)) {
+    if (wantedSet.has(name)) trimmedOperations[name] = withoutDocs(op);
+  }
+  const trimmedShapes: JsonObject = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    if (reached.has(name)) trimmedShapes[name] = withoutDocs(shape);
+  }
+  const out: JsonObject = {};
+  if (source.version !== undefined) out.version = source.version;
+  out.metadata = withoutDocs(source.metadata ?? {});
+  out.operations = trimmedOperations;
+  out.shapes = trimmedShapes;
+  return out;
+}
+
+/** One operation or shape per line: small like compact JSON, but a model update diffs by shape. */
+export function formatModel(model: JsonObject): string {
+  const lines = ['{'];
+  const entries = Object.entries(model);
+  entries.forEach(([key, value], index) => {
+    const comma = index < entries.length - 1 ? ',' : '';
+    if ((key === 'operations' || key === 'shapes') && isObject(value)) {
+      const inner = Object.entries(value).map(([name, def]) => `  ${JSON.stringify(name)}: ${JSON.stringify(def)}`);
+      lines.push(`${JSON.stringify(key)}: {`, inner.join(',\n'), `}${comma}`);
+    } else {
+      lines.push(`${JSON.stringify(key)}: ${JSON.stringify(value)}${comma}`);
+    }
+  });
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}
+
+function readJson(file: string): JsonObject {
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as Json;
+  if (!isObject(parsed)) throw new Error(`${file}: expected a JSON object`);
+  return parsed;
+}
+
+/** The files this script writes under src/aws/models/, by name, as text. */
+export function buildModelFiles(referenceDir: string): Map<string, string> {
+  const jobs: Array<[string, readonly string[] | 'all']> = [
+    ['iam', IAM_OPERATIONS],
+    ['sts', STS_OPERATIONS],
+    ['ecr', 'all'],
+  ];
+  const files = new Map<string, string>();
+  for (const [name, operations] of jobs) {
+    const trimmed = trimModel(readJson(path.join(referenceDir, `${name}-service-2.json`)), operations);
+    files.set(`${name}.json`, formatModel(trimmed));
+  }
+  const paginators = readJson(path.join(referenceDir, 'ecr-paginators-1.json'));
+  files.set('ecr-paginators.json', `${JSON.stringify(paginators, null, 2)}\n`);
+  return files;
+}
+
+export const DEFAULT_REFERENCE_DIR = path.resolve(import.meta.dirname, '../../shared/reference');
+
+function main(argv: readonly string[]): void {
+  const flag = argv.indexOf('--reference');
+  const referenceDir = flag >= 0 && argv[flag + 1] !== undefined ? path.resolve(argv[flag + 1] as string) : DEFAULT_REFERENCE_DIR;
+  const outDir = path.resolve(import.meta.dirname, '../src/aws/models');
+  mkdirSync(outDir, { recursive: true });
+  for (const [file, text] of buildModelFiles(referenceDir)) {
+    writeFileSync(path.join(outDir, file), text);
+    console.log(`src/aws/models/${file}: ${text.length} bytes`);
+  }
+}
+
+if (import.meta.filename === process.argv[1]) main(process.argv.slice(2));

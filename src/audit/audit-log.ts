@@ -1,0 +1,48 @@
+import type { Logger } from '../log/logger.ts';
+import type { AuditEvent, IdentityStore } from '../iam/identity-store.ts';
+
+/**
+ * The append-only audit trail. Records are queued in memory and written in one transaction
+ * every `flushIntervalMs` (200 ms by default) or every 500 records, so that auditing every
+ * pull does not cost a synchronous database commit per request; a graceful shutdown writes
+ * what is queued. A crash loses at most the last interval's records.
+ */
+export class AuditLog {
+  private readonly store: IdentityStore;
+  private readonly log: Logger;
+  private queue: AuditEvent[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(store: IdentityStore, log: Logger, flushIntervalMs: number) {
+    this.store = store;
+    this.log = log;
+    this.timer = setInterval(() => void this.flush(), flushIntervalMs);
+    this.timer.unref();
+  }
+
+  record(event: AuditEvent): void {
+    this.queue.push(event);
+    if (this.queue.length >= 500) void this.flush();
+  }
+
+  /** Writes what is queued; resolves when it is stored. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (this.queue.length === 0) return;
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        await this.store.appendAudit(batch);
+      } catch (err) {
+        this.log.error({ err, records: batch.length }, 'could not write audit records');
+      }
+    });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}

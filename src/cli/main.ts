@@ -1,0 +1,233 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config/config.ts';
+import { Identity, userArn } from '../iam/identity.ts';
+import { newAccessKeyId, newSecretAccessKey, newUserId } from '../iam/ids.ts';
+import { managedPolicyByArn } from '../iam/managed-policies.ts';
+import { Secrets } from '../iam/secrets.ts';
+import { createLogger } from '../log/logger.ts';
+import { openMetaStore } from '../store/open.ts';
+import type { MetaStore } from '../store/meta/meta-store.ts';
+
+/**
+ * `berth`: the offline administration command. It opens the metadata store directly (the same
+ * configuration as the server: --data-dir, --metadata-url, --config, BERTH_* variables), so it
+ * works with the server stopped or running, and without any credentials: it is for the
+ * operator of the machine, e.g. to recover a lost administrator key. A change it makes
+ * reaches running servers within auth.cacheTtlSeconds.
+ */
+
+const usage = `Usage: berth <command> [options] [server options such as --data-dir DIR or --config FILE]
+
+Commands:
+  serve                                   run the registry (same as npm start)
+  account create [--account-id ID] [--alias NAME]
+                                          create an account with an administrator "admin" and print its key
+  account list                            list accounts (the first is served on the bare host name)
+  user create --account ID --user NAME [--admin]
+                                          create an IAM user (--admin attaches AdministratorAccess)
+  user list --account ID                  list users
+  key create --account ID --user NAME     create an access key for a user and print its secret (at most two per user)
+  key list --account ID --user NAME       list a user's access keys
+  key deactivate|activate|delete KEY_ID   change or delete an access key
+  policy attach --account ID --user NAME --policy-arn ARN
+                                          attach a managed policy to a user
+  audit [--since ISO_TIME] [--until ISO_TIME] [--account ID] [--limit N]
+                                          print audit records as JSON lines (CloudTrail-like), oldest first
+`;
+
+class UsageError extends Error {}
+
+const own = {
+  account: { type: 'string' },
+  'account-id': { type: 'string' },
+  alias: { type: 'string' },
+  user: { type: 'string' },
+  admin: { type: 'boolean' },
+  'policy-arn': { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  limit: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Splits argv into this command's options and the server's configuration flags. */
+function split(argv: string[]): { positionals: string[]; values: Record<string, string | boolean | undefined>; serverArgs: string[] } {
+  const mine: string[] = [];
+  const serverArgs: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const name = arg.startsWith('--') ? arg.slice(2).split('=')[0]! : undefined;
+    if (name === undefined || name in own || arg === '-h') {
+      mine.push(arg);
+      if (name && name in own && (own as Record<string, { type: string }>)[name]!.type === 'string' && !arg.includes('=')) mine.push(argv[++i] ?? '');
+    } else {
+      serverArgs.push(arg);
+      if (!arg.includes('=') && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--')) serverArgs.push(argv[++i]!);
+    }
+  }
+  const { positionals, values } = parseArgs({ args: mine, options: own, allowPositionals: true, strict: true });
+  return { positionals, values: values as Record<string, string | boolean | undefined>, serverArgs };
+}
+
+function need(values: Record<string, string | boolean | undefined>, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+function print(obj: unknown): void {
+  process.stdout.write(JSON.stringify(obj, null, 2) + '\n');
+}
+
+async function withStores<T>(config: Config, fn: (meta: MetaStore, identity: Identity, secrets: Secrets) => Promise<T>): Promise<T> {
+  const meta = await openMetaStore(config.metadataUrl);
+  try {
+    const secrets = Secrets.load({ secretKey: config.auth.secretKey, keyFile: config.auth.secretKeyFile });
+    const identity = new Identity({ meta, secrets, log: createLogger({ level: 'warn' }), region: config.region, cacheTtlMs: 0, tokenTtlMs: config.auth.tokenTtlSeconds * 1000 });
+    return await fn(meta, identity, secrets);
+  } finally {
+    await meta.close();
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { positionals, values, serverArgs } = split(argv);
+  const [command, sub, arg] = positionals;
+  if (values['help'] || !command) {
+    process.stdout.write(usage);
+    return command ? 0 : 2;
+  }
+  if (command === 'serve') {
+    process.argv = [process.argv[0]!, process.argv[1]!, ...serverArgs];
+    await import('../main.ts');
+    return -1;
+  }
+  const config = loadConfig({ argv: serverArgs });
+  return withStores(config, async (meta, identity, secrets) => {
+    const store = meta.identity;
+    switch (`${command} ${sub ?? ''}`.trim()) {
+      case 'account create': {
+        const created = await identity.createAccount({ accountId: values['account-id'] as string | undefined, alias: values['alias'] as string | undefined });
+        print(created);
+        process.stderr.write('The secret access key is shown only now; store it safely.\n');
+        return 0;
+      }
+      case 'account list': {
+        print((await store.listAccounts()).map((a) => ({ accountId: a.id, alias: a.alias, created: new Date(a.createdAtMs).toISOString() })));
+        return 0;
+      }
+      case 'user create': {
+        const account = need(values, 'account');
+        const name = need(values, 'user');
+        if (!(await store.getAccount(account))) throw new UsageError(`account ${account} does not exist`);
+        const row = { accountId: account, name, id: newUserId(), path: '/', tags: [], createdAtMs: Date.now() };
+        if (!(await store.createUser(row))) throw new UsageError(`user ${name} already exists in account ${account}`);
+        if (values['admin']) await store.attachPolicy(account, 'user', name, 'arn:aws:iam::aws:policy/AdministratorAccess');
+        print({ userName: name, userId: row.id, arn: userArn(row), administrator: values['admin'] === true });
+        return 0;
+      }
+      case 'user list': {
+        const account = need(values, 'account');
+        print((await store.listUsers(account, '/', { limit: 10_000 })).map((u) => ({ userName: u.name, userId: u.id, arn: userArn(u) })));
+        return 0;
+      }
+      case 'key create': {
+        const account = need(values, 'account');
+        const name = need(values, 'user');
+        const user = await store.getUser(account, name);
+        if (!user) throw new UsageError(`user ${name} does not exist in account ${account}`);
+        if ((await store.listAccessKeys(account, user.name)).length >= 2) {
+          throw new UsageError(`user ${user.name} already has two access keys; delete one first (berth key list / berth key delete)`);
+        }
+        const accessKeyId = newAccessKeyId();
+        const secretAccessKey = newSecretAccessKey();
+        await store.createAccessKey({ id: accessKeyId, accountId: account, userName: user.name, secretSealed: secrets.seal(secretAccessKey), status: 'Active', createdAtMs: Date.now(), lastUsedAtMs: null, lastUsedService: null });
+        print({ accountId: account, userName: user.name, accessKeyId, secretAccessKey });
+        process.stderr.write('The secret access key is shown only now; store it safely.\n');
+        return 0;
+      }
+      case 'key list': {
+        const account = need(values, 'account');
+        const name = need(values, 'user');
+        print((await store.listAccessKeys(account, name)).map((k) => ({ accessKeyId: k.id, status: k.status, created: new Date(k.createdAtMs).toISOString(), lastUsed: k.lastUsedAtMs ? new Date(k.lastUsedAtMs).toISOString() : null })));
+        return 0;
+      }
+      case 'key deactivate':
+      case 'key activate':
+      case 'key delete': {
+        if (!arg) throw new UsageError(`berth key ${sub} needs an access key id`);
+        const ok = sub === 'delete' ? await store.deleteAccessKey(arg) : await store.setAccessKeyStatus(arg, sub === 'activate' ? 'Active' : 'Inactive');
+        if (!ok) throw new UsageError(`access key ${arg} does not exist`);
+        print({ accessKeyId: arg, result: sub === 'delete' ? 'deleted' : sub === 'activate' ? 'Active' : 'Inactive' });
+        return 0;
+      }
+      case 'policy attach': {
+        const account = need(values, 'account');
+        const name = need(values, 'user');
+        const arn = need(values, 'policy-arn');
+        if (!(await store.getUser(account, name))) throw new UsageError(`user ${name} does not exist in account ${account}`);
+        const local = /^arn:aws:iam::(\d{12}):policy\/(?:.*\/)?([^/]+)$/.exec(arn);
+        if (!managedPolicyByArn.has(arn) && !(local && local[1] === account && (await store.getPolicy(account, local[2]!)))) {
+          throw new UsageError(`policy ${arn} does not exist`);
+        }
+        await store.attachPolicy(account, 'user', name, arn);
+        print({ userName: name, attached: arn });
+        return 0;
+      }
+      case 'audit': {
+        const time = (name: string) => {
+          const v = values[name];
+          if (typeof v !== 'string') return undefined;
+          const t = Date.parse(v);
+          if (Number.isNaN(t)) throw new UsageError(`--${name} must be a date and time such as 2026-11-25T10:00:00Z`);
+          return t;
+        };
+        let remaining = values['limit'] ? Number(values['limit']) : Infinity;
+        if (!(remaining > 0)) throw new UsageError('--limit must be a positive number');
+        let afterId: number | undefined;
+        const sinceMs = time('since');
+        const untilMs = time('until');
+        const accountId = values['account'] as string | undefined;
+        for (;;) {
+          const batch = await store.listAudit({ ...(afterId !== undefined ? { afterId } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}), ...(untilMs !== undefined ? { untilMs } : {}), ...(accountId ? { accountId } : {}), limit: Math.min(1000, remaining) });
+          for (const e of batch) {
+            process.stdout.write(
+              JSON.stringify({
+                eventTime: new Date(e.atMs).toISOString(),
+                eventId: e.id,
+                requestId: e.requestId,
+                eventSource: e.plane,
+                eventName: e.action,
+                recipientAccountId: e.accountId,
+                userIdentity: { arn: e.principal, accessKeyId: e.accessKeyId },
+                resources: e.resource ? [{ ARN: e.resource }] : [],
+                decision: e.decision,
+                decidedBy: e.policy,
+                sourceIPAddress: e.sourceIp,
+                userAgent: e.userAgent,
+                errorCode: e.errorCode,
+              }) + '\n',
+            );
+          }
+          remaining -= batch.length;
+          if (batch.length < 1000 || remaining <= 0) return 0;
+          afterId = batch[batch.length - 1]!.id;
+        }
+      }
+      default:
+        throw new UsageError(`unknown command: ${positionals.join(' ')}`);
+    }
+  });
+}
+
+try {
+  const code = await run(process.argv.slice(2));
+  if (code >= 0) process.exitCode = code;
+} catch (err) {
+  if (err instanceof UsageError || err instanceof ConfigError || (err as Error).name === 'StoreConfigError') {
+    process.stderr.write(`berth: ${(err as Error).message}\n`);
+    process.exitCode = 2;
+  } else {
+    throw err;
+  }
+}

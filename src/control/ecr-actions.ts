@@ -1,0 +1,106 @@
+import { parsePolicy, PolicyError } from '../iam/policy/index.ts';
+import { repositoryArn } from '../iam/ids.ts';
+import type { RepoRef } from '../registry/names.ts';
+import { AwsError } from './aws-error.ts';
+import type { ActionContext, ActionHandler } from './plane.ts';
+
+/**
+ * The ECR operations of the identity work: authorization tokens and repository and registry
+ * policies. The rest of the ECR API builds on the same dispatcher.
+ */
+
+const REPOSITORY_POLICY_MAX = 10_240;
+
+function validated(text: string, what: string): string {
+  try {
+    parsePolicy(text, 'resource', what, { maxLength: REPOSITORY_POLICY_MAX });
+  } catch (err) {
+    if (err instanceof PolicyError) throw new AwsError('InvalidParameterException', `Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid ${what} provided': ${err.message}`);
+    throw err;
+  }
+  return text;
+}
+
+/** The repository a call names, in the registry (account) it names: the caller's own by default. */
+async function repositoryOf(ctx: ActionContext, input: Record<string, any>, action: string): Promise<{ ref: RepoRef; id: number; arn: string }> {
+  const ref: RepoRef = { account: (input['registryId'] as string | undefined) ?? ctx.principal.accountId, name: input['repositoryName'] as string };
+  const arn = repositoryArn(ctx.deps.region, ref.account, ref.name);
+  await ctx.authorize(action, arn, { resourceAccountId: ref.account, resourcePolicies: await ctx.deps.identity.repositoryPolicies(ref) });
+  const repository = await ctx.deps.registry.findRepository(ref);
+  if (!repository) {
+    throw new AwsError('RepositoryNotFoundException', `The repository with name '${ref.name}' does not exist in the registry with id '${ref.account}'`);
+  }
+  return { ref, id: repository.id, arn };
+}
+
+function registryOf(ctx: ActionContext): string {
+  return ctx.principal.accountId;
+}
+
+export const ecrActions: Record<string, ActionHandler> = {
+  async GetAuthorizationToken(ctx) {
+    await ctx.authorize('ecr:GetAuthorizationToken', '*');
+    const { token, expiresAt } = ctx.deps.identity.issueToken(ctx.principal);
+    return {
+      authorizationData: [
+        {
+          authorizationToken: Buffer.from(`AWS:${token}`).toString('base64'),
+          expiresAt,
+          proxyEndpoint: ctx.endpoint,
+        },
+      ],
+    };
+  },
+
+  async SetRepositoryPolicy(ctx, input) {
+    const repo = await repositoryOf(ctx, input, 'ecr:SetRepositoryPolicy');
+    const text = validated(input['policyText'], 'repository policy');
+    await ctx.deps.registry.meta.setRepositoryPolicy(repo.id, text);
+    ctx.deps.identity.invalidate();
+    return { registryId: repo.ref.account, repositoryName: repo.ref.name, policyText: text };
+  },
+
+  async GetRepositoryPolicy(ctx, input) {
+    const repo = await repositoryOf(ctx, input, 'ecr:GetRepositoryPolicy');
+    const text = await ctx.deps.registry.meta.getRepositoryPolicy(repo.id);
+    if (text === undefined) {
+      throw new AwsError('RepositoryPolicyNotFoundException', `Repository policy does not exist for the repository with name '${repo.ref.name}' in the registry with id '${repo.ref.account}'`);
+    }
+    return { registryId: repo.ref.account, repositoryName: repo.ref.name, policyText: text };
+  },
+
+  async DeleteRepositoryPolicy(ctx, input) {
+    const repo = await repositoryOf(ctx, input, 'ecr:DeleteRepositoryPolicy');
+    const text = await ctx.deps.registry.meta.getRepositoryPolicy(repo.id);
+    if (text === undefined) {
+      throw new AwsError('RepositoryPolicyNotFoundException', `Repository policy does not exist for the repository with name '${repo.ref.name}' in the registry with id '${repo.ref.account}'`);
+    }
+    await ctx.deps.registry.meta.setRepositoryPolicy(repo.id, null);
+    ctx.deps.identity.invalidate();
+    return { registryId: repo.ref.account, repositoryName: repo.ref.name, policyText: text };
+  },
+
+  async PutRegistryPolicy(ctx, input) {
+    await ctx.authorize('ecr:PutRegistryPolicy', '*');
+    const text = validated(input['policyText'], 'registry policy');
+    await ctx.deps.identity.store.setRegistryPolicy(registryOf(ctx), text, Date.now());
+    ctx.deps.identity.invalidate();
+    return { registryId: registryOf(ctx), policyText: text };
+  },
+
+  async GetRegistryPolicy(ctx) {
+    await ctx.authorize('ecr:GetRegistryPolicy', '*');
+    const text = await ctx.deps.identity.store.getRegistryPolicy(registryOf(ctx));
+    if (text === undefined) throw new AwsError('RegistryPolicyNotFoundException', `Registry policy does not exist in the registry with id '${registryOf(ctx)}'`);
+    return { registryId: registryOf(ctx), policyText: text };
+  },
+
+  async DeleteRegistryPolicy(ctx) {
+    await ctx.authorize('ecr:DeleteRegistryPolicy', '*');
+    const text = await ctx.deps.identity.store.getRegistryPolicy(registryOf(ctx));
+    if (text === undefined) throw new AwsError('RegistryPolicyNotFoundException', `Registry policy does not exist in the registry with id '${registryOf(ctx)}'`);
+    await ctx.deps.identity.store.setRegistryPolicy(registryOf(ctx), null, Date.now());
+    ctx.deps.identity.invalidate();
+    return { registryId: registryOf(ctx), policyText: text };
+  },
+};

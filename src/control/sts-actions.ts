@@ -1,0 +1,56 @@
+import { AwsError } from './aws-error.ts';
+import type { ActionHandler } from './plane.ts';
+
+const ROLE_ARN = /^arn:aws:iam::(\d{12}):role\/(?:(.*)\/)?([\w+=,.@-]+)$/;
+
+/** STS: who am I, and role sessions. */
+export const stsActions: Record<string, ActionHandler> = {
+  async GetCallerIdentity(ctx) {
+    // Always allowed, as in AWS: it reveals nothing the credentials do not already know.
+    return { UserId: ctx.principal.userId, Account: ctx.principal.accountId, Arn: ctx.principal.arn };
+  },
+
+  async AssumeRole(ctx, input) {
+    const roleArn = String(input['RoleArn']);
+    const sessionName = String(input['RoleSessionName']);
+    const m = ROLE_ARN.exec(roleArn);
+    const denied = () =>
+      new AwsError('AccessDenied', `User: ${ctx.principal.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
+    if (!m) throw new AwsError('ValidationError', `${roleArn} is not a valid role ARN (arn:aws:iam::ACCOUNT:role/NAME).`, 400);
+    const [, accountId, , roleName] = m;
+    const role = await ctx.deps.identity.store.getRole(accountId!, roleName!);
+    // A missing role and a refused one look the same to the caller, as in AWS.
+    if (!role) throw denied();
+    const trust = await ctx.deps.identity.trustPolicy(role);
+    const decision = await ctx.deps.authorizer.decide({
+      caller: ctx.caller,
+      action: 'sts:AssumeRole',
+      resource: roleArn,
+      resourceAccountId: role.accountId,
+      resourcePolicies: trust ? [trust] : [],
+      requireResourceAllow: true,
+    });
+    if (decision.effect !== 'allow') throw denied();
+    const duration = input['DurationSeconds'] === undefined ? 3600 : Number(input['DurationSeconds']);
+    if (duration > role.maxSessionSeconds) {
+      throw new AwsError(
+        'ValidationError',
+        `The requested DurationSeconds exceeds the MaxSessionDuration set for this role (${role.maxSessionSeconds} seconds).`,
+        400,
+      );
+    }
+    if (ctx.principal.type === 'assumed-role' && duration > 3600) {
+      throw new AwsError('ValidationError', 'The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.', 400);
+    }
+    const creds = ctx.deps.identity.issueRoleSession(role, sessionName, duration, ctx.principal.arn);
+    return {
+      Credentials: {
+        AccessKeyId: creds.accessKeyId,
+        SecretAccessKey: creds.secretAccessKey,
+        SessionToken: creds.sessionToken,
+        Expiration: creds.expiration,
+      },
+      AssumedRoleUser: { AssumedRoleId: creds.assumedRoleId, Arn: creds.assumedRoleArn },
+    };
+  },
+};

@@ -1,0 +1,133 @@
+import { RegistryError } from '../errors/catalogue.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { Authorizer, Caller, IamPrincipal } from '../registry/access.ts';
+import type { RepoRef } from '../registry/names.ts';
+import { repositoryArn } from './ids.ts';
+import type { Identity } from './identity.ts';
+import { evaluate, type CompiledPolicy, type Decision } from './policy/index.ts';
+
+export interface AccessQuestion {
+  caller: Caller;
+  action: string;
+  /** The resource ARN, or '*' for account-level actions. */
+  resource: string;
+  resourceAccountId: string;
+  /** Resource-based policies that govern the resource (repository + registry policy, a role's trust policy). */
+  resourcePolicies: CompiledPolicy[];
+  /** For role trust policies: see EvaluationInput.requireResourceAllow. */
+  requireResourceAllow?: boolean;
+  /** Extra condition keys (e.g. aws:ResourceTag/...). */
+  keys?: Record<string, string | string[] | undefined>;
+}
+
+/** Phrases an implicit or explicit deny the way AWS does. */
+export function denialMessage(principal: IamPrincipal, action: string, resource: string, decision: Decision): string {
+  const why = decision.reason ?? (decision.effect === 'deny' ? 'an explicit deny' : `no identity-based policy allows the ${action} action`);
+  const connector = decision.effect === 'deny' ? 'with' : 'because';
+  return `User: ${principal.arn} is not authorized to perform: ${action} on resource: ${resource} ${connector} ${why}`;
+}
+
+/**
+ * IAM's evaluation for every API: gathers the caller's identity policies and the resource's
+ * policies, evaluates, and records the decision in the audit log.
+ */
+export class IamAuthorizer implements Authorizer {
+  private readonly identity: Identity;
+  private readonly audit: AuditLog;
+
+  constructor(identity: Identity, audit: AuditLog) {
+    this.identity = identity;
+    this.audit = audit;
+  }
+
+  /** Evaluates (and unless told otherwise, audits) one question; never throws for a denial. */
+  async decide(q: AccessQuestion, audited = true): Promise<Decision> {
+    const principal = q.caller.principal;
+    if (principal.kind !== 'iam') {
+      if (audited) this.record(q, 'unauthenticated', null);
+      return { effect: 'implicit-deny', reason: 'the request carried no valid credentials' };
+    }
+    if (principal.type === 'root') {
+      if (audited) this.record(q, 'allow', 'authentication disabled');
+      return { effect: 'allow' };
+    }
+    const [identityPolicies, tags] = await Promise.all([this.identity.identityPolicies(principal), this.identity.principalTags(principal)]);
+    const now = new Date();
+    const keys: Record<string, string | string[] | undefined> = {
+      'aws:PrincipalAccount': principal.accountId,
+      'aws:PrincipalArn': principal.type === 'assumed-role' ? principal.roleArn : principal.arn,
+      'aws:PrincipalType': principal.type === 'assumed-role' ? 'AssumedRole' : 'User',
+      'aws:userid': principal.userId,
+      'aws:SourceIp': q.caller.sourceIp,
+      'aws:CurrentTime': now.toISOString(),
+      'aws:EpochTime': String(Math.floor(now.getTime() / 1000)),
+      'aws:SecureTransport': String(q.caller.secureTransport),
+      'aws:RequestedRegion': this.identity.region,
+      ...(principal.type === 'user' ? { 'aws:username': principal.name } : {}),
+      ...q.keys,
+    };
+    for (const t of tags) keys[`aws:PrincipalTag/${t.Key}`] = t.Value;
+    const decision = evaluate({
+      context: {
+        principal: { arn: principal.arn, accountId: principal.accountId, ...(principal.roleArn ? { roleArn: principal.roleArn } : {}) },
+        action: q.action,
+        resource: q.resource,
+        resourceAccountId: q.resourceAccountId,
+        keys,
+      },
+      identityPolicies,
+      resourcePolicies: q.resourcePolicies,
+      ...(q.requireResourceAllow ? { requireResourceAllow: true } : {}),
+    });
+    const st = decision.statement;
+    if (audited) this.record(q, decision.effect, st ? `${st.policy}#${st.sid ?? `statement ${st.index + 1}`}` : null);
+    return decision;
+  }
+
+  private record(q: AccessQuestion, decision: string, policy: string | null): void {
+    const p = q.caller.principal;
+    this.audit.record({
+      atMs: Date.now(),
+      requestId: q.caller.requestId,
+      plane: q.caller.plane,
+      accountId: p.kind === 'iam' ? p.accountId : null,
+      principal: p.kind === 'iam' ? p.arn : null,
+      accessKeyId: p.kind === 'iam' ? (p.accessKeyId ?? null) : null,
+      action: q.action,
+      resource: q.resource,
+      decision,
+      policy,
+      sourceIp: q.caller.sourceIp,
+      userAgent: q.caller.userAgent ?? null,
+      errorCode: null,
+    });
+  }
+
+  private async question(caller: Caller, action: string, resource: RepoRef | undefined, account: string | undefined): Promise<AccessQuestion> {
+    if (resource) {
+      return {
+        caller,
+        action,
+        resource: repositoryArn(this.identity.region, resource.account, resource.name),
+        resourceAccountId: resource.account,
+        resourcePolicies: await this.identity.repositoryPolicies(resource),
+      };
+    }
+    const p = caller.principal;
+    return { caller, action, resource: '*', resourceAccountId: account ?? (p.kind === 'iam' ? p.accountId : ''), resourcePolicies: [] };
+  }
+
+  async authorize(caller: Caller, action: string, resource: RepoRef | undefined, account?: string): Promise<void> {
+    const q = await this.question(caller, action, resource, account);
+    const decision = await this.decide(q);
+    if (decision.effect === 'allow') return;
+    const p = caller.principal;
+    if (p.kind !== 'iam') throw new RegistryError('Unauthorized', undefined, { message: 'Authentication is required: log in with `aws ecr get-login-password | docker login --username AWS --password-stdin HOST`.' });
+    throw new RegistryError('Denied', { action, resource: q.resource }, { message: denialMessage(p, action, q.resource, decision) });
+  }
+
+  async isAllowed(caller: Caller, action: string, resource: RepoRef | undefined, account?: string): Promise<boolean> {
+    // Filtering (catalog entries, mount sources) is part of a call that is audited already.
+    return (await this.decide(await this.question(caller, action, resource, account), false)).effect === 'allow';
+  }
+}

@@ -1,0 +1,453 @@
+import { chmodSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../log/logger.ts';
+import type { IamPrincipal } from '../registry/access.ts';
+import type { RepoRef } from '../registry/names.ts';
+import type { MetaStore } from '../store/meta/meta-store.ts';
+import type { AccessKeyRow, IdentityStore, PrincipalType, RoleRow, Tag, UserRow } from './identity-store.ts';
+import { iamArn, isAccountId, newAccessKeyId, newAccountId, newSecretAccessKey, newTemporaryKeyId, newUserId } from './ids.ts';
+import { managedPolicyByArn } from './managed-policies.ts';
+import { parsePolicy, type CompiledPolicy } from './policy/index.ts';
+import { timingSafeStringEqual, type Secrets } from './secrets.ts';
+
+/** Token prefixes: authorization tokens (docker login passwords and bearer tokens) and STS session tokens. */
+const AUTH_TOKEN = 'berth1';
+const SESSION_TOKEN = 'berthsts1';
+
+export interface IdentityOptions {
+  meta: MetaStore;
+  secrets: Secrets;
+  log: Logger;
+  region: string;
+  /** How long resolved principals and compiled policies are trusted (auth.cacheTtlSeconds). */
+  cacheTtlMs: number;
+  tokenTtlMs: number;
+  now?: () => number;
+}
+
+/** Claims of an authorization token. */
+interface AuthTokenClaims {
+  /** principal kind */
+  t: 'user' | 'role';
+  a: string;
+  /** user or role name */
+  n: string;
+  /** user or role unique id: a user deleted and re-created under the same name gets a new id, and old tokens stop working */
+  i: string;
+  /** access key the token was issued through (user keys: still checked to be active) */
+  k: string | undefined;
+  s?: string;
+  x: number;
+}
+
+interface SessionClaims {
+  k: string;
+  a: string;
+  /** role name, role id, role path */
+  r: string;
+  ri: string;
+  rp: string;
+  s: string;
+  x: number;
+  /** who assumed it */
+  by: string;
+}
+
+export type KeyLookup =
+  | { status: 'ok'; secretAccessKey: string; identity: IamPrincipal }
+  | { status: 'unknown' }
+  | { status: 'expired' }
+  | { status: 'invalid-token' };
+
+export type TokenCheck = { ok: true; principal: IamPrincipal } | { ok: false; reason: 'invalid' | 'expired' | 'revoked' };
+
+export interface TemporaryCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  expiration: Date;
+  assumedRoleArn: string;
+  assumedRoleId: string;
+}
+
+export function userArn(u: Pick<UserRow, 'accountId' | 'path' | 'name'>): string {
+  return iamArn(u.accountId, 'user', u.path, u.name);
+}
+
+export function roleArnOf(r: Pick<RoleRow, 'accountId' | 'path' | 'name'>): string {
+  return iamArn(r.accountId, 'role', r.path, r.name);
+}
+
+function userPrincipal(u: UserRow, accessKeyId: string | undefined, expiresAtMs?: number): IamPrincipal {
+  return {
+    kind: 'iam',
+    type: 'user',
+    accountId: u.accountId,
+    arn: userArn(u),
+    userId: u.id,
+    name: u.name,
+    accessKeyId,
+    ...(expiresAtMs !== undefined ? { expiresAtMs } : {}),
+  };
+}
+
+function sessionPrincipal(c: { a: string; r: string; ri: string; rp: string; s: string }, accessKeyId: string | undefined, expiresAtMs: number): IamPrincipal {
+  return {
+    kind: 'iam',
+    type: 'assumed-role',
+    accountId: c.a,
+    arn: `arn:aws:sts::${c.a}:assumed-role/${c.r}/${c.s}`,
+    userId: `${c.ri}:${c.s}`,
+    name: c.r,
+    accessKeyId,
+    roleArn: iamArn(c.a, 'role', c.rp, c.r),
+    sessionName: c.s,
+    expiresAtMs,
+  };
+}
+
+/**
+ * Who callers are: accounts and their first administrator, access keys, temporary credentials,
+ * authorization tokens, and the policies that apply to a principal or a repository. Every
+ * answer is cached for `cacheTtlMs` (default 5 s); a change made through this process clears
+ * the caches at once, one made through another node applies within that time.
+ */
+export class Identity {
+  readonly store: IdentityStore;
+  private readonly meta: MetaStore;
+  private readonly secrets: Secrets;
+  private readonly log: Logger;
+  readonly region: string;
+  private readonly tokenTtlMs: number;
+  private readonly now: () => number;
+  private readonly keys: LRUCache<string, { row: AccessKeyRow; secret: string; user: UserRow } | { missing: true }>;
+  private readonly tokens: LRUCache<string, TokenCheck>;
+  private readonly policies: LRUCache<string, CompiledPolicy[]>;
+  private readonly lastTouched = new Map<string, number>();
+  private defaultAccountId: string | undefined;
+
+  constructor(options: IdentityOptions) {
+    this.meta = options.meta;
+    this.store = options.meta.identity;
+    this.secrets = options.secrets;
+    this.log = options.log;
+    this.region = options.region;
+    this.tokenTtlMs = options.tokenTtlMs;
+    this.now = options.now ?? Date.now;
+    const ttl = Math.max(1, options.cacheTtlMs);
+    this.keys = new LRUCache({ max: 10_000, ttl });
+    this.tokens = new LRUCache({ max: 10_000, ttl });
+    this.policies = new LRUCache({ max: 10_000, ttl });
+    this.roles = new LRUCache({ max: 10_000, ttl });
+    this.tagCache = new LRUCache({ max: 10_000, ttl });
+    this.accountCache = new LRUCache({ max: 10_000, ttl });
+  }
+
+  /** Forgets everything cached: called after every IAM or policy change made through this process. */
+  invalidate(): void {
+    this.keys.clear();
+    this.tokens.clear();
+    this.policies.clear();
+    this.roles.clear();
+    this.tagCache.clear();
+    this.accountCache.clear();
+  }
+
+  // --- accounts ---------------------------------------------------------------------------
+
+  /** The account served on the bare host name: the first one created. */
+  async defaultAccount(): Promise<string> {
+    if (this.defaultAccountId) return this.defaultAccountId;
+    const first = (await this.store.listAccounts())[0];
+    if (!first) throw new Error('no account exists; the store was not bootstrapped');
+    this.defaultAccountId = first.id;
+    return first.id;
+  }
+
+  private readonly accountCache: LRUCache<string, boolean>;
+
+  async accountExists(id: string): Promise<boolean> {
+    let known = this.accountCache.get(id);
+    if (known === undefined) {
+      known = (await this.store.getAccount(id)) !== undefined;
+      this.accountCache.set(id, known);
+    }
+    return known;
+  }
+
+  /**
+   * Creates an account with an administrator user (`admin`, AdministratorAccess attached) and
+   * one access key for it, all in one transaction. Resolves the key's id and secret: the only
+   * time the secret is shown.
+   */
+  async createAccount(options: { accountId?: string | undefined; alias?: string | undefined; accessKeyId?: string | undefined; secretAccessKey?: string | undefined }): Promise<{ accountId: string; userName: string; accessKeyId: string; secretAccessKey: string }> {
+    const accountId = options.accountId ?? newAccountId();
+    if (!isAccountId(accountId)) throw new Error(`account id must be 12 digits, got ${accountId}`);
+    const accessKeyId = options.accessKeyId ?? newAccessKeyId();
+    const secretAccessKey = options.secretAccessKey ?? newSecretAccessKey();
+    const now = this.now();
+    await this.meta.transaction(async (tx) => {
+      const store = tx.identity;
+      if (!(await store.createAccount({ id: accountId, alias: options.alias ?? null, createdAtMs: now }))) throw new Error(`account ${accountId} already exists`);
+      if (await store.getAccessKey(accessKeyId)) throw new Error(`access key ${accessKeyId} already exists`);
+      await store.createUser({ accountId, name: 'admin', id: newUserId(), path: '/', tags: [], createdAtMs: now });
+      await store.attachPolicy(accountId, 'user', 'admin', 'arn:aws:iam::aws:policy/AdministratorAccess');
+      await store.createAccessKey({
+        id: accessKeyId,
+        accountId,
+        userName: 'admin',
+        secretSealed: this.secrets.seal(secretAccessKey),
+        status: 'Active',
+        createdAtMs: now,
+        lastUsedAtMs: null,
+        lastUsedService: null,
+      });
+    });
+    this.invalidate();
+    return { accountId, userName: 'admin', accessKeyId, secretAccessKey };
+  }
+
+  /**
+   * On first start with an empty store: the first account and its administrator. The key is
+   * written to `<dataDir>/admin-credentials` (mode 0600, AWS credentials-file format) and shown
+   * once on stderr; it never goes to the log.
+   */
+  async bootstrap(options: { dataDir: string; accountId?: string | undefined; accessKeyId?: string | undefined; secretAccessKey?: string | undefined }): Promise<void> {
+    if ((await this.store.listAccounts()).length > 0) return;
+    const created = await this.createAccount(options);
+    this.log.info({ accountId: created.accountId, user: created.userName, accessKeyId: created.accessKeyId }, 'first account and administrator created');
+    if (options.secretAccessKey !== undefined) return;
+    const file = path.join(options.dataDir, 'admin-credentials');
+    const text = `# Berth administrator of account ${created.accountId} (user ${created.userName}), created ${new Date(this.now()).toISOString()}\n[berth]\naws_access_key_id = ${created.accessKeyId}\naws_secret_access_key = ${created.secretAccessKey}\n`;
+    writeFileSync(file, text, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    process.stderr.write(
+      `\nBerth created account ${created.accountId} and its administrator "${created.userName}".\n` +
+        `  Access key id:     ${created.accessKeyId}\n` +
+        `  Secret access key: ${created.secretAccessKey}\n` +
+        `This is the only time the secret is shown; it is also in ${file} (readable only by you).\n\n`,
+    );
+  }
+
+  // --- access keys and SigV4 --------------------------------------------------------------
+
+  /** Seals a new access key's secret for storage. */
+  sealSecret(secret: string): string {
+    return this.secrets.seal(secret);
+  }
+
+  private async loadKey(id: string): Promise<{ row: AccessKeyRow; secret: string; user: UserRow } | { missing: true }> {
+    const cached = this.keys.get(id);
+    if (cached) return cached;
+    const row = await this.store.getAccessKey(id);
+    const user = row && (await this.store.getUser(row.accountId, row.userName));
+    const entry = row && user ? { row, secret: this.secrets.unseal(row.secretSealed), user } : ({ missing: true } as const);
+    this.keys.set(id, entry);
+    return entry;
+  }
+
+  /** Records a key's last use, at most once a minute per key per node. */
+  private touch(id: string, service: string): void {
+    const now = this.now();
+    if ((this.lastTouched.get(id) ?? 0) > now - 60_000) return;
+    this.lastTouched.set(id, now);
+    if (this.lastTouched.size > 10_000) this.lastTouched.clear();
+    this.store.touchAccessKey(id, now, service).catch((err: unknown) => this.log.warn({ err }, 'could not record access key use'));
+  }
+
+  /** What SigV4 verification needs for an access key id (and session token). */
+  async lookupKey(accessKeyId: string, sessionToken: string | undefined, service: string): Promise<KeyLookup> {
+    if (accessKeyId.startsWith('ASIA')) {
+      if (!sessionToken) return { status: 'invalid-token' };
+      const claims = this.secrets.verifyToken(SESSION_TOKEN, sessionToken) as SessionClaims | undefined;
+      if (!claims || claims.k !== accessKeyId) return { status: 'invalid-token' };
+      if (claims.x <= this.now()) return { status: 'expired' };
+      const role = await this.cachedRole(claims.a, claims.r);
+      if (!role || role.id !== claims.ri) return { status: 'invalid-token' };
+      return { status: 'ok', secretAccessKey: this.secrets.sessionSecret(accessKeyId), identity: sessionPrincipal(claims, accessKeyId, claims.x) };
+    }
+    const key = await this.loadKey(accessKeyId);
+    if ('missing' in key || key.row.status !== 'Active') return { status: 'unknown' };
+    this.touch(accessKeyId, service);
+    return { status: 'ok', secretAccessKey: key.secret, identity: userPrincipal(key.user, accessKeyId) };
+  }
+
+  private readonly roles: LRUCache<string, RoleRow | { missing: true }>;
+
+  private async cachedRole(accountId: string, name: string): Promise<RoleRow | undefined> {
+    const k = `${accountId}/${name.toLowerCase()}`;
+    let r = this.roles.get(k);
+    if (!r) {
+      r = (await this.store.getRole(accountId, name)) ?? { missing: true };
+      this.roles.set(k, r);
+    }
+    return 'missing' in r ? undefined : r;
+  }
+
+  /** HTTP Basic with an access key id as user name and its secret as password (like a robot account). */
+  async checkKeyPassword(accessKeyId: string, secret: string): Promise<IamPrincipal | undefined> {
+    const key = await this.loadKey(accessKeyId);
+    if ('missing' in key || key.row.status !== 'Active' || !timingSafeStringEqual(key.secret, secret)) return undefined;
+    this.touch(accessKeyId, 'ecr');
+    return userPrincipal(key.user, accessKeyId);
+  }
+
+  // --- authorization tokens ---------------------------------------------------------------
+
+  /** A token carrying the principal, valid for auth.tokenTtlSeconds (12 h) or until the caller's own credentials expire. */
+  issueToken(principal: IamPrincipal): { token: string; expiresAt: Date } {
+    const x = Math.min(this.now() + this.tokenTtlMs, principal.expiresAtMs ?? Infinity);
+    const claims: AuthTokenClaims =
+      principal.type === 'assumed-role'
+        ? { t: 'role', a: principal.accountId, n: principal.name, i: principal.userId.split(':')[0]!, k: principal.accessKeyId, s: principal.sessionName ?? 'session', x }
+        : { t: 'user', a: principal.accountId, n: principal.name, i: principal.userId, k: principal.accessKeyId, x };
+    return { token: this.secrets.signToken(AUTH_TOKEN, claims), expiresAt: new Date(x) };
+  }
+
+  /**
+   * Checks a token (HMAC, microseconds) and that what it was issued to still stands: the user
+   * (same id) and its access key still active, or the role (same id). Cached for cacheTtlMs.
+   */
+  async checkToken(token: string): Promise<TokenCheck> {
+    const cached = this.tokens.get(token);
+    if (cached) {
+      if (cached.ok && (cached.principal.expiresAtMs ?? Infinity) <= this.now()) return { ok: false, reason: 'expired' };
+      return cached;
+    }
+    const result = await this.checkTokenUncached(token);
+    this.tokens.set(token, result);
+    return result;
+  }
+
+  private async checkTokenUncached(token: string): Promise<TokenCheck> {
+    const c = this.secrets.verifyToken(AUTH_TOKEN, token) as AuthTokenClaims | undefined;
+    if (!c || typeof c.x !== 'number') return { ok: false, reason: 'invalid' };
+    if (c.x <= this.now()) return { ok: false, reason: 'expired' };
+    if (c.t === 'user') {
+      const user = await this.store.getUser(c.a, c.n);
+      if (!user || user.id !== c.i) return { ok: false, reason: 'revoked' };
+      if (c.k) {
+        const key = await this.loadKey(c.k);
+        if ('missing' in key || key.row.status !== 'Active' || key.user.id !== c.i) return { ok: false, reason: 'revoked' };
+      }
+      return { ok: true, principal: { ...userPrincipal(user, c.k), expiresAtMs: c.x } };
+    }
+    const role = await this.store.getRole(c.a, c.n);
+    if (!role || role.id !== c.i) return { ok: false, reason: 'revoked' };
+    return { ok: true, principal: sessionPrincipal({ a: c.a, r: role.name, ri: role.id, rp: role.path, s: c.s ?? 'session' }, c.k, c.x) };
+  }
+
+  // --- STS --------------------------------------------------------------------------------
+
+  /** Temporary credentials for a role session (the caller has been authorized already). */
+  issueRoleSession(role: RoleRow, sessionName: string, durationSeconds: number, assumedBy: string): TemporaryCredentials {
+    const accessKeyId = newTemporaryKeyId();
+    const x = this.now() + durationSeconds * 1000;
+    const claims: SessionClaims = { k: accessKeyId, a: role.accountId, r: role.name, ri: role.id, rp: role.path, s: sessionName, x, by: assumedBy };
+    return {
+      accessKeyId,
+      secretAccessKey: this.secrets.sessionSecret(accessKeyId),
+      sessionToken: this.secrets.signToken(SESSION_TOKEN, claims),
+      expiration: new Date(x),
+      assumedRoleArn: `arn:aws:sts::${role.accountId}:assumed-role/${role.name}/${sessionName}`,
+      assumedRoleId: `${role.id}:${sessionName}`,
+    };
+  }
+
+  // --- policies ---------------------------------------------------------------------------
+
+  private async compiledPolicy(label: string, text: string): Promise<CompiledPolicy | undefined> {
+    try {
+      return parsePolicy(text, 'identity', label);
+    } catch (err) {
+      // Stored documents were validated when set; one that no longer parses grants nothing.
+      this.log.warn({ policy: label, err: { message: (err as Error).message } }, 'stored policy does not parse; ignored');
+      return undefined;
+    }
+  }
+
+  private async attachedAndInline(accountId: string, type: PrincipalType, name: string, into: CompiledPolicy[]): Promise<void> {
+    for (const arn of await this.store.listAttachedPolicies(accountId, type, name)) {
+      const managed = managedPolicyByArn.get(arn);
+      let text = managed?.document;
+      if (!text) {
+        const m = /^arn:aws:iam::(\d{12}):policy\/(?:.*\/)?([^/]+)$/.exec(arn);
+        text = m ? (await this.store.getPolicy(m[1]!, m[2]!))?.document : undefined;
+      }
+      if (text) {
+        const p = await this.compiledPolicy(arn, text);
+        if (p) into.push(p);
+      }
+    }
+    for (const inline of await this.store.listInlinePolicies(accountId, type, name)) {
+      const p = await this.compiledPolicy(`${type}/${name} inline policy ${inline.name}`, inline.document);
+      if (p) into.push(p);
+    }
+  }
+
+  /** Every identity policy of the principal: a user's own and its groups', or the role's. */
+  async identityPolicies(principal: IamPrincipal): Promise<CompiledPolicy[]> {
+    const cacheKey = `id:${principal.arn}`;
+    const cached = this.policies.get(cacheKey);
+    if (cached) return cached;
+    const out: CompiledPolicy[] = [];
+    if (principal.type === 'user') {
+      await this.attachedAndInline(principal.accountId, 'user', principal.name, out);
+      for (const g of await this.store.listGroupsForUser(principal.accountId, principal.name)) await this.attachedAndInline(principal.accountId, 'group', g.name, out);
+    } else if (principal.type === 'assumed-role') {
+      await this.attachedAndInline(principal.accountId, 'role', principal.name, out);
+    }
+    this.policies.set(cacheKey, out);
+    return out;
+  }
+
+  private readonly tagCache: LRUCache<string, Tag[]>;
+
+  /** Tags of the principal (aws:PrincipalTag/...), cached like policies. */
+  async principalTags(principal: IamPrincipal): Promise<Tag[]> {
+    const cached = this.tagCache.get(principal.arn);
+    if (cached) return cached;
+    let tags: Tag[] = [];
+    if (principal.type === 'user') tags = (await this.store.getUser(principal.accountId, principal.name))?.tags ?? [];
+    else if (principal.type === 'assumed-role') tags = (await this.cachedRole(principal.accountId, principal.name))?.tags ?? [];
+    this.tagCache.set(principal.arn, tags);
+    return tags;
+  }
+
+  /** The resource policies that govern a repository: its repository policy and its account's registry policy. */
+  async repositoryPolicies(repo: RepoRef): Promise<CompiledPolicy[]> {
+    const cacheKey = `repo:${repo.account}/${repo.name}`;
+    const cached = this.policies.get(cacheKey);
+    if (cached) return cached;
+    const out: CompiledPolicy[] = [];
+    const repository = await this.meta.getRepository(repo.account, repo.name);
+    const repoText = repository && (await this.meta.getRepositoryPolicy(repository.id));
+    if (repoText) {
+      try {
+        out.push(parsePolicy(repoText, 'resource', `repository policy of ${repo.name}`));
+      } catch (err) {
+        this.log.warn({ repository: repo.name, err: { message: (err as Error).message } }, 'stored repository policy does not parse; ignored');
+      }
+    }
+    const registryText = await this.store.getRegistryPolicy(repo.account);
+    if (registryText) {
+      try {
+        out.push(parsePolicy(registryText, 'resource', `registry policy of ${repo.account}`));
+      } catch (err) {
+        this.log.warn({ account: repo.account, err: { message: (err as Error).message } }, 'stored registry policy does not parse; ignored');
+      }
+    }
+    this.policies.set(cacheKey, out);
+    return out;
+  }
+
+  /** The trust policy of a role, compiled. */
+  async trustPolicy(role: RoleRow): Promise<CompiledPolicy | undefined> {
+    try {
+      return parsePolicy(role.trustPolicy, 'trust', `trust policy of role ${role.name}`);
+    } catch {
+      return undefined;
+    }
+  }
+}
