@@ -6,9 +6,9 @@ import { getCanonicalHeaders, SignatureV4 } from '@smithy/signature-v4';
  * Server-side verification of AWS Signature Version 4 (header and presigned-query forms).
  *
  * The signature is recomputed with the same signer the AWS SDK for JavaScript uses
- * (`@smithy/signature-v4`, configured as the SDK's ECR, IAM and STS clients configure it), fed a
- * request rebuilt from what arrived: only the headers named in SignedHeaders, the raw path, the
- * decoded query. The wire form of the path is what the client's signer saw, and with
+ * (`@smithy/signature-v4`, configured as the SDK's ECR, IAM and STS clients configure it, with a
+ * faster but equivalent `sha256` and a signing-key LRU, see below), fed a request rebuilt from what
+ * arrived: only the headers named in SignedHeaders, the raw path, the decoded query. The wire form of the path is what the client's signer saw, and with
  * `uriEscapePath` (the SDK default for every service but S3, and what botocore does too) both
  * sides escape it once more, so `/a%20b` is canonicalised as `/a%2520b` on both ends.
  *
@@ -104,7 +104,9 @@ const MSG_EXPIRED_TOKEN = 'The security token included in the request is expired
 /**
  * Derived signing keys, LRU by access key, date, region and service. smithy keeps its own cache,
  * but it is a module-wide FIFO of 50 entries and spends an HMAC per call just to build its cache
- * key; past 50 active principals every request pays the four-HMAC derivation again.
+ * key; past 50 active principals every request pays the four-HMAC derivation again. CPU time per
+ * verification of one ECR request: 30 µs as written, 45 µs with smithy's Hash instead of `Sha256`,
+ * 66 µs with smithy's cache as well, 129 µs with that and 200 keys taking turns.
  */
 const signingKeys = new Map<string, { secret: string; key: Buffer }>();
 
@@ -257,11 +259,6 @@ function parseQuery(rawQuery: string): { query: Query; count: number } | undefin
   return { query, count };
 }
 
-function single(query: Query, name: string): string | undefined {
-  const value = query[name];
-  return Array.isArray(value) ? undefined : value;
-}
-
 interface Scope {
   accessKeyId: string;
   date: string;
@@ -329,7 +326,7 @@ const badDateMessage = (value: string) => `Date must be in ISO-8601 'basic forma
 interface Claim {
   isPresigned: boolean;
   scope: Scope;
-  /** As sent, lower-cased only for lookups. */
+  /** Lower-cased, the form the spec prescribes; a client that wrote other case signed something else and fails. */
   signedHeaders: string[];
   signature: string;
   signedAtMs: number;
@@ -385,16 +382,18 @@ function claimFromHeader(req: IncomingSignedRequest, authorization: string, nowM
 }
 
 function checkSkew(signedAtMs: number, nowMs: number, maxSkewMs: number): Fail | undefined {
-  const minutes = `${Math.round(maxSkewMs / 60_000)} min.`;
-  const signed = formatIsoBasic(signedAtMs);
   if (signedAtMs < nowMs - maxSkewMs) {
-    return fail('request-expired', `Signature expired: ${signed} is now earlier than ${formatIsoBasic(nowMs - maxSkewMs)} (${formatIsoBasic(nowMs)} - ${minutes})`);
+    return fail('request-expired', `Signature expired: ${formatIsoBasic(signedAtMs)} is now earlier than ${formatIsoBasic(nowMs - maxSkewMs)} (${formatIsoBasic(nowMs)} - ${skewText(maxSkewMs)})`);
   }
-  if (signedAtMs > nowMs + maxSkewMs) {
-    return fail('request-expired', `Signature not yet current: ${signed} is still later than ${formatIsoBasic(nowMs + maxSkewMs)} (${formatIsoBasic(nowMs)} + ${minutes})`);
-  }
-  return undefined;
+  return notYetCurrent(signedAtMs, nowMs, maxSkewMs);
 }
+
+function notYetCurrent(signedAtMs: number, nowMs: number, maxSkewMs: number): Fail | undefined {
+  if (signedAtMs <= nowMs + maxSkewMs) return undefined;
+  return fail('request-expired', `Signature not yet current: ${formatIsoBasic(signedAtMs)} is still later than ${formatIsoBasic(nowMs + maxSkewMs)} (${formatIsoBasic(nowMs)} + ${skewText(maxSkewMs)})`);
+}
+
+const skewText = (maxSkewMs: number) => `${Math.round(maxSkewMs / 60_000)} min.`;
 
 const QUERY_AUTH_PARAMS = ['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Expires'] as const;
 
@@ -422,9 +421,10 @@ function claimFromQuery(query: Query, nowMs: number, maxSkewMs: number): Claim |
     return fail('incomplete-signature', `X-Amz-Expires must be a whole number of seconds from 1 to ${MAX_EXPIRES_SECONDS} (a week), got '${expires}'.`);
   }
   const expiresSeconds = Number(expires);
-  if (signedAtMs > nowMs + maxSkewMs) {
-    return fail('request-expired', `Signature not yet current: ${amzDate} is still later than ${formatIsoBasic(nowMs + maxSkewMs)} (${formatIsoBasic(nowMs)} + ${Math.round(maxSkewMs / 60_000)} min.)`);
-  }
+  const early = notYetCurrent(signedAtMs, nowMs, maxSkewMs);
+  if (early !== undefined) return early;
+  // Presigned URLs are held to X-Amz-Expires, as S3 does. (STS itself is reported to ignore it and
+  // allow 15 minutes from X-Amz-Date: aws/aws-sdk-go#2167.)
   if (nowMs > signedAtMs + expiresSeconds * 1000) {
     return fail('request-expired', `Request has expired: signed at ${amzDate} for ${expiresSeconds} seconds, now ${formatIsoBasic(nowMs)}.`);
   }
