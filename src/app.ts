@@ -32,7 +32,7 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
     tokenTtlMs: config.auth.tokenTtlSeconds * 1000,
   });
   await identity.bootstrap({ dataDir: config.dataDir, ...config.bootstrap });
-  const audit = new AuditLog(meta.identity, log, config.audit.flushIntervalMs);
+  const audit = new AuditLog(meta, log, config.audit.flushIntervalMs);
   const authorizer = new IamAuthorizer(identity, audit);
   const registry = new Registry({
     meta,

@@ -1,5 +1,6 @@
 import type { Logger } from '../log/logger.ts';
-import type { AuditEvent, IdentityStore } from '../iam/identity-store.ts';
+import type { AuditEvent } from '../iam/identity-store.ts';
+import type { MetaStore } from '../store/meta/meta-store.ts';
 
 /**
  * The append-only audit trail. Records are queued in memory and written in one transaction
@@ -8,14 +9,14 @@ import type { AuditEvent, IdentityStore } from '../iam/identity-store.ts';
  * what is queued. A crash loses at most the last interval's records.
  */
 export class AuditLog {
-  private readonly store: IdentityStore;
+  private readonly meta: MetaStore;
   private readonly log: Logger;
   private queue: AuditEvent[] = [];
   private readonly timer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(store: IdentityStore, log: Logger, flushIntervalMs: number) {
-    this.store = store;
+  constructor(meta: MetaStore, log: Logger, flushIntervalMs: number) {
+    this.meta = meta;
     this.log = log;
     this.timer = setInterval(() => void this.flush(), flushIntervalMs);
     this.timer.unref();
@@ -33,7 +34,8 @@ export class AuditLog {
       const batch = this.queue;
       this.queue = [];
       try {
-        await this.store.appendAudit(batch);
+        // One transaction per batch: one commit (one fsync on SQLite) however many records.
+        await this.meta.transaction((tx) => tx.identity.appendAudit(batch));
       } catch (err) {
         this.log.error({ err, records: batch.length }, 'could not write audit records');
       }
