@@ -31,6 +31,7 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
     cacheTtlMs: config.auth.cacheTtlSeconds * 1000,
     tokenTtlMs: config.auth.tokenTtlSeconds * 1000,
   });
+  await identity.checkSecretKey();
   await identity.bootstrap({ dataDir: config.dataDir, ...config.bootstrap });
   const audit = new AuditLog(meta, log, config.audit.flushIntervalMs);
   const authorizer = new IamAuthorizer(identity, audit);

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   try {
     berth = await startBerth(config, log);
   } catch (err) {
-    if (err instanceof StoreConfigError || (err as NodeJS.ErrnoException).code === 'EADDRINUSE' || (err as NodeJS.ErrnoException).code === 'EACCES') {
+    if (err instanceof StoreConfigError || (err as Error).name === 'IdentityConflictError' || (err as NodeJS.ErrnoException).code === 'EADDRINUSE' || (err as NodeJS.ErrnoException).code === 'EACCES') {
       process.stderr.write(`berth: cannot start: ${(err as Error).message}\n`);
       process.exit(1);
     }

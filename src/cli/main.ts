@@ -1,6 +1,7 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/config.ts';
-import { Identity, userArn } from '../iam/identity.ts';
+import { Identity, IdentityConflictError, userArn } from '../iam/identity.ts';
 import { newAccessKeyId, newSecretAccessKey, newUserId } from '../iam/ids.ts';
 import { managedPolicyByArn } from '../iam/managed-policies.ts';
 import { Secrets } from '../iam/secrets.ts';
@@ -82,8 +83,14 @@ function print(obj: unknown): void {
 async function withStores<T>(config: Config, fn: (meta: MetaStore, identity: Identity, secrets: Secrets) => Promise<T>): Promise<T> {
   const meta = await openMetaStore(config.metadataUrl);
   try {
+    // A new key file is made only for a store with no accounts yet: otherwise a missing file
+    // means the server gets its key elsewhere, and keys sealed with a new one would not work.
+    if (!config.auth.secretKey && !existsSync(config.auth.secretKeyFile) && (await meta.identity.listAccounts()).length > 0) {
+      throw new UsageError(`no secret key: ${config.auth.secretKeyFile} does not exist; give the server's key with --auth-secret-key-file or BERTH_AUTH_SECRET_KEY`);
+    }
     const secrets = Secrets.load({ secretKey: config.auth.secretKey, keyFile: config.auth.secretKeyFile });
     const identity = new Identity({ meta, secrets, log: createLogger({ level: 'warn' }), region: config.region, cacheTtlMs: 0, tokenTtlMs: config.auth.tokenTtlSeconds * 1000 });
+    await identity.checkSecretKey();
     return await fn(meta, identity, secrets);
   } finally {
     await meta.close();
@@ -220,11 +227,17 @@ export async function run(argv: string[]): Promise<number> {
   });
 }
 
+// `berth audit | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 try {
   const code = await run(process.argv.slice(2));
   if (code >= 0) process.exitCode = code;
 } catch (err) {
-  if (err instanceof UsageError || err instanceof ConfigError || (err as Error).name === 'StoreConfigError') {
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof IdentityConflictError || (err as Error).name === 'StoreConfigError') {
     process.stderr.write(`berth: ${(err as Error).message}\n`);
     process.exitCode = 2;
   } else {

@@ -7,7 +7,7 @@ import { peekSigV4, sigV4ErrorFor, verifySigV4 } from '../aws/sigv4.ts';
 import { isRegistryError, RegistryError } from '../errors/catalogue.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { IamAuthorizer } from '../iam/authorizer.ts';
-import { denialMessage } from '../iam/authorizer.ts';
+import { denialMessage, NO_POLICIES } from '../iam/authorizer.ts';
 import type { Identity } from '../iam/identity.ts';
 import type { CompiledPolicy } from '../iam/policy/index.ts';
 import type { Caller, IamPrincipal } from '../registry/access.ts';
@@ -182,7 +182,7 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
             action: iamAction,
             resource,
             resourceAccountId: options?.resourceAccountId ?? principal.accountId,
-            resourcePolicies: options?.resourcePolicies ?? [],
+            resourcePolicies: options?.resourcePolicies ?? NO_POLICIES,
           });
           if (decision.effect === 'allow') return;
           const message = denialMessage(principal, iamAction, resource, decision);

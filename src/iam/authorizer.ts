@@ -4,7 +4,22 @@ import type { Authorizer, Caller, IamPrincipal } from '../registry/access.ts';
 import type { RepoRef } from '../registry/names.ts';
 import { repositoryArn } from './ids.ts';
 import type { Identity } from './identity.ts';
-import { evaluate, type CompiledPolicy, type Decision } from './policy/index.ts';
+import { evaluate, isContextFree, type CompiledPolicy, type Decision } from './policy/index.ts';
+
+/** One shared empty list, so that decisions on account-level questions can be cached too. */
+export const NO_POLICIES: CompiledPolicy[] = [];
+
+const contextFree = new WeakMap<CompiledPolicy[], boolean>();
+
+/** Whether every policy in the (cached, reused) list answers without request context. */
+function allContextFree(policies: CompiledPolicy[]): boolean {
+  let known = contextFree.get(policies);
+  if (known === undefined) {
+    known = policies.every(isContextFree);
+    contextFree.set(policies, known);
+  }
+  return known;
+}
 
 export interface AccessQuestion {
   caller: Caller;
@@ -34,10 +49,31 @@ export function denialMessage(principal: IamPrincipal, action: string, resource:
 export class IamAuthorizer implements Authorizer {
   private readonly identity: Identity;
   private readonly audit: AuditLog;
+  /**
+   * Decisions over policies without conditions or variables depend only on who asks for what on
+   * which resource. They hang off the (cached) policy lists they were computed from, so they
+   * live exactly as long as those lists: a reload or a change through this node drops them.
+   */
+  private readonly decisions = new WeakMap<CompiledPolicy[], WeakMap<CompiledPolicy[], Map<string, Decision>>>();
 
   constructor(identity: Identity, audit: AuditLog) {
     this.identity = identity;
     this.audit = audit;
+  }
+
+  private decisionsFor(identityPolicies: CompiledPolicy[], resourcePolicies: CompiledPolicy[]): Map<string, Decision> {
+    let byResource = this.decisions.get(identityPolicies);
+    if (!byResource) {
+      byResource = new WeakMap();
+      this.decisions.set(identityPolicies, byResource);
+    }
+    let map = byResource.get(resourcePolicies);
+    if (!map) {
+      map = new Map();
+      byResource.set(resourcePolicies, map);
+    }
+    if (map.size > 10_000) map.clear();
+    return map;
   }
 
   /** Evaluates (and unless told otherwise, audits) one question; never throws for a denial. */
@@ -51,7 +87,15 @@ export class IamAuthorizer implements Authorizer {
       if (audited) this.record(q, 'allow', 'authentication disabled');
       return { effect: 'allow' };
     }
-    const [identityPolicies, tags] = await Promise.all([this.identity.identityPolicies(principal), this.identity.principalTags(principal)]);
+    const identityPolicies = await this.identity.identityPolicies(principal);
+    const cache = q.keys === undefined && allContextFree(identityPolicies) && allContextFree(q.resourcePolicies) ? this.decisionsFor(identityPolicies, q.resourcePolicies) : undefined;
+    const cacheKey = `${principal.arn}\n${q.action}\n${q.resource}\n${q.resourceAccountId}\n${q.requireResourceAllow === true}`;
+    const hit = cache?.get(cacheKey);
+    if (hit) {
+      if (audited) this.recordDecision(q, hit);
+      return hit;
+    }
+    const tags = await this.identity.principalTags(principal);
     const now = new Date();
     const keys: Record<string, string | string[] | undefined> = {
       'aws:PrincipalAccount': principal.accountId,
@@ -79,9 +123,14 @@ export class IamAuthorizer implements Authorizer {
       resourcePolicies: q.resourcePolicies,
       ...(q.requireResourceAllow ? { requireResourceAllow: true } : {}),
     });
-    const st = decision.statement;
-    if (audited) this.record(q, decision.effect, st ? `${st.policy}#${st.sid ?? `statement ${st.index + 1}`}` : null);
+    cache?.set(cacheKey, decision);
+    if (audited) this.recordDecision(q, decision);
     return decision;
+  }
+
+  private recordDecision(q: AccessQuestion, decision: Decision): void {
+    const st = decision.statement;
+    this.record(q, decision.effect, st ? `${st.policy}#${st.sid ?? `statement ${st.index + 1}`}` : null);
   }
 
   private record(q: AccessQuestion, decision: string, policy: string | null): void {
@@ -114,7 +163,7 @@ export class IamAuthorizer implements Authorizer {
       };
     }
     const p = caller.principal;
-    return { caller, action, resource: '*', resourceAccountId: account ?? (p.kind === 'iam' ? p.accountId : ''), resourcePolicies: [] };
+    return { caller, action, resource: '*', resourceAccountId: account ?? (p.kind === 'iam' ? p.accountId : ''), resourcePolicies: NO_POLICIES };
   }
 
   async authorize(caller: Caller, action: string, resource: RepoRef | undefined, account?: string): Promise<void> {

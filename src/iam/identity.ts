@@ -11,6 +11,11 @@ import { managedPolicyByArn } from './managed-policies.ts';
 import { parsePolicy, type CompiledPolicy } from './policy/index.ts';
 import { timingSafeStringEqual, type Secrets } from './secrets.ts';
 
+/** A request the identity layer refuses as such (a taken id, a malformed one): a message for people, no stack. */
+export class IdentityConflictError extends Error {
+  override name = 'IdentityConflictError';
+}
+
 /** Token prefixes: authorization tokens (docker login passwords and bearer tokens) and STS session tokens. */
 const AUTH_TOKEN = 'berth1';
 const SESSION_TOKEN = 'berthsts1';
@@ -126,6 +131,7 @@ export class Identity {
   private readonly policies: LRUCache<string, CompiledPolicy[]>;
   private readonly lastTouched = new Map<string, number>();
   private defaultAccountId: string | undefined;
+  readonly cacheTtlMs: number;
 
   constructor(options: IdentityOptions) {
     this.meta = options.meta;
@@ -136,6 +142,7 @@ export class Identity {
     this.tokenTtlMs = options.tokenTtlMs;
     this.now = options.now ?? Date.now;
     const ttl = Math.max(1, options.cacheTtlMs);
+    this.cacheTtlMs = ttl;
     this.keys = new LRUCache({ max: 10_000, ttl });
     this.tokens = new LRUCache({ max: 10_000, ttl });
     this.policies = new LRUCache({ max: 10_000, ttl });
@@ -183,14 +190,14 @@ export class Identity {
    */
   async createAccount(options: { accountId?: string | undefined; alias?: string | undefined; accessKeyId?: string | undefined; secretAccessKey?: string | undefined }): Promise<{ accountId: string; userName: string; accessKeyId: string; secretAccessKey: string }> {
     const accountId = options.accountId ?? newAccountId();
-    if (!isAccountId(accountId)) throw new Error(`account id must be 12 digits, got ${accountId}`);
+    if (!isAccountId(accountId)) throw new IdentityConflictError(`account id must be 12 digits, got ${accountId}`);
     const accessKeyId = options.accessKeyId ?? newAccessKeyId();
     const secretAccessKey = options.secretAccessKey ?? newSecretAccessKey();
     const now = this.now();
     await this.meta.transaction(async (tx) => {
       const store = tx.identity;
-      if (!(await store.createAccount({ id: accountId, alias: options.alias ?? null, createdAtMs: now }))) throw new Error(`account ${accountId} already exists`);
-      if (await store.getAccessKey(accessKeyId)) throw new Error(`access key ${accessKeyId} already exists`);
+      if (!(await store.createAccount({ id: accountId, alias: options.alias ?? null, createdAtMs: now }))) throw new IdentityConflictError(`account ${accountId} already exists`);
+      if (await store.getAccessKey(accessKeyId)) throw new IdentityConflictError(`access key ${accessKeyId} already exists`);
       await store.createUser({ accountId, name: 'admin', id: newUserId(), path: '/', tags: [], createdAtMs: now });
       await store.attachPolicy(accountId, 'user', 'admin', 'arn:aws:iam::aws:policy/AdministratorAccess');
       await store.createAccessKey({
@@ -206,6 +213,27 @@ export class Identity {
     });
     this.invalidate();
     return { accountId, userName: 'admin', accessKeyId, secretAccessKey };
+  }
+
+  /**
+   * Refuses to run with a secret key other than the one the store's access keys were sealed
+   * with: every key would otherwise fail as if unknown. Checks one stored key.
+   */
+  async checkSecretKey(): Promise<void> {
+    for (const account of await this.store.listAccounts()) {
+      for (const user of await this.store.listUsers(account.id, '/', { limit: 20 })) {
+        const key = (await this.store.listAccessKeys(account.id, user.name))[0];
+        if (!key) continue;
+        try {
+          this.secrets.unseal(key.secretSealed);
+          return;
+        } catch {
+          throw new IdentityConflictError(
+            'the secret key (auth.secretKey or auth.secretKeyFile) is not the one this store\'s access keys were sealed with; use the original key (every node of a cluster needs the same one)',
+          );
+        }
+      }
+    }
   }
 
   /**
@@ -242,7 +270,15 @@ export class Identity {
     if (cached) return cached;
     const row = await this.store.getAccessKey(id);
     const user = row && (await this.store.getUser(row.accountId, row.userName));
-    const entry = row && user ? { row, secret: this.secrets.unseal(row.secretSealed), user } : ({ missing: true } as const);
+    let secret: string | undefined;
+    if (row && user) {
+      try {
+        secret = this.secrets.unseal(row.secretSealed);
+      } catch (err) {
+        this.log.error({ accessKeyId: id, err: { message: (err as Error).message } }, 'an access key secret cannot be unsealed: the secret key differs from the one it was sealed with');
+      }
+    }
+    const entry = row && user && secret !== undefined ? { row, secret, user } : ({ missing: true } as const);
     this.keys.set(id, entry);
     return entry;
   }

@@ -90,10 +90,10 @@ export function registerTokenEndpoint(app: FastifyInstance, identity: Identity):
 
 /**
  * The account a data-plane request addresses: `ACCOUNT.HOST` (as ECR's ACCOUNT.dkr.ecr.REGION.amazonaws.com)
- * when the first label of the host name is an account's 12-digit id, else the default account.
+ * when the first label of the host name is a 12-digit id, else the default account. An id no
+ * account has simply holds no repositories.
  */
 export async function accountOfHost(identity: Identity, host: string | undefined): Promise<string> {
   const label = /^(\d{12})\./.exec(host ?? '')?.[1];
-  if (label && (await identity.accountExists(label))) return label;
-  return identity.defaultAccount();
+  return label ?? identity.defaultAccount();
 }

@@ -122,3 +122,11 @@ export function evaluate(input: EvaluationInput): Decision {
 function implicitDeny(missing: 'identity' | 'resource', action: string): Decision {
   return { effect: 'implicit-deny', reason: `no ${missing}-based policy allows the ${action} action` };
 }
+
+/**
+ * Whether the policy's answer depends only on the principal, action and resource: no statement
+ * has a Condition or a policy variable. A caller may then cache decisions for such policies.
+ */
+export function isContextFree(policy: CompiledPolicy): boolean {
+  return policy.statements.every((s) => s.conditions.length === 0 && !s.actions.usesVariables && !(s.resources?.usesVariables ?? false));
+}

@@ -19,7 +19,7 @@
  *   its account is listed too (AWS checks the account, then the user or role and session).
  * - JSON objects with a repeated key are refused rather than silently keeping the last one.
  */
-export { evaluate } from './evaluate.ts';
+export { evaluate, isContextFree } from './evaluate.ts';
 export { parsePolicy } from './parse.ts';
 export { PolicyError } from './policy-error.ts';
 export type { CompiledCondition } from './conditions.ts';
@@ -36,3 +36,4 @@ export type {
   RequestContext,
 } from './types.ts';
 export type { PatternSet } from './wildcard.ts';
+

@@ -298,6 +298,8 @@ function globMatch(glob: Glob, s: string): boolean {
 export class PatternSet {
   /** The set contains a pattern that matches every string (`*`). */
   readonly matchesEverything: boolean;
+  /** Some pattern has a policy variable, so what it matches depends on the request. */
+  readonly usesVariables: boolean;
   readonly #exact: Set<string>;
   /** The patterns with at most one star, as one anchored alternation. */
   readonly #regex: RegExp | undefined;
@@ -331,6 +333,7 @@ export class PatternSet {
       else this.#globs.push(glob);
     }
     this.matchesEverything = everything;
+    this.usesVariables = this.#templates.length > 0;
     this.#regex = sources.length ? new RegExp(`^(?:${sources.join('|')})$`, this.#ignoreCase ? 'i' : '') : undefined;
   }
 

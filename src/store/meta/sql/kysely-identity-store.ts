@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
 import type {
   AccessKeyRow,
   AccountRow,
@@ -19,6 +19,9 @@ import type { Schema } from './schema.ts';
 type Db = Kysely<Schema> | Transaction<Schema>;
 
 const key = (name: string): string => name.toLowerCase();
+
+/** Compiled `insert into audit_events` statements, by dialect adapter and row count. */
+const auditInsertSql = new Map<string, string>();
 
 function tagsOf(text: string): Tag[] {
   return JSON.parse(text) as Tag[];
@@ -450,7 +453,19 @@ export class KyselyIdentityStore implements IdentityStore {
       user_agent: e.userAgent,
       error_code: e.errorCode,
     }));
-    for (let i = 0; i < rows.length; i += 200) await this.db.insertInto('audit_events').values(rows.slice(i, i + 200)).execute();
+    // The statement text for a batch of n rows is built once and reused: auditing runs on every
+    // request, and building a 100-row insert through the query builder each time costs more
+    // than running it.
+    for (let i = 0; i < rows.length; i += 100) {
+      const chunk = rows.slice(i, i + 100);
+      const cacheKey = `${this.db.getExecutor().adapter.constructor.name}/${chunk.length}`;
+      let text = auditInsertSql.get(cacheKey);
+      if (!text) {
+        text = this.db.insertInto('audit_events').values(chunk).compile().sql;
+        auditInsertSql.set(cacheKey, text);
+      }
+      await this.db.executeQuery(CompiledQuery.raw(text, chunk.flatMap((r) => Object.values(r))));
+    }
   }
 
   async listAudit(filter: { afterId?: number; sinceMs?: number; untilMs?: number; accountId?: string; limit: number }): Promise<StoredAuditEvent[]> {
