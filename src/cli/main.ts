@@ -80,17 +80,22 @@ function print(obj: unknown): void {
   process.stdout.write(JSON.stringify(obj, null, 2) + '\n');
 }
 
-async function withStores<T>(config: Config, fn: (meta: MetaStore, identity: Identity, secrets: Secrets) => Promise<T>): Promise<T> {
+/**
+ * Opens the stores. Commands that seal a new secret (`account create`, `key create`) need the
+ * server's secret key and check it; the others work without it, so that after losing the key
+ * an operator can still list and delete the keys sealed with it.
+ */
+async function withStores<T>(config: Config, sealing: boolean, fn: (meta: MetaStore, identity: Identity, secrets: Secrets) => Promise<T>): Promise<T> {
   const meta = await openMetaStore(config.metadataUrl);
   try {
     // A new key file is made only for a store with no accounts yet: otherwise a missing file
     // means the server gets its key elsewhere, and keys sealed with a new one would not work.
-    if (!config.auth.secretKey && !existsSync(config.auth.secretKeyFile) && (await meta.identity.listAccounts()).length > 0) {
+    if (sealing && !config.auth.secretKey && !existsSync(config.auth.secretKeyFile) && (await meta.identity.listAccounts()).length > 0) {
       throw new UsageError(`no secret key: ${config.auth.secretKeyFile} does not exist; give the server's key with --auth-secret-key-file or BERTH_AUTH_SECRET_KEY`);
     }
-    const secrets = Secrets.load({ secretKey: config.auth.secretKey, keyFile: config.auth.secretKeyFile });
+    const secrets = sealing ? Secrets.load({ secretKey: config.auth.secretKey, keyFile: config.auth.secretKeyFile }) : new Secrets(Buffer.alloc(32));
     const identity = new Identity({ meta, secrets, log: createLogger({ level: 'warn' }), region: config.region, cacheTtlMs: 0, tokenTtlMs: config.auth.tokenTtlSeconds * 1000 });
-    await identity.checkSecretKey();
+    if (sealing) await identity.checkSecretKey();
     return await fn(meta, identity, secrets);
   } finally {
     await meta.close();
@@ -110,7 +115,8 @@ export async function run(argv: string[]): Promise<number> {
     return -1;
   }
   const config = loadConfig({ argv: serverArgs });
-  return withStores(config, async (meta, identity, secrets) => {
+  const sealing = (command === 'account' && sub === 'create') || (command === 'key' && sub === 'create');
+  return withStores(config, sealing, async (meta, identity, secrets) => {
     const store = meta.identity;
     switch (`${command} ${sub ?? ''}`.trim()) {
       case 'account create': {
