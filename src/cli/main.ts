@@ -32,6 +32,9 @@ Commands:
   key deactivate|activate|delete KEY_ID   change or delete an access key
   policy attach --account ID --user NAME --policy-arn ARN
                                           attach a managed policy to a user
+  repository-policy delete --account ID --repository NAME
+                                          remove a repository policy (e.g. one that locks everyone out)
+  registry-policy delete --account ID     remove an account's registry policy
   audit [--since ISO_TIME] [--until ISO_TIME] [--account ID] [--limit N]
                                           print audit records as JSON lines (CloudTrail-like), oldest first
 `;
@@ -43,6 +46,7 @@ const own = {
   'account-id': { type: 'string' },
   alias: { type: 'string' },
   user: { type: 'string' },
+  repository: { type: 'string' },
   admin: { type: 'boolean' },
   'policy-arn': { type: 'string' },
   since: { type: 'string' },
@@ -185,6 +189,23 @@ export async function run(argv: string[]): Promise<number> {
         }
         await store.attachPolicy(account, 'user', name, arn);
         print({ userName: name, attached: arn });
+        return 0;
+      }
+      case 'repository-policy delete': {
+        const account = need(values, 'account');
+        const name = need(values, 'repository');
+        const repository = await meta.getRepository(account, name);
+        if (!repository) throw new UsageError(`repository ${name} does not exist in account ${account}`);
+        const had = (await meta.getRepositoryPolicy(repository.id)) !== undefined;
+        await meta.setRepositoryPolicy(repository.id, null);
+        print({ accountId: account, repositoryName: name, result: had ? 'deleted' : 'had no policy' });
+        return 0;
+      }
+      case 'registry-policy delete': {
+        const account = need(values, 'account');
+        const had = (await store.getRegistryPolicy(account)) !== undefined;
+        await store.setRegistryPolicy(account, null, Date.now());
+        print({ accountId: account, result: had ? 'deleted' : 'had no policy' });
         return 0;
       }
       case 'audit': {

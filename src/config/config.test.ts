@@ -120,6 +120,7 @@ test('every setting can be set by its flag and by its environment variable', (t)
     'bootstrap.accessKeyId': ['AKIAEXAMPLE000000001', 'AKIAEXAMPLE000000001'],
     'bootstrap.secretAccessKey': ['example-secret-0123456789', 'example-secret-0123456789'],
     'audit.flushIntervalMs': ['50', 50],
+    'server.trustProxy': ['2', 2],
   };
   const argv: string[] = [];
   const env: Record<string, string> = {};

@@ -45,6 +45,7 @@ export const settings = [
   { key: 'bootstrap.accessKeyId', kind: 'string', default: undefined, doc: 'Access key id for the first administrator (with `bootstrap.secretAccessKey`), instead of a generated one. Used only on first start.' },
   { key: 'bootstrap.secretAccessKey', kind: 'string', default: undefined, doc: 'Secret access key for the first administrator; see `bootstrap.accessKeyId`.' },
   { key: 'audit.flushIntervalMs', kind: 'integer', default: 200, min: 1, doc: 'Audit records are written in batches at least this often (and on shutdown).' },
+  { key: 'server.trustProxy', kind: 'string', default: undefined, doc: 'Behind a reverse proxy or load balancer: which peers may set X-Forwarded-For/-Proto/-Host (`true` for any, a hop count, or a comma-separated list of addresses and CIDRs). Policies then see the client\'s address (`aws:SourceIp`) and scheme (`aws:SecureTransport`).' },
   { key: 'server.shutdownGraceSeconds', kind: 'integer', default: 10, min: 0, doc: 'On SIGTERM, how long in-flight requests may finish before connections are closed.' },
 ] as const satisfies readonly SettingSpec[];
 
@@ -59,7 +60,7 @@ export interface Config {
   uploads: { ttlSeconds: number; sweepIntervalSeconds: number };
   manifests: { maxBytes: number };
   cache: { ttlSeconds: number; manifestBytes: number };
-  server: { shutdownGraceSeconds: number };
+  server: { shutdownGraceSeconds: number; trustProxy: boolean | number | string[] | undefined };
   region: string;
   auth: { enabled: boolean; secretKey: string; secretKeyFile: string; cacheTtlSeconds: number; tokenTtlSeconds: number; challenge: 'basic' | 'bearer' };
   bootstrap: { accountId: string | undefined; accessKeyId: string | undefined; secretAccessKey: string | undefined };
@@ -240,7 +241,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     uploads: { ttlSeconds: get<number>('uploads.ttlSeconds'), sweepIntervalSeconds: get<number>('uploads.sweepIntervalSeconds') },
     manifests: { maxBytes: get<number>('manifests.maxBytes') },
     cache: { ttlSeconds: get<number>('cache.ttlSeconds'), manifestBytes: get<number>('cache.manifestBytes') },
-    server: { shutdownGraceSeconds: get<number>('server.shutdownGraceSeconds') },
+    server: { shutdownGraceSeconds: get<number>('server.shutdownGraceSeconds'), trustProxy: parseTrustProxy(get<string | undefined>('server.trustProxy')) },
     region,
     auth: {
       enabled: get<boolean>('auth.enabled'),
@@ -255,6 +256,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
     configFile,
   };
   return deepFreeze(config);
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string[] | undefined {
+  if (value === undefined || value === 'false') return undefined;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value.split(',').map((v) => v.trim()).filter(Boolean);
 }
 
 export function parseListen(listen: string): { host: string; port: number } {

@@ -350,7 +350,7 @@ export const iamActions: Record<string, ActionHandler> = {
   async GetAccessKeyLastUsed(ctx, input) {
     const key = await store(ctx).getAccessKey(input['AccessKeyId']);
     if (!key || key.accountId !== account(ctx)) throw new AwsError('NoSuchEntity', `The Access Key with id ${input['AccessKeyId']} cannot be found.`, 404);
-    await ctx.authorize('iam:GetAccessKeyLastUsed', userResource(ctx, key.userName));
+    await ctx.authorize('iam:GetAccessKeyLastUsed', userResource(ctx, key.userName, await store(ctx).getUser(account(ctx), key.userName)));
     return {
       UserName: key.userName,
       AccessKeyLastUsed: key.lastUsedAtMs

@@ -175,7 +175,7 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
         principal,
         caller,
         requestId: request.id,
-        endpoint: `${request.protocol === 'https' ? 'https' : 'http'}://${request.headers.host ?? 'localhost'}`,
+        endpoint: `${request.protocol === 'https' ? 'https' : 'http'}://${request.host || 'localhost'}`,
         async authorize(iamAction, resource, options) {
           const decision = await deps.authorizer.decide({
             caller,

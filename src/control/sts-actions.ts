@@ -17,10 +17,18 @@ export const stsActions: Record<string, ActionHandler> = {
     const denied = () =>
       new AwsError('AccessDenied', `User: ${ctx.principal.arn} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
     if (!m) throw new AwsError('ValidationError', `${roleArn} is not a valid role ARN (arn:aws:iam::ACCOUNT:role/NAME).`, 400);
+    if (input['Policy'] !== undefined || input['PolicyArns'] !== undefined) {
+      // Session policies narrow a session; ignoring them would hand out the role's full
+      // permissions to a caller who asked for less, so they are refused until supported.
+      throw new AwsError('ValidationError', 'Session policies (Policy, PolicyArns) are not supported by this registry; assume the role without them or use a role with narrower policies.', 400);
+    }
     const [, accountId, , roleName] = m;
     const role = await ctx.deps.identity.store.getRole(accountId!, roleName!);
     // A missing role and a refused one look the same to the caller, as in AWS.
-    if (!role) throw denied();
+    if (!role) {
+      ctx.deps.authorizer.recordEvent({ caller: ctx.caller, action: 'sts:AssumeRole', resource: roleArn, resourceAccountId: accountId!, resourcePolicies: [] }, 'implicit-deny', 'no such role');
+      throw denied();
+    }
     const trust = await ctx.deps.identity.trustPolicy(role);
     const decision = await ctx.deps.authorizer.decide({
       caller: ctx.caller,
@@ -29,6 +37,8 @@ export const stsActions: Record<string, ActionHandler> = {
       resourceAccountId: role.accountId,
       resourcePolicies: trust ? [trust] : [],
       requireResourceAllow: true,
+      // Trust policies commonly require the external id a third party was given.
+      ...(input['ExternalId'] !== undefined ? { keys: { 'sts:ExternalId': String(input['ExternalId']) } } : {}),
     });
     if (decision.effect !== 'allow') throw denied();
     const duration = input['DurationSeconds'] === undefined ? 3600 : Number(input['DurationSeconds']);

@@ -76,6 +76,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return503OnClosing: false,
     clientErrorHandler,
     forceCloseConnections: 'idle',
+    ...(config.server.trustProxy !== undefined ? { trustProxy: config.server.trustProxy } : {}),
     routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 1000 },
     ...(https ? { https } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
@@ -147,7 +148,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     authEnabled: config.auth.enabled,
     challenge: config.auth.challenge,
   });
-  registerTokenEndpoint(app, identity);
+  registerTokenEndpoint(app, identity, config.auth.enabled ? authorizer : undefined);
   registerControlPlane(app, {
     identity,
     authorizer,

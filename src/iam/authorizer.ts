@@ -128,6 +128,11 @@ export class IamAuthorizer implements Authorizer {
     return decision;
   }
 
+  /** Records an event decided outside policy evaluation (e.g. a refused AssumeRole on a missing role). */
+  recordEvent(q: AccessQuestion, decision: string, policy: string | null = null): void {
+    this.record(q, decision, policy);
+  }
+
   private recordDecision(q: AccessQuestion, decision: Decision): void {
     const st = decision.statement;
     this.record(q, decision.effect, st ? `${st.policy}#${st.sid ?? `statement ${st.index + 1}`}` : null);
@@ -139,7 +144,9 @@ export class IamAuthorizer implements Authorizer {
       atMs: Date.now(),
       requestId: q.caller.requestId,
       plane: q.caller.plane,
-      accountId: p.kind === 'iam' ? p.accountId : null,
+      // The account that owns the resource (CloudTrail's recipient account): another account's
+      // pulls from your repositories are filed under yours. The caller's account is in its ARN.
+      accountId: q.resourceAccountId || (p.kind === 'iam' ? p.accountId : null),
       principal: p.kind === 'iam' ? p.arn : null,
       accessKeyId: p.kind === 'iam' ? (p.accessKeyId ?? null) : null,
       action: q.action,

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { RegistryError } from '../errors/catalogue.ts';
 import type { Identity } from '../iam/identity.ts';
+import { denialMessage, NO_POLICIES, type IamAuthorizer } from '../iam/authorizer.ts';
 import { anonymous, type IamPrincipal, type Principal } from '../registry/access.ts';
 import type { OciRoute } from './paths.ts';
 
@@ -43,8 +44,9 @@ function unauthorized(message: string): RegistryError {
   return new RegistryError('Unauthorized', undefined, { message });
 }
 
+/** The host the client used (X-Forwarded-Host only from a trusted proxy: server.trustProxy). */
 function hostOf(request: FastifyRequest): string {
-  return request.headers.host ?? 'localhost';
+  return request.host || 'localhost';
 }
 
 function scheme(request: FastifyRequest): string {
@@ -70,7 +72,7 @@ export function challenge(kind: 'basic' | 'bearer', request: FastifyRequest, rou
  * for a bearer token. The token carries the caller's identity, not the scope: what it may do is
  * decided by policy on every request, so a policy change applies to tokens already issued.
  */
-export function registerTokenEndpoint(app: FastifyInstance, identity: Identity): void {
+export function registerTokenEndpoint(app: FastifyInstance, identity: Identity, authorizer: IamAuthorizer | undefined): void {
   app.get('/token', async (request, reply) => {
     request.berth.plane = 'oci';
     request.berth.operation = 'ecr:GetAuthorizationToken';
@@ -80,6 +82,14 @@ export function registerTokenEndpoint(app: FastifyInstance, identity: Identity):
       throw unauthorized('The token endpoint needs Basic credentials: AWS and a token from `aws ecr get-login-password`, or an access key id and its secret.');
     }
     request.berth.principal = principal;
+    // As GetAuthorizationToken: the caller needs ecr:GetAuthorizationToken (audited like any decision).
+    if (authorizer) {
+      const caller = { principal, sourceIp: request.ip, secureTransport: request.protocol === 'https', requestId: request.id, userAgent: request.headers['user-agent'], plane: 'oci' };
+      const decision = await authorizer.decide({ caller, action: 'ecr:GetAuthorizationToken', resource: '*', resourceAccountId: principal.accountId, resourcePolicies: NO_POLICIES });
+      if (decision.effect !== 'allow') {
+        throw new RegistryError('Denied', { action: 'ecr:GetAuthorizationToken' }, { message: denialMessage(principal, 'ecr:GetAuthorizationToken', '*', decision) });
+      }
+    }
     const { token, expiresAt } = identity.issueToken(principal);
     const now = new Date();
     return reply.header('content-type', 'application/json').header('cache-control', 'no-store').send(

@@ -60,7 +60,25 @@ export async function authorize(deps: OciDeps, request: FastifyRequest, action: 
 /** For account-wide operations (the catalog): any authenticated caller; entries are filtered by policy. */
 export async function authorizeAccount(deps: OciDeps, request: FastifyRequest, action: string): Promise<string> {
   request.berth.operation = action;
-  if (request.berth.principal.kind !== 'iam') await deps.registry.authorizer.authorize(callerOf(request), action, undefined, request.berth.account);
+  const caller = callerOf(request);
+  if (caller.principal.kind !== 'iam') await deps.registry.authorizer.authorize(caller, action, undefined, request.berth.account);
+  else {
+    deps.audit.record({
+      atMs: Date.now(),
+      requestId: request.id,
+      plane: 'oci',
+      accountId: request.berth.account ?? null,
+      principal: caller.principal.arn,
+      accessKeyId: caller.principal.accessKeyId ?? null,
+      action,
+      resource: '*',
+      decision: 'allow',
+      policy: 'listing filtered per repository',
+      sourceIp: request.ip,
+      userAgent: request.headers['user-agent'] ?? null,
+      errorCode: null,
+    });
+  }
   return request.berth.account!;
 }
 
@@ -85,7 +103,7 @@ export function registerOciPlane(app: FastifyInstance, deps: OciDeps): void {
     const pathname = request.url.split('?', 1)[0]!;
     const route = parseOciPath(pathname);
     try {
-      const account = await accountOfHost(deps.identity, request.headers.host);
+      const account = await accountOfHost(deps.identity, request.host);
       request.berth.account = account;
       request.berth.principal = deps.authEnabled ? await authenticate(deps.identity, request.headers.authorization) : rootOf(account);
       if (!route) throw new RegistryError('NotFound', { path: pathname }, { message: `${pathname} is not an endpoint of the OCI Distribution API.` });

@@ -141,3 +141,24 @@ test('a server started with another secret key than the store was sealed with re
   const listed = await exec(path.join(repoRoot, 'bin', 'berth'), ['key', 'list', '--account', ADMIN.accountId, '--user', 'admin', '--data-dir', server.dataDir, '--auth-secret-key-file', '/nonexistent/secret.key'], { cwd: repoRoot });
   assert.ok(JSON.parse(listed.stdout).length >= 1);
 });
+
+test('berth repository-policy delete and registry-policy delete undo a policy that locks everyone out', async () => {
+  const repo = 'locked/out';
+  const bytes = Buffer.from('locked');
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const put = await httpRequest(new URL(`/v2/${repo}/blobs/uploads/?digest=${digest}`, server.baseUrl), { method: 'POST', headers: { 'content-type': 'application/octet-stream', 'content-length': bytes.length }, chunks: [bytes] });
+  assert.equal(put.status, 201);
+  const denyAll = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Deny', Principal: '*', Action: 'ecr:*' }] });
+  const { ecrClient } = await import('../support/aws.ts');
+  const { SetRepositoryPolicyCommand, PutRegistryPolicyCommand } = await import('@aws-sdk/client-ecr');
+  await ecrClient(server, ADMIN).send(new SetRepositoryPolicyCommand({ repositoryName: repo, policyText: denyAll }));
+  const read = () => httpRequest(new URL(`/v2/${repo}/blobs/${digest}`, server.baseUrl), { method: 'GET' });
+  assert.equal((await read()).status, 403, 'even the administrator is locked out');
+  assert.deepEqual(await berth(server, ['repository-policy', 'delete', '--account', ADMIN.accountId, '--repository', repo]), { accountId: ADMIN.accountId, repositoryName: repo, result: 'deleted' });
+  assert.equal((await read()).status, 200);
+
+  await ecrClient(server, ADMIN).send(new PutRegistryPolicyCommand({ policyText: denyAll }));
+  assert.equal((await read()).status, 403, 'a registry policy applies to every repository of the account');
+  assert.deepEqual(await berth(server, ['registry-policy', 'delete', '--account', ADMIN.accountId]), { accountId: ADMIN.accountId, result: 'deleted' });
+  assert.equal((await read()).status, 200);
+});

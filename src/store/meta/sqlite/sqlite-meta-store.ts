@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
@@ -48,7 +48,12 @@ class NodeSqliteDatabase implements SqliteDatabase {
  * even on power failure); busy_timeout lets a second process (the `berth` CLI) wait its turn.
  */
 export async function openSqliteMetaStore(file: string): Promise<MetaStore> {
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  if (file !== ':memory:') {
+    mkdirSync(path.dirname(file), { recursive: true });
+    // Created for its owner only: it holds sealed access-key secrets, policies and the audit
+    // trail. SQLite gives the -wal and -shm files the database file's mode.
+    if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+  }
   const raw = new DatabaseSync(file);
   raw.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: new NodeSqliteDatabase(raw) }) });
