@@ -1,11 +1,24 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam';
+import {
+  AddUserToGroupCommand,
+  AttachGroupPolicyCommand,
+  AttachRolePolicyCommand,
+  CreateAccessKeyCommand,
+  CreateGroupCommand,
+  CreateRoleCommand,
+  CreateUserCommand,
+  PutUserPolicyCommand,
+  RemoveUserFromGroupCommand,
+} from '@aws-sdk/client-iam';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { ADMIN, basicAuthorization } from '../support/auth.ts';
 import { iamClient, stsClient, type AwsCredentials } from '../support/aws.ts';
-import { startServer, type TestServer } from '../support/server.ts';
+import { repoRoot, startServer, type TestServer } from '../support/server.ts';
 
 /**
  * Identity details beyond the main flow: a trusted proxy's X-Forwarded-For reaching
@@ -93,4 +106,51 @@ test('the token endpoint, like GetAuthorizationToken, needs ecr:GetAuthorization
   const admin = await fetch(`${direct.baseUrl}/token?service=berth`, { headers: { authorization: basicAuthorization(ADMIN.accessKeyId, ADMIN.secretAccessKey) } });
   assert.equal(admin.status, 200);
   assert.ok(((await admin.json()) as { token: string }).token);
+});
+
+test('a group\'s managed policy applies to its members, and stops applying when one leaves', async () => {
+  const iam = iamClient(direct, ADMIN);
+  await iam.send(new CreateGroupCommand({ GroupName: 'pushers' }));
+  await iam.send(new AttachGroupPolicyCommand({ GroupName: 'pushers', PolicyArn: 'arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPowerUser' }));
+  await iam.send(new CreateUserCommand({ UserName: 'dev' }));
+  const key = (await iam.send(new CreateAccessKeyCommand({ UserName: 'dev' }))).AccessKey!;
+  const dev = { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey! };
+  assert.equal(await pushBlob(direct, 'group/app', ADMIN), 201, 'the administrator creates the repository (PowerUser may not)');
+  assert.equal(await pushBlob(direct, 'group/app', dev), 403, 'no policy yet');
+  await iam.send(new AddUserToGroupCommand({ GroupName: 'pushers', UserName: 'dev' }));
+  assert.equal(await pushBlob(direct, 'group/app', dev), 201, 'allowed through the group');
+  assert.equal(await pushBlob(direct, 'group/new-repo', dev), 403, 'PowerUser does not include ecr:CreateRepository');
+  await iam.send(new RemoveUserFromGroupCommand({ GroupName: 'pushers', UserName: 'dev' }));
+  assert.equal(await pushBlob(direct, 'group/app', dev), 403, 'allowed no more');
+});
+
+test('another account assumes a role it is trusted for, and acts in the role\'s account', async () => {
+  const { stdout } = await promisify(execFile)(path.join(repoRoot, 'bin', 'berth'), ['account', 'create', '--account-id', '777788889999', '--data-dir', direct.dataDir], { cwd: repoRoot });
+  const b = JSON.parse(stdout) as AwsCredentials;
+  const iam = iamClient(direct, ADMIN);
+  await iam.send(
+    new CreateRoleCommand({ RoleName: 'cross-reader', AssumeRolePolicyDocument: policy([{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::777788889999:root' }, Action: 'sts:AssumeRole' }]) }),
+  );
+  await iam.send(new AttachRolePolicyCommand({ RoleName: 'cross-reader', PolicyArn: 'arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPowerUser' }));
+  assert.equal(await pushBlob(direct, 'shared/app', ADMIN), 201);
+  assert.equal(await pushBlob(direct, 'shared/app', b), 403, 'B itself has no access to A\'s repository');
+  const arn = `arn:aws:iam::${ADMIN.accountId}:role/cross-reader`;
+  const session = await stsClient(direct, b).send(new AssumeRoleCommand({ RoleArn: arn, RoleSessionName: 'from-b' }));
+  assert.equal(session.AssumedRoleUser!.Arn, `arn:aws:sts::${ADMIN.accountId}:assumed-role/cross-reader/from-b`);
+  const temp = { accessKeyId: session.Credentials!.AccessKeyId!, secretAccessKey: session.Credentials!.SecretAccessKey!, sessionToken: session.Credentials!.SessionToken! };
+  const { GetAuthorizationTokenCommand } = await import('@aws-sdk/client-ecr');
+  const { ecrClient } = await import('../support/aws.ts');
+  const auth = (await ecrClient(direct, temp).send(new GetAuthorizationTokenCommand({}))).authorizationData![0]!;
+  const bytes = Buffer.from('pushed as the role');
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const res = await fetch(`${direct.baseUrl}/v2/shared/app/blobs/uploads/?digest=${digest}`, {
+    method: 'POST',
+    body: bytes,
+    headers: { authorization: `Basic ${auth.authorizationToken}`, 'content-type': 'application/octet-stream' },
+  });
+  assert.equal(res.status, 201, await res.text());
+
+  // A third account that the trust policy does not name is refused, even with an identity allow.
+  const other = JSON.parse((await promisify(execFile)(path.join(repoRoot, 'bin', 'berth'), ['account', 'create', '--account-id', '121212121212', '--data-dir', direct.dataDir], { cwd: repoRoot })).stdout) as AwsCredentials;
+  await assert.rejects(stsClient(direct, other).send(new AssumeRoleCommand({ RoleArn: arn, RoleSessionName: 'sneaky' })), (err: Error) => err.name === 'AccessDenied');
 });
