@@ -13,7 +13,7 @@ import type { CompiledPolicy } from '../iam/policy/index.ts';
 import type { Caller, IamPrincipal } from '../registry/access.ts';
 import type { Registry } from '../registry/registry.ts';
 import { AwsError } from './aws-error.ts';
-import { ecrActions } from './ecr-actions.ts';
+import { ecrActions } from './ecr/index.ts';
 import { iamActions } from './iam-actions.ts';
 import { stsActions } from './sts-actions.ts';
 

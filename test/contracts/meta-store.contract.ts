@@ -142,6 +142,74 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
       assert.deepEqual(await store.findRepositoriesWithBlob(OTHER_ACCOUNT, d, 10), [theirs.repository]);
     });
 
+    metaTest('repository settings: defaults, given at creation, patched field by field', async (store) => {
+      const plain = await store.createRepository(ACCOUNT, 'settings/plain', T0);
+      assert.deepEqual(await store.getRepositorySettings(plain.repository.id), {
+        imageTagMutability: 'MUTABLE',
+        imageTagMutabilityExclusionFilters: [],
+        scanOnPush: false,
+        encryptionType: 'AES256',
+        kmsKey: null,
+        tags: [],
+        lifecyclePolicy: null,
+      });
+      const given = await store.createRepository(ACCOUNT, 'settings/given', T0, {
+        imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION',
+        imageTagMutabilityExclusionFilters: [{ filterType: 'WILDCARD', filter: 'latest*' }],
+        scanOnPush: true,
+        tags: [{ Key: 'team', Value: 'a' }],
+      });
+      const again = await store.createRepository(ACCOUNT, 'settings/given', T0, { scanOnPush: false });
+      assert.equal(again.created, false);
+      const s = await store.getRepositorySettings(given.repository.id);
+      assert.equal(s?.imageTagMutability, 'IMMUTABLE_WITH_EXCLUSION');
+      assert.deepEqual(s?.imageTagMutabilityExclusionFilters, [{ filterType: 'WILDCARD', filter: 'latest*' }]);
+      assert.equal(s?.scanOnPush, true, 'a repeated creation does not change settings');
+      assert.deepEqual(s?.tags, [{ Key: 'team', Value: 'a' }]);
+      assert.equal(await store.updateRepositorySettings(given.repository.id, { scanOnPush: false, encryptionType: 'KMS', kmsKey: 'k1' }), true);
+      const t = await store.getRepositorySettings(given.repository.id);
+      assert.equal(t?.scanOnPush, false);
+      assert.equal(t?.encryptionType, 'KMS');
+      assert.equal(t?.kmsKey, 'k1');
+      assert.equal(t?.imageTagMutability, 'IMMUTABLE_WITH_EXCLUSION', 'fields not patched stay');
+      assert.equal(await store.updateRepositorySettings(given.repository.id + 1000, { scanOnPush: true }), false);
+      assert.equal(await store.getRepositorySettings(given.repository.id + 1000), undefined);
+    });
+
+    metaTest('deleteRepository removes the repository and everything in it; the name can be created again', async (store) => {
+      const r = (await store.createRepository(ACCOUNT, 'doomed/app', T0)).repository;
+      const d = `sha256:${'d'.repeat(64)}`;
+      await store.putBlob({ digest: d, sizeBytes: 3 }, T0);
+      await store.linkBlob(r.id, d, T0);
+      await store.createUpload({ id: 'doomed-up', repositoryId: r.id, sizeBytes: 0, startedAtMs: T0, updatedAtMs: T0 });
+      assert.equal(await store.countManifests(r.id), 0);
+      assert.equal(await store.deleteRepository(r.id), true);
+      assert.equal(await store.getRepository(ACCOUNT, 'doomed/app'), undefined);
+      assert.equal(await store.getUpload('doomed-up'), undefined);
+      assert.equal(await store.findLinkedBlob(r.id, d), undefined);
+      assert.deepEqual(await store.getBlob(d), { digest: d, sizeBytes: 3 }, 'the blob record stays for GC');
+      assert.equal(await store.deleteRepository(r.id), false);
+      assert.equal((await store.createRepository(ACCOUNT, 'doomed/app', T0)).created, true);
+    });
+
+    metaTest('repository templates and account settings are stored per account', async (store) => {
+      await store.putRepositoryTemplate(ACCOUNT, { prefix: 'team', template: { imageTagMutability: 'IMMUTABLE' }, createdAtMs: T0, updatedAtMs: T0 });
+      await store.putRepositoryTemplate(ACCOUNT, { prefix: 'ROOT', template: {}, createdAtMs: T0, updatedAtMs: T0 });
+      await store.putRepositoryTemplate(ACCOUNT, { prefix: 'team', template: { imageTagMutability: 'MUTABLE' }, createdAtMs: T0 + 5, updatedAtMs: T0 + 5 });
+      assert.deepEqual(await store.listRepositoryTemplates(ACCOUNT), [
+        { prefix: 'ROOT', template: {}, createdAtMs: T0, updatedAtMs: T0 },
+        { prefix: 'team', template: { imageTagMutability: 'MUTABLE' }, createdAtMs: T0, updatedAtMs: T0 + 5 },
+      ]);
+      assert.deepEqual(await store.listRepositoryTemplates(OTHER_ACCOUNT), []);
+      assert.equal(await store.deleteRepositoryTemplate(ACCOUNT, 'team'), true);
+      assert.equal(await store.deleteRepositoryTemplate(ACCOUNT, 'team'), false);
+      assert.equal(await store.getAccountSetting(ACCOUNT, 'BLOB_MOUNTING'), undefined);
+      await store.putAccountSetting(ACCOUNT, 'BLOB_MOUNTING', 'DISABLED');
+      await store.putAccountSetting(ACCOUNT, 'BLOB_MOUNTING', 'ENABLED');
+      assert.equal(await store.getAccountSetting(ACCOUNT, 'BLOB_MOUNTING'), 'ENABLED');
+      assert.equal(await store.getAccountSetting(OTHER_ACCOUNT, 'BLOB_MOUNTING'), undefined);
+    });
+
     metaTest('a repository policy is stored, replaced and removed; absent reads undefined', async (store) => {
       const r = await store.createRepository(ACCOUNT, 'team/policy', T0);
       assert.equal(await store.getRepositoryPolicy(r.repository.id), undefined);

@@ -10,6 +10,40 @@ export interface Repository {
   createdAtMs: number;
 }
 
+export type TagMutability = 'MUTABLE' | 'IMMUTABLE' | 'MUTABLE_WITH_EXCLUSION' | 'IMMUTABLE_WITH_EXCLUSION';
+
+/** A repository's ECR settings. Defaults (a repository created by a push): mutable tags, no scan on push, AES256. */
+export interface RepositorySettings {
+  imageTagMutability: TagMutability;
+  /** ECR's exclusion filters: tags matching one of these wildcards get the opposite mutability. */
+  imageTagMutabilityExclusionFilters: { filterType: 'WILDCARD'; filter: string }[];
+  scanOnPush: boolean;
+  encryptionType: 'AES256' | 'KMS' | 'KMS_DSSE';
+  kmsKey: string | null;
+  tags: { Key: string; Value: string }[];
+  /** The lifecycle policy text (applied from a creation template now; the lifecycle work reads it). */
+  lifecyclePolicy: string | null;
+}
+
+export const defaultRepositorySettings: Readonly<RepositorySettings> = Object.freeze({
+  imageTagMutability: 'MUTABLE',
+  imageTagMutabilityExclusionFilters: [],
+  scanOnPush: false,
+  encryptionType: 'AES256',
+  kmsKey: null,
+  tags: [],
+  lifecyclePolicy: null,
+});
+
+/** A repository creation template (ECR CreateRepositoryCreationTemplate), stored as ECR's shape. */
+export interface RepositoryTemplate {
+  prefix: string;
+  /** ECR's RepositoryCreationTemplate fields other than prefix and the timestamps. */
+  template: Record<string, unknown>;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
 export interface ManifestSummary {
   digest: Digest;
   mediaType: string;
@@ -60,8 +94,31 @@ export interface MetaStore {
 
   /** Resolves undefined when absent. */
   getRepository(accountId: string, name: string): Promise<Repository | undefined>;
-  /** Idempotent: a concurrent or earlier creation resolves with the existing row and created=false. */
-  createRepository(accountId: string, name: string, nowMs: number): Promise<{ repository: Repository; created: boolean }>;
+  /**
+   * Idempotent: a concurrent or earlier creation resolves with the existing row and created=false
+   * (and `settings` are not applied to it). Settings not given take the defaults.
+   */
+  createRepository(accountId: string, name: string, nowMs: number, settings?: Partial<RepositorySettings>): Promise<{ repository: Repository; created: boolean }>;
+  /** Resolves undefined when the repository does not exist. */
+  getRepositorySettings(repositoryId: number): Promise<RepositorySettings | undefined>;
+  /** Changes the given settings only. Resolves false when the repository does not exist. */
+  updateRepositorySettings(repositoryId: number, patch: Partial<RepositorySettings>): Promise<boolean>;
+  /**
+   * Deletes the repository with its blob links, manifests, tags, references and upload
+   * sessions, in one transaction. Blob bytes stay for garbage collection. Resolves false when absent.
+   */
+  deleteRepository(repositoryId: number): Promise<boolean>;
+  /** How many manifests the repository holds (DeleteRepository without force refuses a non-empty one). */
+  countManifests(repositoryId: number): Promise<number>;
+
+  /** Creates or replaces. */
+  putRepositoryTemplate(accountId: string, template: RepositoryTemplate): Promise<void>;
+  /** Templates of the account, by prefix. */
+  listRepositoryTemplates(accountId: string): Promise<RepositoryTemplate[]>;
+  deleteRepositoryTemplate(accountId: string, prefix: string): Promise<boolean>;
+
+  getAccountSetting(accountId: string, name: string): Promise<string | undefined>;
+  putAccountSetting(accountId: string, name: string, value: string): Promise<void>;
   /** The account's repository names in lexical order. */
   listRepositories(accountId: string, page: Page): Promise<string[]>;
   /** The account's repositories that link the blob, oldest first. */

@@ -1,6 +1,7 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-initial.ts';
 import * as m0002 from './0002-identity.ts';
+import * as m0003 from './0003-ecr.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 interface DialectMigration {
@@ -11,6 +12,7 @@ interface DialectMigration {
 const all: Record<string, DialectMigration> = {
   '0001-initial': m0001,
   '0002-identity': m0002,
+  '0003-ecr': m0003,
 };
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

@@ -1,6 +1,6 @@
 import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import type { BlobInfo } from '../../blob/blob-store.ts';
-import type { ManifestRecord, ManifestReference, ManifestSummary, MetaStore, Page, Repository, Upload } from '../meta-store.ts';
+import { defaultRepositorySettings, type ManifestRecord, type ManifestReference, type ManifestSummary, type MetaStore, type Page, type Repository, type RepositorySettings, type RepositoryTemplate, type TagMutability, type Upload } from '../meta-store.ts';
 import { migrationProvider } from '../migrations/index.ts';
 import type { Schema } from './schema.ts';
 import { KyselyIdentityStore } from './kysely-identity-store.ts';
@@ -35,6 +35,19 @@ function toSummary(row: ManifestRow): ManifestSummary {
 
 function toRecord(row: ManifestRow & { payload: Uint8Array }): ManifestRecord {
   return { ...toSummary(row), payload: row.payload };
+}
+
+/** Settings as repository columns; only the fields given. */
+function settingsColumns(p: Partial<RepositorySettings>) {
+  return {
+    ...(p.imageTagMutability !== undefined ? { tag_mutability: p.imageTagMutability } : {}),
+    ...(p.imageTagMutabilityExclusionFilters !== undefined ? { tag_mutability_filters: JSON.stringify(p.imageTagMutabilityExclusionFilters) } : {}),
+    ...(p.scanOnPush !== undefined ? { scan_on_push: p.scanOnPush ? 1 : 0 } : {}),
+    ...(p.encryptionType !== undefined ? { encryption_type: p.encryptionType } : {}),
+    ...(p.kmsKey !== undefined ? { kms_key: p.kmsKey } : {}),
+    ...(p.tags !== undefined ? { tags: JSON.stringify(p.tags) } : {}),
+    ...(p.lifecyclePolicy !== undefined ? { lifecycle_policy: p.lifecyclePolicy } : {}),
+  };
 }
 
 function toRepository(row: { id: number; account_id: string; name: string; created_at: number }): Repository {
@@ -86,10 +99,10 @@ export class KyselyMetaStore implements MetaStore {
     return row && toRepository(row);
   }
 
-  async createRepository(accountId: string, name: string, nowMs: number): Promise<{ repository: Repository; created: boolean }> {
+  async createRepository(accountId: string, name: string, nowMs: number, settings?: Partial<RepositorySettings>): Promise<{ repository: Repository; created: boolean }> {
     const inserted = await this.db
       .insertInto('repositories')
-      .values({ account_id: accountId, name, created_at: nowMs, policy: null })
+      .values({ account_id: accountId, name, created_at: nowMs, policy: null, ...settingsColumns({ ...defaultRepositorySettings, ...settings }) })
       .onConflict((oc) => oc.columns(['account_id', 'name']).doNothing())
       .returning(['id', 'account_id', 'name', 'created_at'])
       .executeTakeFirst();
@@ -116,6 +129,82 @@ export class KyselyMetaStore implements MetaStore {
       .limit(limit)
       .execute();
     return rows.map(toRepository);
+  }
+
+  async getRepositorySettings(repositoryId: number): Promise<RepositorySettings | undefined> {
+    const r = await this.db
+      .selectFrom('repositories')
+      .select(['tag_mutability', 'tag_mutability_filters', 'scan_on_push', 'encryption_type', 'kms_key', 'tags', 'lifecycle_policy'])
+      .where('id', '=', repositoryId)
+      .executeTakeFirst();
+    return (
+      r && {
+        imageTagMutability: r.tag_mutability as TagMutability,
+        imageTagMutabilityExclusionFilters: JSON.parse(r.tag_mutability_filters) as RepositorySettings['imageTagMutabilityExclusionFilters'],
+        scanOnPush: Number(r.scan_on_push) === 1,
+        encryptionType: r.encryption_type as RepositorySettings['encryptionType'],
+        kmsKey: r.kms_key,
+        tags: JSON.parse(r.tags) as RepositorySettings['tags'],
+        lifecyclePolicy: r.lifecycle_policy,
+      }
+    );
+  }
+
+  async updateRepositorySettings(repositoryId: number, patch: Partial<RepositorySettings>): Promise<boolean> {
+    const columns = settingsColumns(patch);
+    if (Object.keys(columns).length === 0) return (await this.getRepositorySettings(repositoryId)) !== undefined;
+    const res = await this.db.updateTable('repositories').set(columns).where('id', '=', repositoryId).executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async deleteRepository(repositoryId: number): Promise<boolean> {
+    return this.transaction(async (tx) => {
+      const db = (tx as KyselyMetaStore).db;
+      await db.deleteFrom('tags').where('repository_id', '=', repositoryId).execute();
+      await db.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).execute();
+      await db.deleteFrom('manifests').where('repository_id', '=', repositoryId).execute();
+      await db.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).execute();
+      await db.deleteFrom('uploads').where('repository_id', '=', repositoryId).execute();
+      const res = await db.deleteFrom('repositories').where('id', '=', repositoryId).executeTakeFirst();
+      return Number(res.numDeletedRows) > 0;
+    });
+  }
+
+  async countManifests(repositoryId: number): Promise<number> {
+    const r = await this.db.selectFrom('manifests').select((eb) => eb.fn.countAll<number>().as('n')).where('repository_id', '=', repositoryId).executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  async putRepositoryTemplate(accountId: string, t: RepositoryTemplate): Promise<void> {
+    const template = JSON.stringify(t.template);
+    await this.db
+      .insertInto('repository_templates')
+      .values({ account_id: accountId, prefix: t.prefix, template, created_at: t.createdAtMs, updated_at: t.updatedAtMs })
+      .onConflict((oc) => oc.columns(['account_id', 'prefix']).doUpdateSet({ template, updated_at: t.updatedAtMs }))
+      .execute();
+  }
+
+  async listRepositoryTemplates(accountId: string): Promise<RepositoryTemplate[]> {
+    const rows = await this.db.selectFrom('repository_templates').selectAll().where('account_id', '=', accountId).orderBy('prefix').execute();
+    return rows.map((r) => ({ prefix: r.prefix, template: JSON.parse(r.template) as Record<string, unknown>, createdAtMs: Number(r.created_at), updatedAtMs: Number(r.updated_at) }));
+  }
+
+  async deleteRepositoryTemplate(accountId: string, prefix: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('repository_templates').where('account_id', '=', accountId).where('prefix', '=', prefix).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async getAccountSetting(accountId: string, name: string): Promise<string | undefined> {
+    const r = await this.db.selectFrom('account_settings').select('value').where('account_id', '=', accountId).where('name', '=', name).executeTakeFirst();
+    return r?.value;
+  }
+
+  async putAccountSetting(accountId: string, name: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('account_settings')
+      .values({ account_id: accountId, name, value })
+      .onConflict((oc) => oc.columns(['account_id', 'name']).doUpdateSet({ value }))
+      .execute();
   }
 
   async getRepositoryPolicy(repositoryId: number): Promise<string | undefined> {

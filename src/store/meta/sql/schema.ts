@@ -2,7 +2,20 @@ import type { Generated } from 'kysely';
 
 /** Table shapes as Kysely sees them. docs/metadata-schema.md describes the same tables. */
 export interface Schema {
-  repositories: { id: Generated<number>; account_id: string; name: string; created_at: number; policy: string | null };
+  repositories: {
+    id: Generated<number>;
+    account_id: string;
+    name: string;
+    created_at: number;
+    policy: string | null;
+    tag_mutability: Generated<string>;
+    tag_mutability_filters: Generated<string>;
+    scan_on_push: Generated<number>;
+    encryption_type: Generated<string>;
+    kms_key: string | null;
+    tags: Generated<string>;
+    lifecycle_policy: string | null;
+  };
   blobs: { digest: string; size_bytes: number; created_at: number };
   repository_blobs: { repository_id: number; digest: string; created_at: number };
   manifests: {
@@ -15,6 +28,7 @@ export interface Schema {
     subject_digest: string | null;
     annotations: string | null;
     created_at: number;
+    last_pulled_at: Generated<number | null>;
   };
   manifest_references: { repository_id: number; manifest_digest: string; reference_digest: string; kind: string };
   tags: { repository_id: number; name: string; manifest_digest: string; updated_at: number };
@@ -75,4 +89,6 @@ export interface Schema {
     user_agent: string | null;
     error_code: string | null;
   };
+  repository_templates: { account_id: string; prefix: string; template: string; created_at: number; updated_at: number };
+  account_settings: { account_id: string; name: string; value: string };
 }

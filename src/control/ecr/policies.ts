@@ -1,8 +1,7 @@
-import { parsePolicy, PolicyError } from '../iam/policy/index.ts';
-import { repositoryArn } from '../iam/ids.ts';
-import type { RepoRef } from '../registry/names.ts';
-import { AwsError } from './aws-error.ts';
-import type { ActionContext, ActionHandler } from './plane.ts';
+import { parsePolicy, PolicyError } from '../../iam/policy/index.ts';
+import { AwsError } from '../aws-error.ts';
+import type { ActionHandler } from '../plane.ts';
+import { registryOf, repositoryOf } from './common.ts';
 
 /**
  * The ECR operations of the identity work: authorization tokens and repository and registry
@@ -21,23 +20,7 @@ function validated(text: string, what: string): string {
   return text;
 }
 
-/** The repository a call names, in the registry (account) it names: the caller's own by default. */
-async function repositoryOf(ctx: ActionContext, input: Record<string, any>, action: string): Promise<{ ref: RepoRef; id: number; arn: string }> {
-  const ref: RepoRef = { account: (input['registryId'] as string | undefined) ?? ctx.principal.accountId, name: input['repositoryName'] as string };
-  const arn = repositoryArn(ctx.deps.region, ref.account, ref.name);
-  await ctx.authorize(action, arn, { resourceAccountId: ref.account, resourcePolicies: await ctx.deps.identity.repositoryPolicies(ref) });
-  const repository = await ctx.deps.registry.findRepository(ref);
-  if (!repository) {
-    throw new AwsError('RepositoryNotFoundException', `The repository with name '${ref.name}' does not exist in the registry with id '${ref.account}'`);
-  }
-  return { ref, id: repository.id, arn };
-}
-
-function registryOf(ctx: ActionContext): string {
-  return ctx.principal.accountId;
-}
-
-export const ecrActions: Record<string, ActionHandler> = {
+export const policyActions: Record<string, ActionHandler> = {
   async GetAuthorizationToken(ctx) {
     await ctx.authorize('ecr:GetAuthorizationToken', '*');
     const { token, expiresAt } = ctx.deps.identity.issueToken(ctx.principal);
