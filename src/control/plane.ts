@@ -4,7 +4,7 @@ import type { ServiceModel } from '../aws/model.ts';
 import { ProtocolError, parseQueryRequest, queryErrorStatus, renderQueryError, renderQueryResponse } from '../aws/query.ts';
 import { renderJsonError, renderJsonOutput, validateJsonInput } from '../aws/json.ts';
 import { peekSigV4, sigV4ErrorFor, verifySigV4 } from '../aws/sigv4.ts';
-import { isRegistryError, RegistryError } from '../errors/catalogue.ts';
+import { catalogue, isRegistryError, RegistryError, type ErrorSpec } from '../errors/catalogue.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { IamAuthorizer } from '../iam/authorizer.ts';
 import { denialMessage, NO_POLICIES } from '../iam/authorizer.ts';
@@ -213,21 +213,10 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
   app.route({ method: ['POST', 'GET'], url: '/', handler });
 }
 
-/** Registry facts met on the control plane, spelt as ECR spells them. */
+/** Registry facts met on the control plane, spelt as the catalogue says ECR spells them. */
 function registryErrorFor(err: RegistryError): [string, number] {
-  switch (err.errorName) {
-    case 'NameUnknown':
-      return ['RepositoryNotFoundException', 400];
-    case 'NameInvalid':
-    case 'TagInvalid':
-    case 'DigestInvalid':
-      return ['InvalidParameterException', 400];
-    case 'Denied':
-    case 'Unauthorized':
-      return ['AccessDeniedException', 400];
-    default:
-      return ['InvalidParameterException', 400];
-  }
+  const ecr = (catalogue[err.errorName] as ErrorSpec).ecr;
+  return ecr ? [ecr.type, ecr.status] : ['InvalidParameterException', 400];
 }
 
 function recordRefusal(deps: ControlDeps, request: FastifyRequest, service: Service, code: string): void {

@@ -24,9 +24,10 @@ function docRows(): Map<string, string[]> {
   return rows;
 }
 
-test('every catalogue entry has an OCI rendering with a spec-shaped code and an error status', () => {
+test('every catalogue entry has a rendering; OCI ones have a spec-shaped code and an error status', () => {
   for (const [name, spec] of entries) {
-    assert.ok(spec.oci, `${name} has no oci rendering`);
+    assert.ok(spec.oci || spec.ecr, `${name} has no rendering`);
+    if (!spec.oci) continue;
     assert.match(spec.oci.code, /^[A-Z]+(?:_[A-Z]+)*$/, `${name} code`);
     assert.ok(Number.isInteger(spec.oci.status) && spec.oci.status >= 400 && spec.oci.status <= 599, `${name} status ${spec.oci.status}`);
     assert.ok(spec.message.length > 0 && spec.message.endsWith('.'), `${name} message`);
@@ -34,15 +35,26 @@ test('every catalogue entry has an OCI rendering with a spec-shaped code and an 
   }
 });
 
-test('docs/errors.md lists every catalogue entry with its OCI code, status, message and description', () => {
+test('docs/errors.md lists every catalogue entry with its OCI code, status, ECR exception, message and description', () => {
   const rows = docRows();
   for (const [name, spec] of entries) {
     const cells = rows.get(name);
     assert.ok(cells, `docs/errors.md has no row for ${name}`);
-    assert.equal(cells[1], `\`${spec.oci!.code}\``, `${name} code`);
-    assert.equal(cells[2], String(spec.oci!.status), `${name} status`);
-    assert.equal(cells[3], spec.message, `${name} message`);
-    assert.equal(cells[4], spec.description, `${name} description`);
+    assert.equal(cells[1], spec.oci ? `\`${spec.oci.code}\`` : '', `${name} code`);
+    assert.equal(cells[2], spec.oci ? String(spec.oci.status) : '', `${name} status`);
+    assert.equal(cells[3], spec.ecr ? `\`${spec.ecr.type}\` (${spec.ecr.status})` : '', `${name} ECR exception`);
+    assert.equal(cells[4], spec.message, `${name} message`);
+    assert.equal(cells[5], spec.description, `${name} description`);
+  }
+});
+
+test('every ECR rendering names an exception of ECR\'s service model', async () => {
+  const { loadModel } = await import('../aws/model.ts');
+  const model = loadModel('ecr');
+  for (const [name, spec] of entries) {
+    if (!spec.ecr) continue;
+    const known = spec.ecr.type in model.shapes || ['UnrecognizedClientException', 'AccessDeniedException'].includes(spec.ecr.type);
+    assert.ok(known, `${name}: ${spec.ecr.type} is not an ECR error`);
   }
 });
 
