@@ -21,6 +21,7 @@ const usage = `Usage: berth <command> [options] [server options such as --data-d
 
 Commands:
   serve                                   run the registry (same as npm start)
+  status                                  the stores, accounts, and per account its repositories, images and users
   account create [--account-id ID] [--alias NAME]
                                           create an account with an administrator "admin" and print its key
   account list                            list accounts (the first is served on the bare host name)
@@ -123,6 +124,34 @@ export async function run(argv: string[]): Promise<number> {
   return withStores(config, sealing, async (meta, identity, secrets) => {
     const store = meta.identity;
     switch (`${command} ${sub ?? ''}`.trim()) {
+      case 'status': {
+        const accounts = [];
+        for (const a of await store.listAccounts()) {
+          let repositories = 0;
+          let images = 0;
+          let after: string | undefined;
+          for (;;) {
+            const names = await meta.listRepositories(a.id, { after, limit: 1000 });
+            for (const name of names) {
+              const r = await meta.getRepository(a.id, name);
+              if (r) images += await meta.countManifests(r.id);
+            }
+            repositories += names.length;
+            if (names.length < 1000) break;
+            after = names[names.length - 1];
+          }
+          const users = (await store.listUsers(a.id, '/', { limit: 100_000 })).length;
+          accounts.push({ accountId: a.id, alias: a.alias, created: new Date(a.createdAtMs).toISOString(), repositories, images, users });
+        }
+        print({
+          metadataUrl: config.metadataUrl,
+          blobUrl: config.blobUrl,
+          region: config.region,
+          defaultAccount: accounts[0]?.accountId ?? null,
+          accounts,
+        });
+        return 0;
+      }
       case 'account create': {
         const created = await identity.createAccount({ accountId: values['account-id'] as string | undefined, alias: values['alias'] as string | undefined });
         print(created);

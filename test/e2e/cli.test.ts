@@ -162,3 +162,14 @@ test('berth repository-policy delete and registry-policy delete undo a policy th
   assert.deepEqual(await berth(server, ['registry-policy', 'delete', '--account', ADMIN.accountId]), { accountId: ADMIN.accountId, result: 'deleted' });
   assert.equal((await read()).status, 200);
 });
+
+test('berth status shows the stores and each account with its repositories, images and users', async () => {
+  const status = await berth(server, ['status']);
+  assert.equal(status.metadataUrl, `sqlite:${path.join(server.dataDir, 'metadata.db')}`);
+  assert.equal(status.region, 'us-east-1');
+  assert.equal(status.defaultAccount, ADMIN.accountId);
+  const mine = status.accounts.find((a: { accountId: string }) => a.accountId === ADMIN.accountId);
+  assert.ok(mine.repositories >= 1, 'the repositories pushed by earlier tests');
+  assert.ok(mine.users >= 1);
+  assert.equal(typeof mine.images, 'number');
+});
