@@ -41,6 +41,7 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
     authorizer,
     log,
     createOnPush: config.repositories.createOnPush,
+    onPolicyChange: () => identity.invalidate(),
     uploadTtlMs: config.uploads.ttlSeconds * 1000,
     manifestMaxBytes: config.manifests.maxBytes,
     cacheTtlMs: config.cache.ttlSeconds * 1000,
@@ -73,6 +74,7 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
     async close() {
       clearInterval(timer);
       await server.close();
+      await registry.close();
       await audit.close();
       await meta.close();
       await blobs.close();

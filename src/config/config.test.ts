@@ -69,7 +69,7 @@ test('with nothing set, every setting has its default', (t) => {
   assert.equal(config.blobUrl, `file:${path.join(cwd, 'data', 'blobs')}`);
   assert.deepEqual(config.tls, { cert: undefined, key: undefined });
   assert.equal(config.log.level, 'info');
-  assert.equal(config.repositories.createOnPush, true);
+  assert.equal(config.repositories.createOnPush, false);
   assert.equal(config.uploads.ttlSeconds, 86400);
   assert.equal(config.uploads.sweepIntervalSeconds, 900);
   assert.equal(config.manifests.maxBytes, 4 * 1024 * 1024);

@@ -28,7 +28,7 @@ export const settings = [
   { key: 'tls.cert', kind: 'string', default: undefined, doc: 'PEM certificate chain; with `tls.key`, Berth serves HTTPS (TLS 1.2 and 1.3 only).' },
   { key: 'tls.key', kind: 'string', default: undefined, doc: 'PEM private key for `tls.cert`.' },
   { key: 'log.level', kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Least severe log level written.' },
-  { key: 'repositories.createOnPush', kind: 'boolean', default: true, doc: 'Create a repository when a push names one that does not exist (as Distribution does).' },
+  { key: 'repositories.createOnPush', kind: 'boolean', default: false, doc: 'Create any repository a push names that does not exist (as Distribution does). Off, repositories are explicit as in ECR: created with CreateRepository, or on push by a CREATE_ON_PUSH repository creation template.' },
   { key: 'uploads.ttlSeconds', kind: 'integer', default: 86400, min: 1, doc: 'An upload session untouched for this long expires and its bytes are removed.' },
   { key: 'uploads.sweepIntervalSeconds', kind: 'integer', default: 900, min: 1, doc: 'How often expired upload sessions are swept.' },
   { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },

@@ -48,6 +48,8 @@ export type ActionHandler = (ctx: ActionContext, input: Record<string, any>) => 
 type Service = 'ecr' | 'iam' | 'sts';
 const ECR_TARGET = 'AmazonEC2ContainerRegistry_V20150921.';
 const STS_ACTIONS = new Set(['GetCallerIdentity', 'AssumeRole', 'GetSessionToken']);
+/** UploadLayerPart carries up to 20 MiB (the model's LayerPartBlob) as base64 in its JSON body. */
+const LAYER_PART_BODY_BYTES = Math.ceil((20 * 1024 * 1024) / 3) * 4 + 64 * 1024;
 
 const models: Record<Service, () => ServiceModel> = {
   ecr: () => loadModel('ecr'),
@@ -98,7 +100,8 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     let service: Service = 'ecr';
     try {
-      const body = await readBody(request, deps.maxBodyBytes);
+      const isLayerPart = request.headers['x-amz-target'] === `${ECR_TARGET}UploadLayerPart`;
+      const body = await readBody(request, isLayerPart ? Math.max(deps.maxBodyBytes, LAYER_PART_BODY_BYTES) : deps.maxBodyBytes);
       const contentType = String(request.headers['content-type'] ?? '');
       const query = request.url.includes('?') ? new URLSearchParams(request.url.slice(request.url.indexOf('?') + 1)) : undefined;
       const form = contentType.startsWith('application/x-www-form-urlencoded') ? new URLSearchParams(body.toString('utf8')) : undefined;

@@ -80,6 +80,12 @@ export const catalogue = {
     oci: { code: 'DENIED', status: 409 },
     ecr: { type: 'InvalidParameterException', status: 400 },
   },
+  ManifestChildUnknown: {
+    message: 'The index lists a manifest that this repository does not hold.',
+    description: 'An index (manifest list) was pushed before the manifests it lists; push those first.',
+    oci: { code: 'MANIFEST_BLOB_UNKNOWN', status: 400 },
+    ecr: { type: 'ReferencedImagesNotFoundException', status: 400 },
+  },
   NameInvalid: {
     message: 'The repository name is invalid.',
     description: 'A repository name broke the naming rules: 2 to 256 characters of lowercase letters and digits, with single . _ or - between them and / between path components (the ECR rule, a subset of the OCI grammar).',
@@ -119,6 +125,12 @@ export const catalogue = {
     description: 'A tag broke the naming rules: up to 128 characters of letters, digits, _ . and -, not starting with . or -.',
     oci: { code: 'TAG_INVALID', status: 400 },
     ecr: { type: 'InvalidParameterException', status: 400 },
+  },
+  TagImmutable: {
+    message: 'The image tag already exists and cannot be overwritten because it is immutable.',
+    description: 'A manifest was pushed to a tag that points at another image, in a repository whose tag mutability setting makes that tag immutable.',
+    oci: { code: 'TAG_INVALID', status: 400 },
+    ecr: { type: 'ImageTagAlreadyExistsException', status: 400 },
   },
   Unauthorized: {
     message: 'Authentication is required.',

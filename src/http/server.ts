@@ -9,6 +9,7 @@ import { anonymous } from '../registry/access.ts';
 import type { Registry } from '../registry/registry.ts';
 import { registerOciPlane } from '../oci/plane.ts';
 import { registerTokenEndpoint } from '../oci/authenticate.ts';
+import { registerDownloadRoute } from '../oci/download.ts';
 import { registerControlPlane } from '../control/plane.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { IamAuthorizer } from '../iam/authorizer.ts';
@@ -149,6 +150,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     challenge: config.auth.challenge,
   });
   registerTokenEndpoint(app, identity, config.auth.enabled ? authorizer : undefined);
+  registerDownloadRoute(app, { registry, signer: identity });
   registerControlPlane(app, {
     identity,
     authorizer,

@@ -341,6 +341,11 @@ export class Identity {
     return { token: this.secrets.signToken(AUTH_TOKEN, claims), expiresAt: new Date(x) };
   }
 
+  /** Signs the fields of a layer download URL (see download-url.ts). */
+  signDownload(fields: readonly string[]): string {
+    return this.secrets.signDownload(fields);
+  }
+
   /**
    * Checks a token (HMAC, microseconds) and that what it was issued to still stands: the user
    * (same id) and its access key still active, or the role (same id). Cached for cacheTtlMs.

@@ -12,6 +12,7 @@ export class Secrets {
   private readonly sealKey: Buffer;
   private readonly tokenKey: Buffer;
   private readonly sessionKey: Buffer;
+  private readonly downloadKey: Buffer;
 
   constructor(master: Buffer) {
     if (master.length < 32) throw new Error('the secret key must be at least 32 bytes');
@@ -19,6 +20,7 @@ export class Secrets {
     this.sealKey = derive('berth/seal-access-key-secrets');
     this.tokenKey = derive('berth/tokens');
     this.sessionKey = derive('berth/sts-session-secrets');
+    this.downloadKey = derive('berth/download-urls');
   }
 
   /**
@@ -75,6 +77,14 @@ export class Secrets {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * The signature of a layer download URL (GetDownloadUrlForLayer): HMAC-SHA256 over its fields,
+   * base64url, with a key of its own so that it can never pass for a token.
+   */
+  signDownload(fields: readonly string[]): string {
+    return createHmac('sha256', this.downloadKey).update(fields.join('\n')).digest('base64url');
   }
 
   /**

@@ -1,5 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isRegistryError } from '../errors/catalogue.ts';
+import type { Registry } from '../registry/registry.ts';
 import type { OciRoute } from './paths.ts';
 import { authorize, unsupported, type OciHandler } from './plane.ts';
 import { byteRange } from './http-util.ts';
@@ -15,47 +17,7 @@ export const handleBlob: OciHandler<BlobRoute> = async (deps, route, request, re
       const isHead = request.method === 'HEAD';
       const repo = await authorize(deps, request, isHead ? 'ecr:BatchCheckLayerAvailability' : 'ecr:GetDownloadUrlForLayer', route.name);
       const blob = await registry.statBlob(repo, route.digest);
-      let range;
-      try {
-        range = byteRange(request.headers.range, blob.sizeBytes);
-      } catch (err) {
-        // RFC 9110 section 15.5.17: a 416 says how large the representation is.
-        if (isRegistryError(err, 'RangeNotSatisfiable')) reply.header('content-range', `bytes */${blob.sizeBytes}`);
-        throw err;
-      }
-      reply
-        .header('content-type', 'application/octet-stream')
-        .header('docker-content-digest', blob.digest)
-        .header('accept-ranges', 'bytes')
-        .header('etag', `"${blob.digest}"`)
-        .header('cache-control', 'max-age=31536000');
-      if (range) {
-        reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${blob.sizeBytes}`).header('content-length', range.end - range.start + 1);
-      } else {
-        reply.header('content-length', blob.sizeBytes);
-      }
-      if (isHead || blob.sizeBytes === 0) {
-        reply.send();
-        return;
-      }
-      const send = await registry.openBlobSender(blob, range);
-      if (send) {
-        // Write straight to the socket so the store can reuse its buffers; the request's
-        // completion line is still logged (onResponse runs for hijacked replies).
-        reply.hijack();
-        const res = reply.raw;
-        res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-        try {
-          await send(res);
-          res.end();
-        } catch (err) {
-          request.berth.errorCode = 'CLIENT_ABORTED';
-          request.log.info({ err: { message: (err as Error).message } }, 'blob transfer ended early');
-          res.destroy();
-        }
-        return;
-      }
-      reply.send(await registry.openBlob(blob, range));
+      await sendBlob(registry, blob, request, reply);
       return;
     }
     case 'DELETE':
@@ -67,3 +29,52 @@ export const handleBlob: OciHandler<BlobRoute> = async (deps, route, request, re
       throw unsupported(request);
   }
 };
+
+/**
+ * Answers a GET or HEAD of a blob the repository holds: headers, an optional byte range (RFC
+ * 9110), then the bytes. Shared by the blob route and the signed download URLs.
+ */
+export async function sendBlob(registry: Registry, blob: Awaited<ReturnType<Registry['statBlob']>>, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const isHead = request.method === 'HEAD';
+  let range;
+  try {
+    range = byteRange(request.headers.range, blob.sizeBytes);
+  } catch (err) {
+    // RFC 9110 section 15.5.17: a 416 says how large the representation is.
+    if (isRegistryError(err, 'RangeNotSatisfiable')) reply.header('content-range', `bytes */${blob.sizeBytes}`);
+    throw err;
+  }
+  reply
+    .header('content-type', 'application/octet-stream')
+    .header('docker-content-digest', blob.digest)
+    .header('accept-ranges', 'bytes')
+    .header('etag', `"${blob.digest}"`)
+    .header('cache-control', 'max-age=31536000');
+  if (range) {
+    reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${blob.sizeBytes}`).header('content-length', range.end - range.start + 1);
+  } else {
+    reply.header('content-length', blob.sizeBytes);
+  }
+  if (isHead || blob.sizeBytes === 0) {
+    reply.send();
+    return;
+  }
+  const send = await registry.openBlobSender(blob, range);
+  if (send) {
+    // Write straight to the socket so the store can reuse its buffers; the request's
+    // completion line is still logged (onResponse runs for hijacked replies).
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
+    try {
+      await send(res);
+      res.end();
+    } catch (err) {
+      request.berth.errorCode = 'CLIENT_ABORTED';
+      request.log.info({ err: { message: (err as Error).message } }, 'blob transfer ended early');
+      res.destroy();
+    }
+    return;
+  }
+  reply.send(await registry.openBlob(blob, range));
+}

@@ -12,7 +12,8 @@ export const handleManifest: OciHandler<ManifestRoute> = async (deps, route, req
     case 'GET':
     case 'HEAD': {
       const repo = await authorize(deps, request, 'ecr:BatchGetImage', route.name);
-      const manifest = await registry.getManifest(repo, route.reference);
+      // A GET is a pull (lastRecordedPullTime); a HEAD only checks.
+      const manifest = request.method === 'GET' ? await registry.pullManifest(repo, route.reference) : await registry.getManifest(repo, route.reference);
       reply
         .header('content-type', manifest.mediaType)
         .header('content-length', manifest.sizeBytes)

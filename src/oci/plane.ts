@@ -51,7 +51,7 @@ export async function authorize(deps: OciDeps, request: FastifyRequest, action: 
   const repo: RepoRef = { account: request.berth.account!, name };
   const caller = callerOf(request);
   await deps.registry.authorizer.authorize(caller, action, repo);
-  if (PUSH_ACTIONS.has(action) && deps.registry.createsOnPush && !(await deps.registry.findRepository(repo))) {
+  if (PUSH_ACTIONS.has(action) && !(await deps.registry.findRepository(repo)) && (await deps.registry.createsOnPush(repo))) {
     await deps.registry.authorizer.authorize(caller, 'ecr:CreateRepository', repo);
   }
   return repo;

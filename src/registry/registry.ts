@@ -9,14 +9,22 @@ import type { Authorizer, Caller } from './access.ts';
 import { digestOf, looksLikeDigest, parseDigest, type Digest } from './digest.ts';
 import { parseManifest, type Descriptor } from './manifest.ts';
 import { assertRepositoryName, assertTag, isValidRepositoryName, type RepoRef } from './names.ts';
+import { PullRecorder } from './pull-recorder.ts';
+import { isTagImmutable } from './tag-mutability.ts';
+import { initFromTemplate, templateForPush, type RepositoryInit } from './creation-templates.ts';
 
 export interface RegistryOptions {
   meta: MetaStore;
   blobs: BlobStore;
   authorizer: Authorizer;
   log: Logger;
-  /** Create a repository on first push (Distribution's behaviour) instead of refusing with NameUnknown. */
+  /**
+   * Create any repository on first push (Distribution's behaviour). Off, as in ECR, a push creates
+   * a repository only when a CREATE_ON_PUSH creation template covers its name.
+   */
   createOnPush: boolean;
+  /** Called after a repository was created with a repository policy (so that policy caches drop what they knew). */
+  onPolicyChange?: () => void;
   uploadTtlMs: number;
   manifestMaxBytes: number;
   /**
@@ -28,6 +36,8 @@ export interface RegistryOptions {
   cacheTtlMs: number;
   /** Bytes of manifest payload kept in memory. */
   manifestCacheBytes: number;
+  /** How long recorded pulls (lastRecordedPullTime) wait in memory before one batched write; default 5 s. */
+  pullFlushIntervalMs?: number;
   now?: () => number;
 }
 
@@ -65,6 +75,7 @@ export class Registry {
   private readonly repositoryCache: LRUCache<string, Repository>;
   /** Keyed by `<repositoryId>@<digest>`. */
   private readonly manifestCache: LRUCache<string, ManifestRecord>;
+  private readonly pulls: PullRecorder;
 
   constructor(options: RegistryOptions) {
     this.options = options;
@@ -80,15 +91,23 @@ export class Registry {
       sizeCalculation: (m) => m.sizeBytes + 256,
       ttl,
     });
+    this.pulls = new PullRecorder({ meta: options.meta, log: options.log, flushIntervalMs: options.pullFlushIntervalMs ?? 5000, now: this.now });
   }
 
   // --- repositories -------------------------------------------------------------------------
 
-  /** The one explicit step that makes a repository exist. Idempotent. */
-  async createRepository(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
+  /** The one explicit step that makes a repository exist. Idempotent: `init` applies only when it creates. */
+  async createRepository(repo: RepoRef, init: RepositoryInit = {}): Promise<{ repository: Repository; created: boolean }> {
     assertRepositoryName(repo.name);
-    const result = await this.meta.createRepository(repo.account, repo.name, this.now());
-    if (result.created) this.log.info({ account: repo.account, repository: repo.name }, 'repository created');
+    const result = await this.meta.transaction(async (tx) => {
+      const created = await tx.createRepository(repo.account, repo.name, this.now(), init.settings);
+      if (created.created && init.repositoryPolicy) await tx.setRepositoryPolicy(created.repository.id, init.repositoryPolicy);
+      return created;
+    });
+    if (result.created) {
+      this.log.info({ account: repo.account, repository: repo.name }, 'repository created');
+      if (init.repositoryPolicy) this.options.onPolicyChange?.();
+    }
     this.repositoryCache.set(cacheKey(repo), result.repository);
     return result;
   }
@@ -115,20 +134,31 @@ export class Registry {
     return repository;
   }
 
-  /** Whether a push to a missing repository creates it (the plane then also checks ecr:CreateRepository). */
-  get createsOnPush(): boolean {
-    return this.options.createOnPush;
+  /**
+   * Whether a push to this repository, when it is missing, creates it: with repositories.createOnPush,
+   * or when a CREATE_ON_PUSH creation template covers its name. A push that creates is also asked
+   * as ecr:CreateRepository (by the plane, before it writes).
+   */
+  async createsOnPush(repo: RepoRef): Promise<boolean> {
+    return this.options.createOnPush || (await this.pushTemplate(repo)) !== undefined;
   }
 
-  /** The repository a push writes into, created first when the configuration says so. */
+  private async pushTemplate(repo: RepoRef) {
+    return templateForPush(await this.meta.listRepositoryTemplates(repo.account), repo.name);
+  }
+
+  /** The repository a push writes into, created first (with its template's settings) when createsOnPush says so. */
   private async repositoryForPush(repo: RepoRef): Promise<Repository> {
     assertRepositoryName(repo.name);
     const existing = await this.findRepository(repo);
     if (existing) return existing;
-    if (!this.options.createOnPush) {
-      throw new RegistryError('NameUnknown', { name: repo.name }, { message: `Repository ${repo.name} does not exist; create it before pushing.` });
+    const template = await this.pushTemplate(repo);
+    if (!template && !this.options.createOnPush) {
+      throw new RegistryError('NameUnknown', { name: repo.name }, {
+        message: `Repository ${repo.name} does not exist in the registry with id '${repo.account}'; create it first (aws ecr create-repository --repository-name ${repo.name}), or add a repository creation template for CREATE_ON_PUSH that covers it.`,
+      });
     }
-    return (await this.createRepository(repo)).repository;
+    return (await this.createRepository(repo, template ? initFromTemplate(template) : {})).repository;
   }
 
   /** The account's repository names the caller may see, in lexical order. */
@@ -219,6 +249,8 @@ export class Registry {
     const repository = await this.repositoryForPush(repo);
     const already = await this.meta.findLinkedBlob(repository.id, digest);
     if (already) return already;
+    // ECR's BLOB_MOUNTING account setting: when DISABLED, the client uploads the blob instead.
+    if ((await this.meta.getAccountSetting(repo.account, 'BLOB_MOUNTING')) === 'DISABLED') return undefined;
     let candidates: Repository[];
     if (from !== undefined) {
       if (!isValidRepositoryName(from)) return undefined;
@@ -460,11 +492,28 @@ export class Registry {
     };
     let created = false;
     await this.meta.transaction(async (tx) => {
+      if (tag !== undefined) await this.checkTagMutability(tx, repository, tag, digest);
       created = !(await tx.getManifest(repository.id, digest));
       if (created) await tx.putManifest(repository.id, record, parsed.references);
       if (tag !== undefined) await tx.putTag(repository.id, tag, digest, now);
     });
     return { digest, subject: record.subjectDigest, created };
+  }
+
+  /**
+   * ECR's tag immutability, for both planes: an immutable tag that points at an image is never
+   * moved to another. Pushing the same image to it again changes nothing and is accepted
+   * (ECR refuses even that; see docs/ecr-api.md).
+   */
+  private async checkTagMutability(tx: MetaStore, repository: Repository, tag: string, digest: Digest): Promise<void> {
+    const current = await tx.findTagDigest(repository.id, tag);
+    if (current === undefined || current === digest) return;
+    const settings = await tx.getRepositorySettings(repository.id);
+    if (!settings || !isTagImmutable(settings, tag)) return;
+    const why = settings.imageTagMutability === 'IMMUTABLE' ? 'the repository is immutable' : `the tag is immutable (imageTagMutability ${settings.imageTagMutability})`;
+    throw new RegistryError('TagImmutable', { tag, digest: current }, {
+      message: `The image tag '${tag}' already exists in the '${repository.name}' repository and cannot be overwritten because ${why}.`,
+    });
   }
 
   private async checkReferences(repository: Repository, blobs: Descriptor[], manifests: Descriptor[]): Promise<void> {
@@ -488,7 +537,7 @@ export class Registry {
       const found = await this.meta.findExistingManifests(repository.id, [...new Set(manifests.map((m) => m.digest))]);
       const missing = manifests.find((m) => !found.has(m.digest));
       if (missing) {
-        throw new RegistryError('ManifestBlobUnknown', { digest: missing.digest }, {
+        throw new RegistryError('ManifestChildUnknown', { digest: missing.digest }, {
           message: `The index references manifest ${missing.digest}, which repository ${repository.name} does not hold; push it first.`,
         });
       }
@@ -532,5 +581,30 @@ export class Registry {
     parseDigest(subject);
     const repository = await this.getRepository(repo);
     return this.meta.listReferrers(repository.id, subject, artifactType);
+  }
+
+  // --- pulls --------------------------------------------------------------------------------
+
+  /** getManifest for a pull (a data-plane GET, BatchGetImage): the pull is recorded as lastRecordedPullTime. */
+  async pullManifest(repo: RepoRef, reference: string): Promise<ManifestRecord> {
+    const manifest = await this.getManifest(repo, reference);
+    this.pulls.record((await this.getRepository(repo)).id, manifest.digest);
+    return manifest;
+  }
+
+  /** Records a pull of a manifest already read (by id, as the ECR API resolves repositories). */
+  recordPull(repositoryId: number, digest: Digest): void {
+    this.pulls.record(repositoryId, digest);
+  }
+
+  /** The latest pull of the image: one this node has not written yet, else the stored one. */
+  lastPulledAt(repositoryId: number, digest: Digest, storedMs: number | null): number | null {
+    const pending = this.pulls.pendingPull(repositoryId, digest);
+    return pending !== undefined && (storedMs === null || pending > storedMs) ? pending : storedMs;
+  }
+
+  /** Writes what is still held in memory (recorded pulls); call on shutdown, before the stores close. */
+  async close(): Promise<void> {
+    await this.pulls.close();
   }
 }

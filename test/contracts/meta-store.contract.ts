@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { digestOf, type Digest } from '../../src/registry/digest.ts';
-import type { ManifestRecord, ManifestSummary, MetaStore, Page, Repository, Upload } from '../../src/store/meta/meta-store.ts';
+import type { ImageId, ManifestRecord, ManifestSummary, MetaStore, Page, Repository, Upload } from '../../src/store/meta/meta-store.ts';
 
 /** What a driver's test file hands the suite: a fresh, empty, migrated store per test. */
 export interface MetaStoreHarness {
@@ -686,6 +686,115 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
       for (const [i, o] of outcomes.entries()) {
         if (o.status === 'fulfilled') assert.deepEqual(await store.findLinkedBlob(o.value, digest(`tx ${i}`)), { digest: digest(`tx ${i}`), sizeBytes: i });
       }
+    });
+
+    // --- images (ECR ListImages, DescribeImages, lastRecordedPullTime) -----------------------------
+
+    metaTest('listImageIds: one entry per tag and one per untagged manifest, by digest then tag, filtered and paged', async (store) => {
+      const r = await repo(store, 'images/ids');
+      const [m1, m2, m3] = [manifest(), manifest(), manifest()];
+      for (const m of [m1, m2, m3]) await store.putManifest(r.id, m, []);
+      await store.putTag(r.id, 'v1', m1.digest, T0);
+      await store.putTag(r.id, 'latest', m1.digest, T0);
+      await store.putTag(r.id, 'v2', m2.digest, T0);
+      const other = await repo(store, 'images/other');
+      await store.putManifest(other.id, m3, []);
+      await store.putTag(other.id, 'elsewhere', m3.digest, T0);
+
+      const byDigest = [m1, m2, m3].map((m) => m.digest).sort();
+      const expected = byDigest.flatMap((d): ImageId[] => (d === m1.digest ? [{ digest: d, tag: 'latest' }, { digest: d, tag: 'v1' }] : d === m2.digest ? [{ digest: d, tag: 'v2' }] : [{ digest: d, tag: null }]));
+      assert.deepEqual(await store.listImageIds(r.id, { tagStatus: 'ANY', limit: 10 }), expected);
+      assert.deepEqual(await store.listImageIds(r.id, { tagStatus: 'TAGGED', limit: 10 }), expected.filter((e) => e.tag !== null));
+      assert.deepEqual(await store.listImageIds(r.id, { tagStatus: 'UNTAGGED', limit: 10 }), [{ digest: m3.digest, tag: null }]);
+
+      // Page by page, one entry at a time, each page continuing after the last entry of the one before.
+      const paged: ImageId[] = [];
+      let after: ImageId | undefined;
+      for (;;) {
+        const page = await store.listImageIds(r.id, { tagStatus: 'ANY', after, limit: 1 });
+        if (page.length === 0) break;
+        assert.equal(page.length, 1);
+        paged.push(page[0]!);
+        after = page[0];
+      }
+      assert.deepEqual(paged, expected);
+      assert.deepEqual(await store.listImageIds(other.id + 1000, { tagStatus: 'ANY', limit: 10 }), [], 'a missing repository has no images');
+    });
+
+    metaTest('listImages and getImages: manifests with their tags and last pull, filtered by tag status and paged by digest', async (store) => {
+      const r = await repo(store, 'images/details');
+      const tagged = manifest({ artifactType: 'application/vnd.example+json', annotations: '{"a":"b"}', createdAtMs: T0 + 1 });
+      const untagged = manifest({ createdAtMs: T0 + 2 });
+      await store.putManifest(r.id, tagged, []);
+      await store.putManifest(r.id, untagged, []);
+      await store.putTag(r.id, 'b', tagged.digest, T0);
+      await store.putTag(r.id, 'a', tagged.digest, T0);
+
+      const all = await store.listImages(r.id, { tagStatus: 'ANY', limit: 10 });
+      assert.deepEqual(all.map((i) => i.digest), [tagged.digest, untagged.digest].sort());
+      const t = all.find((i) => i.digest === tagged.digest)!;
+      assertManifest(t, tagged, 'tagged image');
+      assert.deepEqual(t.tags, ['a', 'b'], 'tags in byte order');
+      assert.equal(t.lastPulledAtMs, null, 'never pulled');
+      assert.deepEqual(all.find((i) => i.digest === untagged.digest)!.tags, []);
+
+      assert.deepEqual((await store.listImages(r.id, { tagStatus: 'TAGGED', limit: 10 })).map((i) => i.digest), [tagged.digest]);
+      assert.deepEqual((await store.listImages(r.id, { tagStatus: 'UNTAGGED', limit: 10 })).map((i) => i.digest), [untagged.digest]);
+      const first = await store.listImages(r.id, { tagStatus: 'ANY', limit: 1 });
+      assert.equal(first.length, 1);
+      const second = await store.listImages(r.id, { tagStatus: 'ANY', afterDigest: first[0]!.digest, limit: 1 });
+      assert.deepEqual([...first, ...second].map((i) => i.digest), all.map((i) => i.digest));
+      assert.deepEqual(await store.listImages(r.id, { tagStatus: 'ANY', afterDigest: second[0]!.digest, limit: 1 }), []);
+
+      const missing = digest('not pushed');
+      const got = await store.getImages(r.id, [tagged.digest, missing, tagged.digest]);
+      assert.deepEqual([...got.keys()], [tagged.digest], 'absent digests are left out; duplicates count once');
+      assert.deepEqual(got.get(tagged.digest), t);
+      assert.equal((await store.getImages(r.id, [])).size, 0);
+    });
+
+    metaTest('recordPulls: a pull time only moves forward, is per repository, and skips manifests that are gone', async (store) => {
+      const r = await repo(store, 'images/pulls');
+      const other = await repo(store, 'images/pulls-other');
+      const m = manifest();
+      const gone = manifest();
+      await store.putManifest(r.id, m, []);
+      await store.putManifest(other.id, m, []);
+      await store.putManifest(r.id, gone, []);
+      await store.deleteManifest(r.id, gone.digest);
+      const pulledAt = async (repositoryId: number) => (await store.getImages(repositoryId, [m.digest])).get(m.digest)!.lastPulledAtMs;
+
+      await store.recordPulls([]);
+      await store.recordPulls([
+        { repositoryId: r.id, digest: m.digest, atMs: T0 + 10_000 },
+        { repositoryId: r.id, digest: gone.digest, atMs: T0 + 10_000 },
+      ]);
+      assert.equal(await pulledAt(r.id), T0 + 10_000);
+      assert.equal(await pulledAt(other.id), null, 'the same digest in another repository is another image');
+      assert.equal(await store.getManifest(r.id, gone.digest), undefined, 'a pull of a deleted manifest does not bring it back');
+
+      await store.recordPulls([{ repositoryId: r.id, digest: m.digest, atMs: T0 + 5_000 }]);
+      assert.equal(await pulledAt(r.id), T0 + 10_000, 'an older time does not move it back');
+      await store.recordPulls([{ repositoryId: r.id, digest: m.digest, atMs: T0 + 20_000 }, { repositoryId: other.id, digest: m.digest, atMs: T0 + 1 }]);
+      assert.equal(await pulledAt(r.id), T0 + 20_000);
+      assert.equal(await pulledAt(other.id), T0 + 1);
+      assert.equal((await store.listImages(r.id, { tagStatus: 'ANY', limit: 10 }))[0]!.lastPulledAtMs, T0 + 20_000, 'listImages shows it too');
+    });
+
+    metaTest('isReferenced: whether a manifest of the repository references a blob or a child manifest', async (store) => {
+      const r = await repo(store, 'images/refs');
+      const other = await repo(store, 'images/refs-other');
+      const layer = digest('layer');
+      const child = manifest();
+      const index = manifest();
+      await store.putManifest(r.id, child, [{ digest: layer, kind: 'blob' }]);
+      await store.putManifest(r.id, index, [{ digest: child.digest, kind: 'manifest' }]);
+      assert.equal(await store.isReferenced(r.id, layer), true);
+      assert.equal(await store.isReferenced(r.id, child.digest), true);
+      assert.equal(await store.isReferenced(r.id, index.digest), false);
+      assert.equal(await store.isReferenced(other.id, layer), false, 'references are per repository');
+      await store.deleteManifest(r.id, index.digest);
+      assert.equal(await store.isReferenced(r.id, child.digest), false, 'gone with the manifest that made it');
     });
   });
 }

@@ -15,10 +15,21 @@ export interface StartOptions {
   args?: string[];
   /**
    * Extra environment variables (BERTH_*). The BERTH_BOOTSTRAP_* variables default to the test
-   * administrator (ADMIN in auth.ts); set one here to override it.
+   * administrator (ADMIN in auth.ts), and BERTH_REPOSITORIES_CREATE_ON_PUSH to `true` (see
+   * TEST_DEFAULTS); set one here to override it.
    */
   env?: Record<string, string>;
 }
+
+/**
+ * What every test server runs with unless `env` says otherwise. The data-plane tests push to fresh
+ * repository names without creating them first, as Distribution allows; Berth's default is ECR's
+ * (repositories are explicit), so those tests opt into create-on-push. Tests of explicit
+ * repositories and creation templates pass `BERTH_REPOSITORIES_CREATE_ON_PUSH: 'false'`.
+ */
+const TEST_DEFAULTS: Readonly<Record<string, string>> = {
+  BERTH_REPOSITORIES_CREATE_ON_PUSH: 'true',
+};
 
 export interface TestServer {
   /** e.g. http://127.0.0.1:41234 */
@@ -44,7 +55,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'berth-test-')));
   const child = spawn(process.execPath, [path.join(repoRoot, 'src/main.ts'), '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...(options.args ?? [])], {
     cwd: repoRoot,
-    env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'info', ...ADMIN_BOOTSTRAP_ENV, ...options.env },
+    env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'info', ...ADMIN_BOOTSTRAP_ENV, ...TEST_DEFAULTS, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];

@@ -1,7 +1,17 @@
 import type { ActionHandler } from '../plane.ts';
+import { imageActions } from './images.ts';
+import { layerActions } from './layers.ts';
 import { policyActions } from './policies.ts';
+import { registryActions } from './registry.ts';
+import { repositoryActions } from './repositories.ts';
+import { templateActions } from './templates.ts';
 
 /** Every ECR operation Berth implements, by name (docs/ecr-api.md lists them all with their status). */
 export const ecrActions: Record<string, ActionHandler> = {
   ...policyActions,
+  ...imageActions,
+  ...layerActions,
+  ...repositoryActions,
+  ...templateActions,
+  ...registryActions,
 };

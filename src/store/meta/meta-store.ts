@@ -80,6 +80,29 @@ export interface Page {
   limit: number;
 }
 
+/** ECR's tagStatus filter (ListImages, DescribeImages). */
+export type TagStatus = 'TAGGED' | 'UNTAGGED' | 'ANY';
+
+/** One entry of ListImages: a tag and its image, or (tag null) an image without tags. */
+export interface ImageId {
+  digest: Digest;
+  tag: string | null;
+}
+
+/** A manifest as DescribeImages shows it. */
+export interface ImageRecord extends ManifestRecord {
+  /** Its tags, in byte order. */
+  tags: string[];
+  /** ECR's lastRecordedPullTime; null until a pull was recorded. */
+  lastPulledAtMs: number | null;
+}
+
+export interface PullRecord {
+  repositoryId: number;
+  digest: Digest;
+  atMs: number;
+}
+
 /**
  * Registry metadata. Queries are named for the domain; registry semantics (manifest parsing,
  * what may reference what) live in registry/, so drivers stay thin. Every method is safe to call
@@ -177,6 +200,27 @@ export interface MetaStore {
   deleteUpload(id: string): Promise<boolean>;
   /** Uploads untouched since `beforeMs`, oldest first. */
   listStaleUploads(beforeMs: number, limit: number): Promise<Upload[]>;
+
+  /**
+   * ListImages: one entry per tag, and one with tag null per manifest that has no tag, ordered
+   * by digest and then tag (byte order); TAGGED and UNTAGGED keep only those kinds of entries.
+   * `after` (an entry an earlier page ended with) continues after it, whatever changed since.
+   */
+  listImageIds(repositoryId: number, query: { tagStatus: TagStatus; after?: ImageId | undefined; limit: number }): Promise<ImageId[]>;
+  /**
+   * DescribeImages: manifests in digest order (byte order), only those with at least one tag
+   * (TAGGED) or none (UNTAGGED), each with its tags and last recorded pull.
+   */
+  listImages(repositoryId: number, query: { tagStatus: TagStatus; afterDigest?: Digest | undefined; limit: number }): Promise<ImageRecord[]>;
+  /** The manifests among `digests` that the repository holds, as listImages shows them; absent ones are left out. */
+  getImages(repositoryId: number, digests: Digest[]): Promise<Map<Digest, ImageRecord>>;
+  /**
+   * Records pulls (lastRecordedPullTime) in one transaction. A manifest's time only moves
+   * forward, so replays and out-of-order batches are harmless; manifests since deleted are skipped.
+   */
+  recordPulls(pulls: PullRecord[]): Promise<void>;
+  /** Whether a manifest of the repository references the digest (as its config, a layer or a listed manifest). */
+  isReferenced(repositoryId: number, digest: Digest): Promise<boolean>;
 
   /** Readiness: resolves when the store can serve. */
   check(): Promise<void>;

@@ -1,6 +1,6 @@
 import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import type { BlobInfo } from '../../blob/blob-store.ts';
-import { defaultRepositorySettings, type ManifestRecord, type ManifestReference, type ManifestSummary, type MetaStore, type Page, type Repository, type RepositorySettings, type RepositoryTemplate, type TagMutability, type Upload } from '../meta-store.ts';
+import { defaultRepositorySettings, type ImageId, type ImageRecord, type PullRecord, type TagStatus, type ManifestRecord, type ManifestReference, type ManifestSummary, type MetaStore, type Page, type Repository, type RepositorySettings, type RepositoryTemplate, type TagMutability, type Upload } from '../meta-store.ts';
 import { migrationProvider } from '../migrations/index.ts';
 import type { Schema } from './schema.ts';
 import { KyselyIdentityStore } from './kysely-identity-store.ts';
@@ -428,6 +428,109 @@ export class KyselyMetaStore implements MetaStore {
   async listStaleUploads(beforeMs: number, limit: number): Promise<Upload[]> {
     const rows = await this.db.selectFrom('uploads').selectAll().where('updated_at', '<', beforeMs).orderBy('updated_at').limit(limit).execute();
     return rows.map(toUpload);
+  }
+
+  async listImageIds(repositoryId: number, query: { tagStatus: TagStatus; after?: ImageId | undefined; limit: number }): Promise<ImageId[]> {
+    let q = this.db
+      .selectFrom('manifests as m')
+      .leftJoin('tags as t', (j) => j.onRef('t.repository_id', '=', 'm.repository_id').onRef('t.manifest_digest', '=', 'm.digest'))
+      .select(['m.digest', 't.name'])
+      .where('m.repository_id', '=', repositoryId)
+      .orderBy('m.digest')
+      .orderBy('t.name')
+      .limit(query.limit);
+    if (query.tagStatus === 'TAGGED') q = q.where('t.name', 'is not', null);
+    if (query.tagStatus === 'UNTAGGED') q = q.where('t.name', 'is', null);
+    const after = query.after;
+    if (after) {
+      // A manifest has either tag rows or one untagged row, so an untagged entry ends its digest.
+      q = after.tag === null
+        ? q.where('m.digest', '>', after.digest)
+        : q.where((eb) => eb.or([eb('m.digest', '>', after.digest), eb.and([eb('m.digest', '=', after.digest), eb('t.name', '>', after.tag!)])]));
+    }
+    return (await q.execute()).map((r) => ({ digest: r.digest, tag: r.name ?? null }));
+  }
+
+  async listImages(repositoryId: number, query: { tagStatus: TagStatus; afterDigest?: string | undefined; limit: number }): Promise<ImageRecord[]> {
+    let q = this.db
+      .selectFrom('manifests as m')
+      .select(['m.digest', 'm.media_type', 'm.size_bytes', 'm.artifact_type', 'm.subject_digest', 'm.annotations', 'm.created_at', 'm.payload', 'm.last_pulled_at'])
+      .where('m.repository_id', '=', repositoryId)
+      .orderBy('m.digest')
+      .limit(query.limit);
+    if (query.afterDigest !== undefined) q = q.where('m.digest', '>', query.afterDigest);
+    if (query.tagStatus !== 'ANY') {
+      q = q.where((eb) => {
+        const tagged = eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest'));
+        return query.tagStatus === 'TAGGED' ? tagged : eb.not(tagged);
+      });
+    }
+    return this.withTags(repositoryId, await q.execute());
+  }
+
+  async getImages(repositoryId: number, digests: string[]): Promise<Map<string, ImageRecord>> {
+    const found = new Map<string, ImageRecord>();
+    const unique = [...new Set(digests)];
+    for (let i = 0; i < unique.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('manifests as m')
+        .select(['m.digest', 'm.media_type', 'm.size_bytes', 'm.artifact_type', 'm.subject_digest', 'm.annotations', 'm.created_at', 'm.payload', 'm.last_pulled_at'])
+        .where('m.repository_id', '=', repositoryId)
+        .where('m.digest', 'in', unique.slice(i, i + 500))
+        .execute();
+      for (const image of await this.withTags(repositoryId, rows)) found.set(image.digest, image);
+    }
+    return found;
+  }
+
+  private async withTags(repositoryId: number, rows: (ManifestRow & { payload: Uint8Array; last_pulled_at: number | null })[]): Promise<ImageRecord[]> {
+    const tags = new Map<string, string[]>();
+    for (let i = 0; i < rows.length; i += 500) {
+      const found = await this.db
+        .selectFrom('tags')
+        .select(['manifest_digest', 'name'])
+        .where('repository_id', '=', repositoryId)
+        .where('manifest_digest', 'in', rows.slice(i, i + 500).map((r) => r.digest))
+        .orderBy('name')
+        .execute();
+      for (const t of found) {
+        const list = tags.get(t.manifest_digest) ?? [];
+        list.push(t.name);
+        tags.set(t.manifest_digest, list);
+      }
+    }
+    return rows.map((r) => ({
+      ...toRecord(r),
+      tags: tags.get(r.digest) ?? [],
+      lastPulledAtMs: r.last_pulled_at === null ? null : Number(r.last_pulled_at),
+    }));
+  }
+
+  async recordPulls(pulls: PullRecord[]): Promise<void> {
+    if (pulls.length === 0) return;
+    await this.transaction(async (tx) => {
+      const db = (tx as KyselyMetaStore).db;
+      for (const p of pulls) {
+        await db
+          .updateTable('manifests')
+          .set({ last_pulled_at: p.atMs })
+          .where('repository_id', '=', p.repositoryId)
+          .where('digest', '=', p.digest)
+          .where((eb) => eb.or([eb('last_pulled_at', 'is', null), eb('last_pulled_at', '<', p.atMs)]))
+          .execute();
+      }
+    });
+  }
+
+  async isReferenced(repositoryId: number, digest: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('manifest_references')
+      .select('manifest_digest')
+      .where('repository_id', '=', repositoryId)
+      .where('reference_digest', '=', digest)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
   }
 
   async check(): Promise<void> {

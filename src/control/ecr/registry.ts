@@ -1,0 +1,62 @@
+import { AwsError } from '../aws-error.ts';
+import type { ActionHandler } from '../plane.ts';
+
+/** ECR's registry-wide operations: DescribeRegistry and the account settings. */
+
+interface AccountSetting {
+  /** The values PutAccountSetting accepts. */
+  values: readonly string[];
+  /** What GetAccountSetting answers before anything was put. */
+  defaultValue: string;
+  /** Why other values ECR documents are refused, when it does. */
+  refusal?: string;
+}
+
+/**
+ * The account settings ECR documents, as Berth offers them. BLOB_MOUNTING governs
+ * cross-repository mounts on the data plane (Registry.mountBlob). The other two have one value
+ * here: Berth's registry policy applies to every ECR action (scope V2), and basic scanning,
+ * when it comes, is AWS_NATIVE (ECR has retired CLAIR).
+ */
+const ACCOUNT_SETTINGS: Readonly<Record<string, AccountSetting>> = {
+  BLOB_MOUNTING: { values: ['ENABLED', 'DISABLED'], defaultValue: 'ENABLED' },
+  BASIC_SCAN_TYPE_VERSION: { values: ['AWS_NATIVE'], defaultValue: 'AWS_NATIVE', refusal: 'CLAIR is retired in ECR and not offered by this registry' },
+  REGISTRY_POLICY_SCOPE: { values: ['V2'], defaultValue: 'V2', refusal: 'this registry applies the registry policy to every ECR action (V2); V1, which limits it to replication, is not offered' },
+};
+
+function settingNamed(name: string): AccountSetting {
+  const setting = ACCOUNT_SETTINGS[name];
+  if (!setting) {
+    throw new AwsError('InvalidParameterException', `Invalid parameter at 'name' failed to satisfy constraint: 'The account setting ${name} is not supported; supported settings are ${Object.keys(ACCOUNT_SETTINGS).join(', ')}'`);
+  }
+  return setting;
+}
+
+export const registryActions: Record<string, ActionHandler> = {
+  async DescribeRegistry(ctx) {
+    await ctx.authorize('ecr:DescribeRegistry', '*');
+    // Replication rules arrive with replication; until then the configuration is empty.
+    return { registryId: ctx.principal.accountId, replicationConfiguration: { rules: [] } };
+  },
+
+  async GetAccountSetting(ctx, input) {
+    await ctx.authorize('ecr:GetAccountSetting', '*');
+    const name = input['name'] as string;
+    const setting = settingNamed(name);
+    const value = (await ctx.deps.registry.meta.getAccountSetting(ctx.principal.accountId, name)) ?? setting.defaultValue;
+    return { name, value };
+  },
+
+  async PutAccountSetting(ctx, input) {
+    await ctx.authorize('ecr:PutAccountSetting', '*');
+    const name = input['name'] as string;
+    const value = input['value'] as string;
+    const setting = settingNamed(name);
+    if (!setting.values.includes(value)) {
+      const valid = setting.values.length === 1 ? `the only valid value is ${setting.values[0]}` : `valid values are ${setting.values.join(' and ')}`;
+      throw new AwsError('InvalidParameterException', `Invalid parameter at 'value' failed to satisfy constraint: '${value} is not a valid value for ${name}: ${valid}${setting.refusal ? ` (${setting.refusal})` : ''}'`);
+    }
+    await ctx.deps.registry.meta.putAccountSetting(ctx.principal.accountId, name, value);
+    return { name, value };
+  },
+};
