@@ -501,13 +501,12 @@ export class Registry {
   }
 
   /**
-   * ECR's tag immutability, for both planes: an immutable tag that points at an image is never
-   * moved to another. Pushing the same image to it again changes nothing and is accepted
-   * (ECR refuses even that; see docs/ecr-api.md).
+   * ECR's tag immutability, for both planes: a push to an immutable tag that already exists is
+   * refused, even of the image it already points at (as ECR does); delete the tag first.
    */
-  private async checkTagMutability(tx: MetaStore, repository: Repository, tag: string, digest: Digest): Promise<void> {
+  private async checkTagMutability(tx: MetaStore, repository: Repository, tag: string, _digest: Digest): Promise<void> {
     const current = await tx.findTagDigest(repository.id, tag);
-    if (current === undefined || current === digest) return;
+    if (current === undefined) return;
     const settings = await tx.getRepositorySettings(repository.id);
     if (!settings || !isTagImmutable(settings, tag)) return;
     const why = settings.imageTagMutability === 'IMMUTABLE' ? 'the repository is immutable' : `the tag is immutable (imageTagMutability ${settings.imageTagMutability})`;

@@ -517,7 +517,7 @@ describe('ECR image and layer operations: SDK, AWS CLI, skopeo and the data plan
 
     const refused = await expectError(await pushManifest(s.server.baseUrl, repositoryName, 'v1', two.manifest, two.mediaType), 400, 'TAG_INVALID');
     assert.equal(refused.errors[0]!.message, `The image tag 'v1' already exists in the '${repositoryName}' repository and cannot be overwritten because the repository is immutable.`);
-    assert.equal((await pushManifest(s.server.baseUrl, repositoryName, 'v1', one.manifest, one.mediaType)).status, 201, 'the same image again changes nothing');
+    await expectError(await pushManifest(s.server.baseUrl, repositoryName, 'v1', one.manifest, one.mediaType), 400, 'TAG_INVALID'); // even the same image, as ECR
     assert.equal((await pushManifest(s.server.baseUrl, repositoryName, 'v2', two.manifest, two.mediaType)).status, 201, 'a new tag is fine');
     assert.equal((await dataPlaneManifest(repositoryName, 'v1')).headers.get('docker-content-digest'), one.digest);
 
