@@ -52,6 +52,7 @@ async function start(label: string, dir: string, authEnabled: boolean): Promise<
     env: {
       ...process.env,
       BERTH_LOG_LEVEL: 'warn',
+      BERTH_REPOSITORIES_CREATE_ON_PUSH: 'true',
       BERTH_BOOTSTRAP_ACCOUNT_ID: ADMIN.accountId,
       BERTH_BOOTSTRAP_ACCESS_KEY_ID: ADMIN.accessKeyId,
       BERTH_BOOTSTRAP_SECRET_ACCESS_KEY: ADMIN.secretAccessKey,

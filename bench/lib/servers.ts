@@ -119,6 +119,8 @@ export async function startBerth(dir: string, repoRoot: string): Promise<BenchSe
     env: {
       ...process.env,
       BERTH_LOG_LEVEL: 'warn',
+      // Distribution creates repositories on push; so does Berth here, so both run the same requests.
+      BERTH_REPOSITORIES_CREATE_ON_PUSH: 'true',
       BERTH_BOOTSTRAP_ACCOUNT_ID: BERTH_BENCH_ADMIN.accountId,
       BERTH_BOOTSTRAP_ACCESS_KEY_ID: BERTH_BENCH_ADMIN.accessKeyId,
       BERTH_BOOTSTRAP_SECRET_ACCESS_KEY: BERTH_BENCH_ADMIN.secretAccessKey,
