@@ -6,6 +6,7 @@ import { AuditLog } from './audit/audit-log.ts';
 import { IamAuthorizer } from './iam/authorizer.ts';
 import { Identity } from './iam/identity.ts';
 import { Secrets } from './iam/secrets.ts';
+import { Scheduler } from './workers/scheduler.ts';
 import { Registry } from './registry/registry.ts';
 import { buildServer } from './http/server.ts';
 import { openBlobStore, openMetaStore } from './store/open.ts';
@@ -54,17 +55,18 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
   const scheme = config.tls.cert ? 'https' : 'http';
   const url = `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
-  const sweep = async () => {
-    try {
+  // Background work runs once across the cluster: each job is leased in the metadata store.
+  const sweepIntervalMs = config.uploads.sweepIntervalSeconds * 1000;
+  const scheduler = new Scheduler({ meta, log, tickMs: Math.min(5000, sweepIntervalMs) });
+  await scheduler.register({
+    name: 'upload-sweep',
+    intervalMs: sweepIntervalMs,
+    async run() {
       const swept = await registry.sweepUploads();
       if (swept.sessions + swept.orphans > 0) log.info({ task: 'upload-sweep', ...swept }, 'expired uploads removed');
-    } catch (err) {
-      log.error({ err, task: 'upload-sweep' }, 'upload sweep failed');
-    }
-  };
-  const timer = setInterval(sweep, config.uploads.sweepIntervalSeconds * 1000);
-  timer.unref();
-  void sweep();
+    },
+  });
+  scheduler.start();
 
   return {
     url,
@@ -72,7 +74,7 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
     identity,
     server,
     async close() {
-      clearInterval(timer);
+      await scheduler.stop();
       await server.close();
       await registry.close();
       await audit.close();

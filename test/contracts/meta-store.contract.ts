@@ -142,6 +142,34 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
       assert.deepEqual(await store.findRepositoriesWithBlob(OTHER_ACCOUNT, d, 10), [theirs.repository]);
     });
 
+    metaTest('jobs: one lease at a time among concurrent callers; due times; an expired lease is taken over', async (store) => {
+      await store.ensureJob('sweep', T0);
+      await store.ensureJob('sweep', T0 + 999_999); // idempotent: the first registration stands
+      assert.equal((await store.getJob('sweep'))?.nextRunAtMs, T0);
+      assert.equal(await store.acquireJob('sweep', 'a', T0 - 1, T0 + 100), false, 'not due yet');
+      const owners = ['a', 'b', 'c', 'd', 'e', 'f'];
+      const won = await Promise.all(owners.map((o) => store.acquireJob('sweep', o, T0 + 10, T0 + 1000)));
+      assert.equal(won.filter(Boolean).length, 1, 'exactly one caller takes the lease');
+      const winner = owners[won.indexOf(true)]!;
+      const loser = owners.find((o) => o !== winner)!;
+      assert.equal((await store.getJob('sweep'))?.leaseOwner, winner);
+      assert.equal(await store.renewJob('sweep', loser, T0 + 5000), false, 'only the owner renews');
+      assert.equal(await store.renewJob('sweep', winner, T0 + 2000), true);
+      assert.equal(await store.acquireJob('sweep', loser, T0 + 1500, T0 + 3000), false, 'a live lease holds');
+      // The owner dies: once the lease expires another node takes the job over.
+      assert.equal(await store.acquireJob('sweep', loser, T0 + 2001, T0 + 4000), true);
+      assert.equal(await store.finishJob('sweep', winner, T0 + 2100, T0 + 9000, null), false, 'the old owner cannot finish it');
+      assert.equal(await store.finishJob('sweep', loser, T0 + 2200, T0 + 9000, 'boom'), true);
+      const job = await store.getJob('sweep');
+      assert.equal(job?.leaseOwner, null);
+      assert.equal(job?.nextRunAtMs, T0 + 9000);
+      assert.equal(job?.lastError, 'boom');
+      assert.equal(job?.lastFinishedAtMs, T0 + 2200);
+      assert.equal(await store.acquireJob('sweep', winner, T0 + 8999, T0 + 10_000), false, 'not due again yet');
+      assert.equal(await store.acquireJob('sweep', winner, T0 + 9000, T0 + 10_000), true);
+      assert.equal(await store.getJob('absent'), undefined);
+    });
+
     metaTest('repository settings: defaults, given at creation, patched field by field', async (store) => {
       const plain = await store.createRepository(ACCOUNT, 'settings/plain', T0);
       assert.deepEqual(await store.getRepositorySettings(plain.repository.id), {

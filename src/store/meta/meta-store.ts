@@ -108,6 +108,16 @@ export interface PullRecord {
  * what may reference what) live in registry/, so drivers stay thin. Every method is safe to call
  * concurrently; writes that must land together go through transaction().
  */
+export interface JobState {
+  name: string;
+  nextRunAtMs: number;
+  leaseOwner: string | null;
+  leaseExpiresAtMs: number | null;
+  lastStartedAtMs: number | null;
+  lastFinishedAtMs: number | null;
+  lastError: string | null;
+}
+
 export interface MetaStore {
   /** Accounts, IAM entities, policies and the audit trail, in the same database (and transaction). */
   readonly identity: IdentityStore;
@@ -221,6 +231,20 @@ export interface MetaStore {
   recordPulls(pulls: PullRecord[]): Promise<void>;
   /** Whether a manifest of the repository references the digest (as its config, a layer or a listed manifest). */
   isReferenced(repositoryId: number, digest: Digest): Promise<boolean>;
+
+  /** Registers a job; its first run is due at `firstRunAtMs`. Idempotent: an existing job is left as it is. */
+  ensureJob(name: string, firstRunAtMs: number): Promise<void>;
+  /**
+   * Takes the job's lease for `owner` until `leaseUntilMs` if the job is due and nobody holds a
+   * live lease (an expired lease, e.g. of a node that died, can be taken over). Atomic: of
+   * concurrent callers on any number of nodes, at most one gets it. Resolves whether it did.
+   */
+  acquireJob(name: string, owner: string, nowMs: number, leaseUntilMs: number): Promise<boolean>;
+  /** Extends a lease the owner still holds. Resolves false when it lost it. */
+  renewJob(name: string, owner: string, leaseUntilMs: number): Promise<boolean>;
+  /** Ends the owner's run: releases the lease and sets the next run. Resolves false when the owner no longer held the lease. */
+  finishJob(name: string, owner: string, nowMs: number, nextRunAtMs: number, error: string | null): Promise<boolean>;
+  getJob(name: string): Promise<JobState | undefined>;
 
   /** Readiness: resolves when the store can serve. */
   check(): Promise<void>;

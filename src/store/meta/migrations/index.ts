@@ -2,6 +2,7 @@ import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-initial.ts';
 import * as m0002 from './0002-identity.ts';
 import * as m0003 from './0003-ecr.ts';
+import * as m0004 from './0004-jobs.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 interface DialectMigration {
@@ -13,6 +14,7 @@ const all: Record<string, DialectMigration> = {
   '0001-initial': m0001,
   '0002-identity': m0002,
   '0003-ecr': m0003,
+  '0004-jobs': m0004,
 };
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

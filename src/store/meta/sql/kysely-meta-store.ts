@@ -1,6 +1,6 @@
 import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import type { BlobInfo } from '../../blob/blob-store.ts';
-import { defaultRepositorySettings, type ImageId, type ImageRecord, type PullRecord, type TagStatus, type ManifestRecord, type ManifestReference, type ManifestSummary, type MetaStore, type Page, type Repository, type RepositorySettings, type RepositoryTemplate, type TagMutability, type Upload } from '../meta-store.ts';
+import { defaultRepositorySettings, type ImageId, type ImageRecord, type PullRecord, type TagStatus, type ManifestRecord, type ManifestReference, type ManifestSummary, type MetaStore, type Page, type Repository, type RepositorySettings, type RepositoryTemplate, type TagMutability, type Upload, type JobState } from '../meta-store.ts';
 import { migrationProvider } from '../migrations/index.ts';
 import type { Schema } from './schema.ts';
 import { KyselyIdentityStore } from './kysely-identity-store.ts';
@@ -531,6 +531,54 @@ export class KyselyMetaStore implements MetaStore {
       .limit(1)
       .executeTakeFirst();
     return row !== undefined;
+  }
+
+  async ensureJob(name: string, firstRunAtMs: number): Promise<void> {
+    await this.db.insertInto('jobs').values({ name, next_run_at: firstRunAtMs }).onConflict((oc) => oc.column('name').doNothing()).execute();
+  }
+
+  async acquireJob(name: string, owner: string, nowMs: number, leaseUntilMs: number): Promise<boolean> {
+    // One conditional UPDATE: the database serialises writers to the row, so of concurrent
+    // callers at most one sees the condition hold.
+    const res = await this.db
+      .updateTable('jobs')
+      .set({ lease_owner: owner, lease_expires_at: leaseUntilMs, last_started_at: nowMs })
+      .where('name', '=', name)
+      .where('next_run_at', '<=', nowMs)
+      .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', nowMs)]))
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async renewJob(name: string, owner: string, leaseUntilMs: number): Promise<boolean> {
+    const res = await this.db.updateTable('jobs').set({ lease_expires_at: leaseUntilMs }).where('name', '=', name).where('lease_owner', '=', owner).executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async finishJob(name: string, owner: string, nowMs: number, nextRunAtMs: number, error: string | null): Promise<boolean> {
+    const res = await this.db
+      .updateTable('jobs')
+      .set({ lease_owner: null, lease_expires_at: null, next_run_at: nextRunAtMs, last_finished_at: nowMs, last_error: error })
+      .where('name', '=', name)
+      .where('lease_owner', '=', owner)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async getJob(name: string): Promise<JobState | undefined> {
+    const r = await this.db.selectFrom('jobs').selectAll().where('name', '=', name).executeTakeFirst();
+    const n = (v: number | null) => (v === null ? null : Number(v));
+    return (
+      r && {
+        name: r.name,
+        nextRunAtMs: Number(r.next_run_at),
+        leaseOwner: r.lease_owner,
+        leaseExpiresAtMs: n(r.lease_expires_at),
+        lastStartedAtMs: n(r.last_started_at),
+        lastFinishedAtMs: n(r.last_finished_at),
+        lastError: r.last_error,
+      }
+    );
   }
 
   async check(): Promise<void> {

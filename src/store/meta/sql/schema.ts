@@ -91,4 +91,13 @@ export interface Schema {
   };
   repository_templates: { account_id: string; prefix: string; template: string; created_at: number; updated_at: number };
   account_settings: { account_id: string; name: string; value: string };
+  jobs: {
+    name: string;
+    next_run_at: number;
+    lease_owner: string | null;
+    lease_expires_at: number | null;
+    last_started_at: number | null;
+    last_finished_at: number | null;
+    last_error: string | null;
+  };
 }
