@@ -243,7 +243,14 @@ export class Identity {
    */
   async bootstrap(options: { dataDir: string; accountId?: string | undefined; accessKeyId?: string | undefined; secretAccessKey?: string | undefined }): Promise<void> {
     if ((await this.store.listAccounts()).length > 0) return;
-    const created = await this.createAccount(options);
+    let created;
+    try {
+      created = await this.createAccount(options);
+    } catch (err) {
+      // Several nodes starting on one empty store: another one bootstrapped first.
+      if ((await this.store.listAccounts()).length > 0) return;
+      throw err;
+    }
     this.log.info({ accountId: created.accountId, user: created.userName, accessKeyId: created.accessKeyId }, 'first account and administrator created');
     if (options.secretAccessKey !== undefined) return;
     const file = path.join(options.dataDir, 'admin-credentials');

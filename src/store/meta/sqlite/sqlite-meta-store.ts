@@ -24,7 +24,13 @@ class NodeSqliteDatabase implements SqliteDatabase {
     this.db.close();
   }
 
-  prepare(text: string): SqliteStatement {
+  prepare(sqlText: string): SqliteStatement {
+    // Kysely opens transactions with a deferred BEGIN. Ours all write, and a deferred transaction
+    // that reads first cannot wait for another process's write lock when it then writes (SQLite
+    // answers "database is locked" at once, without the busy timeout, to avoid a deadlock).
+    // BEGIN IMMEDIATE takes the write lock up front, waiting up to busy_timeout for it, so
+    // several processes on one file (nodes sharing it, the berth CLI beside the server) queue.
+    const text = /^begin$/i.test(sqlText.trim()) ? 'begin immediate' : sqlText;
     let stmt = this.statements.get(text);
     if (!stmt) {
       const s: StatementSync = this.db.prepare(text);
