@@ -2,9 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openSqliteMetaStore } from '../../src/store/meta/sqlite/sqlite-meta-store.ts';
+import type { MetaStore } from '../../src/store/meta/meta-store.ts';
+import { identityStoreContract } from './identity-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
 
-metaStoreContract('sqlite', async () => {
+async function open(): Promise<{ store: MetaStore; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-sqlite-contract-'));
   const store = await openSqliteMetaStore(path.join(dir, 'metadata.db'));
   return {
@@ -14,4 +16,11 @@ metaStoreContract('sqlite', async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+metaStoreContract('sqlite', open);
+
+identityStoreContract('sqlite', async () => {
+  const { store, cleanup } = await open();
+  return { meta: store, cleanup };
 });

@@ -3,6 +3,7 @@ import * as m0001 from './0001-initial.ts';
 import * as m0002 from './0002-identity.ts';
 import * as m0003 from './0003-ecr.ts';
 import * as m0004 from './0004-jobs.ts';
+import * as m0005 from './0005-postgres-byte-order.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 interface DialectMigration {
@@ -15,6 +16,7 @@ const all: Record<string, DialectMigration> = {
   '0002-identity': m0002,
   '0003-ecr': m0003,
   '0004-jobs': m0004,
+  '0005-postgres-byte-order': m0005,
 };
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import type {
   AccessKeyRow,
   AccountRow,
@@ -19,6 +19,15 @@ import type { Schema } from './schema.ts';
 type Db = Kysely<Schema> | Transaction<Schema>;
 
 const key = (name: string): string => name.toLowerCase();
+
+/**
+ * Rows whose `path` starts with `prefix`, compared exactly: case-sensitive and with `%`, `_` and
+ * `\` meaning themselves, as IAM's PathPrefix does. Not LIKE: SQLite's ignores case (for ASCII)
+ * and has no escape character unless given one.
+ */
+function underPath(prefix: string) {
+  return sql<boolean>`substr(path, 1, ${[...prefix].length}) = ${prefix}`;
+}
 
 /** Compiled `insert into audit_events` statements, by dialect adapter and row count. */
 const auditInsertSql = new Map<string, string>();
@@ -124,7 +133,7 @@ export class KyselyIdentityStore implements IdentityStore {
 
   async listUsers(accountId: string, pathPrefix: string, page: NamePage): Promise<UserRow[]> {
     let q = this.db.selectFrom('iam_users').selectAll().where('account_id', '=', accountId).orderBy('name_key').limit(page.limit);
-    if (pathPrefix !== '/') q = q.where('path', 'like', `${pathPrefix.replace(/[%_\\]/g, '\\$&')}%`);
+    if (pathPrefix !== '/') q = q.where(underPath(pathPrefix));
     if (page.after !== undefined) q = q.where('name_key', '>', page.after);
     return (await q.execute()).map(toUser);
   }
@@ -205,7 +214,7 @@ export class KyselyIdentityStore implements IdentityStore {
 
   async listGroups(accountId: string, pathPrefix: string, page: NamePage): Promise<GroupRow[]> {
     let q = this.db.selectFrom('iam_groups').selectAll().where('account_id', '=', accountId).orderBy('name_key').limit(page.limit);
-    if (pathPrefix !== '/') q = q.where('path', 'like', `${pathPrefix.replace(/[%_\\]/g, '\\$&')}%`);
+    if (pathPrefix !== '/') q = q.where(underPath(pathPrefix));
     if (page.after !== undefined) q = q.where('name_key', '>', page.after);
     return (await q.execute()).map(toGroup);
   }
@@ -281,7 +290,7 @@ export class KyselyIdentityStore implements IdentityStore {
 
   async listRoles(accountId: string, pathPrefix: string, page: NamePage): Promise<RoleRow[]> {
     let q = this.db.selectFrom('iam_roles').selectAll().where('account_id', '=', accountId).orderBy('name_key').limit(page.limit);
-    if (pathPrefix !== '/') q = q.where('path', 'like', `${pathPrefix.replace(/[%_\\]/g, '\\$&')}%`);
+    if (pathPrefix !== '/') q = q.where(underPath(pathPrefix));
     if (page.after !== undefined) q = q.where('name_key', '>', page.after);
     return (await q.execute()).map(toRole);
   }
@@ -327,7 +336,7 @@ export class KyselyIdentityStore implements IdentityStore {
 
   async listPolicies(accountId: string, pathPrefix: string, page: NamePage): Promise<PolicyRow[]> {
     let q = this.db.selectFrom('iam_policies').selectAll().where('account_id', '=', accountId).orderBy('name_key').limit(page.limit);
-    if (pathPrefix !== '/') q = q.where('path', 'like', `${pathPrefix.replace(/[%_\\]/g, '\\$&')}%`);
+    if (pathPrefix !== '/') q = q.where(underPath(pathPrefix));
     if (page.after !== undefined) q = q.where('name_key', '>', page.after);
     return (await q.execute()).map(toPolicy);
   }
@@ -384,7 +393,7 @@ export class KyselyIdentityStore implements IdentityStore {
   }
 
   async getInlinePolicy(accountId: string, type: PrincipalType, name: string, policyName: string): Promise<{ name: string; document: string } | undefined> {
-    return this.db
+    const r = await this.db
       .selectFrom('inline_policies')
       .select(['name', 'document'])
       .where('account_id', '=', accountId)
@@ -392,6 +401,8 @@ export class KyselyIdentityStore implements IdentityStore {
       .where('principal_key', '=', key(name))
       .where('name_key', '=', key(policyName))
       .executeTakeFirst();
+    // Plain objects whatever the driver returns (node:sqlite's rows have no prototype).
+    return r && { name: r.name, document: r.document };
   }
 
   async deleteInlinePolicy(accountId: string, type: PrincipalType, name: string, policyName: string): Promise<boolean> {
@@ -406,7 +417,7 @@ export class KyselyIdentityStore implements IdentityStore {
   }
 
   async listInlinePolicies(accountId: string, type: PrincipalType, name: string): Promise<{ name: string; document: string }[]> {
-    return this.db
+    const rows = await this.db
       .selectFrom('inline_policies')
       .select(['name', 'document'])
       .where('account_id', '=', accountId)
@@ -414,6 +425,7 @@ export class KyselyIdentityStore implements IdentityStore {
       .where('principal_key', '=', key(name))
       .orderBy('name_key')
       .execute();
+    return rows.map((r) => ({ name: r.name, document: r.document }));
   }
 
   // --- registry policy --------------------------------------------------------------------

@@ -80,8 +80,13 @@ export class KyselyMetaStore implements MetaStore {
     this.identity = new KyselyIdentityStore(this.db);
   }
 
-  static async migrate(db: Kysely<Schema>, dialect: 'sqlite' | 'postgres'): Promise<void> {
-    const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
+  /**
+   * Runs pending migrations. `migrationTableSchema` (PostgreSQL) puts Kysely's bookkeeping
+   * tables in the schema Berth's tables go to; without it Kysely looks for them in every schema
+   * the user can see and takes another schema's for its own.
+   */
+  static async migrate(db: Kysely<Schema>, dialect: 'sqlite' | 'postgres', options: { migrationTableSchema?: string } = {}): Promise<void> {
+    const migrator = new Migrator({ db, provider: migrationProvider(dialect), ...options });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error');
