@@ -21,8 +21,11 @@ export interface Berth {
 
 /** Builds stores, the registry and the HTTP server from a config, and starts listening. */
 export async function startBerth(config: Config, log: Logger): Promise<Berth> {
-  const meta = await openMetaStore(config.metadataUrl);
-  const blobs = await openBlobStore(config.blobUrl);
+  const meta = await openMetaStore(config.metadataUrl, { poolSize: config.metadata.poolSize });
+  const blobs = await openBlobStore(config.blobUrl, { s3: config.s3 }).catch(async (err: unknown) => {
+    await meta.close();
+    throw err;
+  });
   const secrets = Secrets.load({ secretKey: config.auth.secretKey, keyFile: config.auth.secretKeyFile });
   const identity = new Identity({
     meta,
@@ -47,6 +50,8 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
     manifestMaxBytes: config.manifests.maxBytes,
     cacheTtlMs: config.cache.ttlSeconds * 1000,
     manifestCacheBytes: config.cache.manifestBytes,
+    blobRedirect: config.blobs.redirect,
+    blobRedirectTtlSeconds: config.blobs.redirectTtlSeconds,
   });
   const server = buildServer({ config, log, registry, identity, authorizer, audit });
   const { host, port } = parseListen(config.listen);

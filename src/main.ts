@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config/config.ts';
 import { createLogger } from './log/logger.ts';
-import { StoreConfigError } from './store/open.ts';
+import { redactUrl, StoreConfigError } from './store/open.ts';
 import { startBerth } from './app.ts';
 
 /** Composition root: config, then stores and server, then signals. */
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   try {
     berth = await startBerth(config, log);
   } catch (err) {
-    if (err instanceof StoreConfigError || (err as Error).name === 'IdentityConflictError' || (err as NodeJS.ErrnoException).code === 'EADDRINUSE' || (err as NodeJS.ErrnoException).code === 'EACCES') {
+    if (err instanceof StoreConfigError || (err as Error).name === 'IdentityConflictError' || (err as Error).name === 'MigrationError' || (err as NodeJS.ErrnoException).code === 'EADDRINUSE' || (err as NodeJS.ErrnoException).code === 'EACCES') {
       process.stderr.write(`berth: cannot start: ${(err as Error).message}\n`);
       process.exit(1);
     }
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   // Announce readiness only once the signal handlers are in place: a supervisor may stop us
   // the moment it reads this line.
-  log.info({ url: berth.url, dataDir: config.dataDir, metadataUrl: config.metadataUrl, blobUrl: config.blobUrl }, 'listening');
+  log.info({ url: berth.url, dataDir: config.dataDir, metadataUrl: redactUrl(config.metadataUrl), blobUrl: config.blobUrl }, 'listening');
   if (process.stderr.isTTY) process.stderr.write(`Berth is listening on ${berth.url} (data in ${config.dataDir})\n`);
 }
 

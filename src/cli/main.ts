@@ -6,7 +6,7 @@ import { newAccessKeyId, newSecretAccessKey, newUserId } from '../iam/ids.ts';
 import { managedPolicyByArn } from '../iam/managed-policies.ts';
 import { Secrets } from '../iam/secrets.ts';
 import { createLogger } from '../log/logger.ts';
-import { openMetaStore } from '../store/open.ts';
+import { openMetaStore, redactUrl } from '../store/open.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
 
 /**
@@ -91,7 +91,7 @@ function print(obj: unknown): void {
  * an operator can still list and delete the keys sealed with it.
  */
 async function withStores<T>(config: Config, sealing: boolean, fn: (meta: MetaStore, identity: Identity, secrets: Secrets) => Promise<T>): Promise<T> {
-  const meta = await openMetaStore(config.metadataUrl);
+  const meta = await openMetaStore(config.metadataUrl, { poolSize: config.metadata.poolSize });
   try {
     // A new key file is made only for a store with no accounts yet: otherwise a missing file
     // means the server gets its key elsewhere, and keys sealed with a new one would not work.
@@ -144,7 +144,7 @@ export async function run(argv: string[]): Promise<number> {
           accounts.push({ accountId: a.id, alias: a.alias, created: new Date(a.createdAtMs).toISOString(), repositories, images, users });
         }
         print({
-          metadataUrl: config.metadataUrl,
+          metadataUrl: redactUrl(config.metadataUrl),
           blobUrl: config.blobUrl,
           region: config.region,
           defaultAccount: accounts[0]?.accountId ?? null,

@@ -99,6 +99,14 @@ test('every setting can be set by its flag and by its environment variable', (t)
     dataDir: ['/srv/berth', '/srv/berth'],
     metadataUrl: ['sqlite:/tmp/m.db', 'sqlite:/tmp/m.db'],
     blobUrl: ['file:/tmp/b', 'file:/tmp/b'],
+    'metadata.poolSize': ['4', 4],
+    's3.endpoint': ['http://127.0.0.1:7480', 'http://127.0.0.1:7480'],
+    's3.region': ['eu-central-1', 'eu-central-1'],
+    's3.forcePathStyle': ['true', true],
+    's3.accessKeyId': ['S3KEY', 'S3KEY'],
+    's3.secretAccessKey': ['s3secret', 's3secret'],
+    'blobs.redirect': ['never', 'never'],
+    'blobs.redirectTtlSeconds': ['300', 300],
     'tls.cert': ['/etc/c.pem', '/etc/c.pem'],
     'tls.key': ['/etc/k.pem', '/etc/k.pem'],
     'log.level': ['debug', 'debug'],
@@ -132,6 +140,23 @@ test('every setting can be set by its flag and by its environment variable', (t)
   }
   for (const config of [loadConfig({ argv, env: {}, cwd }), loadConfig({ argv: [], env, cwd })]) {
     for (const s of settings) assert.equal(valueAt(config, s.key), sample[s.key]![1], s.key);
+  }
+});
+
+test('scale-out settings: S3 credentials go together, the endpoint is a URL, blobs.redirect takes networks', (t) => {
+  const cwd = workDir(t);
+  const defaults = loadConfig({ argv: [], env: {}, cwd });
+  assert.equal(defaults.metadata.poolSize, 10);
+  assert.deepEqual(defaults.s3, { endpoint: undefined, region: 'us-east-1', forcePathStyle: false, accessKeyId: undefined, secretAccessKey: undefined });
+  assert.equal(defaults.blobs.redirect, 'always');
+  assert.equal(defaults.blobs.redirectTtlSeconds, 1200);
+  assert.throws(() => loadConfig({ argv: ['--s3-access-key-id', 'K'], env: {}, cwd }), /s3.accessKeyId and s3.secretAccessKey must be given together/);
+  assert.throws(() => loadConfig({ argv: ['--s3-endpoint', '127.0.0.1:7480'], env: {}, cwd }), /s3.endpoint: expected http:\/\/HOST/);
+  assert.throws(() => loadConfig({ argv: ['--metadata-pool-size', '0'], env: {}, cwd }), /metadata.poolSize .*at least 1/);
+  const networks = loadConfig({ argv: ['--blobs-redirect', '10.0.0.0/8, 192.0.2.7,fd00::/8'], env: {}, cwd });
+  assert.deepEqual(networks.blobs.redirect, ['10.0.0.0/8', '192.0.2.7', 'fd00::/8']);
+  for (const bad of ['sometimes', '10.0.0.0/33', '10.0.0/8', 'fd00::/129']) {
+    assert.throws(() => loadConfig({ argv: ['--blobs-redirect', bad], env: {}, cwd }), /blobs.redirect: expected always, never or a comma-separated list/, bad);
   }
 });
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 /**
@@ -23,8 +24,16 @@ export interface SettingSpec {
 export const settings = [
   { key: 'listen', kind: 'string', default: '127.0.0.1:5000', doc: 'Address and port to listen on (HOST:PORT; port 0 picks a free one).' },
   { key: 'dataDir', kind: 'string', default: './data', doc: 'Directory for the embedded stores (SQLite metadata and filesystem blobs).' },
-  { key: 'metadataUrl', kind: 'string', default: undefined, doc: 'Metadata store: `sqlite:PATH`. Default: `sqlite:<dataDir>/metadata.db`.' },
-  { key: 'blobUrl', kind: 'string', default: undefined, doc: 'Blob store: `file:PATH`. Default: `file:<dataDir>/blobs`.' },
+  { key: 'metadataUrl', kind: 'string', default: undefined, doc: 'Metadata store: `sqlite:PATH` or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`. Default: `sqlite:<dataDir>/metadata.db`.' },
+  { key: 'metadata.poolSize', kind: 'integer', default: 10, min: 1, doc: 'Connections each node keeps open to PostgreSQL at most.' },
+  { key: 'blobUrl', kind: 'string', default: undefined, doc: 'Blob store: `file:PATH` or `s3://BUCKET/PREFIX`. Default: `file:<dataDir>/blobs`.' },
+  { key: 's3.endpoint', kind: 'string', default: undefined, doc: 'S3 API endpoint for an `s3://` blob store (e.g. `http://127.0.0.1:7480` for Ceph RGW or MinIO). Default: AWS S3 of `s3.region`.' },
+  { key: 's3.region', kind: 'string', default: 'us-east-1', doc: 'Region the S3 requests are signed for.' },
+  { key: 's3.forcePathStyle', kind: 'boolean', default: false, doc: 'Address the bucket in the path (`http://host/bucket/key`) rather than the host name; most S3-compatible stores need `true`.' },
+  { key: 's3.accessKeyId', kind: 'string', default: undefined, doc: 'S3 access key id (with `s3.secretAccessKey`). Default: the AWS SDK\'s credential chain (AWS_* variables, shared files, instance or pod roles).' },
+  { key: 's3.secretAccessKey', kind: 'string', default: undefined, doc: 'S3 secret access key; see `s3.accessKeyId`.' },
+  { key: 'blobs.redirect', kind: 'string', default: 'always', doc: 'Which clients a blob GET redirects to a short-lived presigned URL of the store, where it can make one (S3): `always`, `never` (Berth streams every blob itself), or a comma-separated list of addresses and CIDRs (clients from there are redirected, others proxied).' },
+  { key: 'blobs.redirectTtlSeconds', kind: 'integer', default: 1200, min: 60, doc: 'Lifetime of the presigned URLs of blob redirects and of `GetDownloadUrlForLayer`.' },
   { key: 'tls.cert', kind: 'string', default: undefined, doc: 'PEM certificate chain; with `tls.key`, Berth serves HTTPS (TLS 1.2 and 1.3 only).' },
   { key: 'tls.key', kind: 'string', default: undefined, doc: 'PEM private key for `tls.cert`.' },
   { key: 'log.level', kind: 'enum', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], doc: 'Least severe log level written.' },
@@ -53,7 +62,11 @@ export interface Config {
   listen: string;
   dataDir: string;
   metadataUrl: string;
+  metadata: { poolSize: number };
   blobUrl: string;
+  s3: { endpoint: string | undefined; region: string; forcePathStyle: boolean; accessKeyId: string | undefined; secretAccessKey: string | undefined };
+  /** `always`, `never`, or the networks (addresses and CIDRs) whose clients are redirected. */
+  blobs: { redirect: 'always' | 'never' | string[]; redirectTtlSeconds: number };
   tls: { cert: string | undefined; key: string | undefined };
   log: { level: string };
   repositories: { createOnPush: boolean };
@@ -230,11 +243,28 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError('bootstrap.secretAccessKey: expected at least 16 characters');
   }
 
+  const s3 = {
+    endpoint: get<string | undefined>('s3.endpoint'),
+    region: get<string>('s3.region'),
+    forcePathStyle: get<boolean>('s3.forcePathStyle'),
+    accessKeyId: get<string | undefined>('s3.accessKeyId'),
+    secretAccessKey: get<string | undefined>('s3.secretAccessKey'),
+  };
+  if ((s3.accessKeyId === undefined) !== (s3.secretAccessKey === undefined)) {
+    throw new ConfigError('s3.accessKeyId and s3.secretAccessKey must be given together');
+  }
+  if (s3.endpoint !== undefined && !/^https?:\/\/[^/]+\/?$/.test(s3.endpoint)) {
+    throw new ConfigError(`s3.endpoint: expected http://HOST[:PORT] or https://HOST[:PORT], got ${JSON.stringify(s3.endpoint)}`);
+  }
+
   const config: Config = {
     listen,
     dataDir,
     metadataUrl: get<string | undefined>('metadataUrl') ?? `sqlite:${path.join(dataDir, 'metadata.db')}`,
+    metadata: { poolSize: get<number>('metadata.poolSize') },
     blobUrl: get<string | undefined>('blobUrl') ?? `file:${path.join(dataDir, 'blobs')}`,
+    s3,
+    blobs: { redirect: parseRedirect(get<string>('blobs.redirect')), redirectTtlSeconds: get<number>('blobs.redirectTtlSeconds') },
     tls: { cert: cert && path.resolve(cwd, cert), key: key && path.resolve(cwd, key) },
     log: { level: get<string>('log.level') },
     repositories: { createOnPush: get<boolean>('repositories.createOnPush') },
@@ -263,6 +293,17 @@ function parseTrustProxy(value: string | undefined): boolean | number | string[]
   if (value === 'true') return true;
   if (/^\d+$/.test(value)) return Number(value);
   return value.split(',').map((v) => v.trim()).filter(Boolean);
+}
+
+function parseRedirect(value: string): 'always' | 'never' | string[] {
+  if (value === 'always' || value === 'never') return value;
+  const networks = value.split(',').map((v) => v.trim()).filter(Boolean);
+  for (const n of networks) {
+    const [address, bits, extra] = n.split('/');
+    const valid = extra === undefined && address !== undefined && isIP(address) !== 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128)));
+    if (!valid) throw new ConfigError(`blobs.redirect: expected always, never or a comma-separated list of addresses and CIDRs, got ${JSON.stringify(n)}`);
+  }
+  return networks;
 }
 
 export function parseListen(listen: string): { host: string; port: number } {

@@ -1,4 +1,4 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../log/logger.ts';
@@ -255,14 +255,22 @@ export class Identity {
     if (options.secretAccessKey !== undefined) return;
     const file = path.join(options.dataDir, 'admin-credentials');
     const text = `# Berth administrator of account ${created.accountId} (user ${created.userName}), created ${new Date(this.now()).toISOString()}\n[berth]\naws_access_key_id = ${created.accessKeyId}\naws_secret_access_key = ${created.secretAccessKey}\n`;
-    writeFileSync(file, text, { mode: 0o600 });
-    chmodSync(file, 0o600);
+    // The secret is shown before the file is written: whatever happens to the file (a data
+    // directory that cannot be created, a read-only disk), the operator has seen it once.
     process.stderr.write(
       `\nBerth created account ${created.accountId} and its administrator "${created.userName}".\n` +
         `  Access key id:     ${created.accessKeyId}\n` +
-        `  Secret access key: ${created.secretAccessKey}\n` +
-        `This is the only time the secret is shown; it is also in ${file} (readable only by you).\n\n`,
+        `  Secret access key: ${created.secretAccessKey}\n`,
     );
+    try {
+      mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+      writeFileSync(file, text, { mode: 0o600 });
+      chmodSync(file, 0o600);
+      process.stderr.write(`This is the only time the secret is shown; it is also in ${file} (readable only by you).\n\n`);
+    } catch (err) {
+      process.stderr.write(`This is the only time the secret is shown: note it now (it could not be written to ${file}: ${(err as Error).message}).\n\n`);
+      this.log.warn({ file, err: { message: (err as Error).message } }, 'could not write the administrator credentials file');
+    }
   }
 
   // --- access keys and SigV4 --------------------------------------------------------------

@@ -17,6 +17,15 @@ export const handleBlob: OciHandler<BlobRoute> = async (deps, route, request, re
       const isHead = request.method === 'HEAD';
       const repo = await authorize(deps, request, isHead ? 'ecr:BatchCheckLayerAvailability' : 'ecr:GetDownloadUrlForLayer', route.name);
       const blob = await registry.statBlob(repo, route.digest);
+      if (!isHead && !blob.manifest) {
+        // The bytes come from the object store itself (a presigned URL), as with ECR and
+        // Distribution on S3, when blobs.redirect says so for this client.
+        const location = await registry.redirects.urlFor(blob.digest, request.ip);
+        if (location) {
+          reply.code(307).header('location', location).header('docker-content-digest', blob.digest).header('cache-control', 'no-store').send();
+          return;
+        }
+      }
       await sendBlob(registry, blob, request, reply);
       return;
     }

@@ -1,3 +1,4 @@
+import { BlobRedirects, type RedirectPolicy } from './blob-redirect.ts';
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { Readable, type Writable } from 'node:stream';
@@ -36,6 +37,10 @@ export interface RegistryOptions {
   cacheTtlMs: number;
   /** Bytes of manifest payload kept in memory. */
   manifestCacheBytes: number;
+  /** Which clients download blobs straight from the store (`blobs.redirect`); default never. */
+  blobRedirect?: RedirectPolicy;
+  /** Lifetime of redirect URLs; default 1200 s. */
+  blobRedirectTtlSeconds?: number;
   /** How long recorded pulls (lastRecordedPullTime) wait in memory before one batched write; default 5 s. */
   pullFlushIntervalMs?: number;
   now?: () => number;
@@ -77,6 +82,9 @@ export class Registry {
   private readonly manifestCache: LRUCache<string, ManifestRecord>;
   private readonly pulls: PullRecorder;
 
+  /** Whether and where blob downloads are redirected to the blob store. */
+  readonly redirects: BlobRedirects;
+
   constructor(options: RegistryOptions) {
     this.options = options;
     this.meta = options.meta;
@@ -91,6 +99,7 @@ export class Registry {
       sizeCalculation: (m) => m.sizeBytes + 256,
       ttl,
     });
+    this.redirects = new BlobRedirects(options.blobs, options.blobRedirect ?? 'never', options.blobRedirectTtlSeconds ?? 1200);
     this.pulls = new PullRecorder({ meta: options.meta, log: options.log, flushIntervalMs: options.pullFlushIntervalMs ?? 5000, now: this.now });
   }
 

@@ -1,3 +1,4 @@
+import { redactUrl } from '../../src/store/open.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -16,13 +17,13 @@ const exec = promisify(execFile);
 
 /** Runs `bin/berth` (the offline admin command) against the server's data directory. */
 async function berth(server: TestServer, args: string[]): Promise<any> {
-  const { stdout } = await exec(path.join(repoRoot, 'bin', 'berth'), [...args, '--data-dir', server.dataDir], { cwd: repoRoot });
+  const { stdout } = await exec(path.join(repoRoot, 'bin', 'berth'), [...args, '--data-dir', server.dataDir], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
   return stdout.trim() ? JSON.parse(stdout) : undefined;
 }
 
 async function berthFails(server: TestServer, args: string[]): Promise<string> {
   try {
-    await exec(path.join(repoRoot, 'bin', 'berth'), [...args, '--data-dir', server.dataDir], { cwd: repoRoot });
+    await exec(path.join(repoRoot, 'bin', 'berth'), [...args, '--data-dir', server.dataDir], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
   } catch (err) {
     const e = err as { code: number; stderr: string };
     assert.equal(e.code, 2, e.stderr);
@@ -39,7 +40,8 @@ let server: TestServer;
 let generated: TestServer;
 before(async () => {
   // Caches of one millisecond: what the CLI changes in the store shows on the next request.
-  server = await startServer({ env: { BERTH_AUTH_CACHE_TTL_SECONDS: '0' } });
+  // Blobs proxied also on S3: these tests read them back over plain HTTP (blob-redirect.test.ts covers redirects).
+  server = await startServer({ env: { BERTH_AUTH_CACHE_TTL_SECONDS: '0', BERTH_BLOBS_REDIRECT: 'never' } });
   // No BERTH_BOOTSTRAP_*: the administrator's key is generated and written for its owner only.
   generated = await startServer({ env: { BERTH_BOOTSTRAP_ACCOUNT_ID: '', BERTH_BOOTSTRAP_ACCESS_KEY_ID: '', BERTH_BOOTSTRAP_SECRET_ACCESS_KEY: '' } });
 });
@@ -134,11 +136,11 @@ test('a server started with another secret key than the store was sealed with re
     /exited with 1 before listening.*secret key .* is not the one this store's access keys were sealed with/s,
   );
   await assert.rejects(
-    exec(path.join(repoRoot, 'bin', 'berth'), ['key', 'create', '--account', ADMIN.accountId, '--user', 'nobody', '--data-dir', server.dataDir, '--auth-secret-key-file', path.join(generated.dataDir, 'secret.key')], { cwd: repoRoot }),
+    exec(path.join(repoRoot, 'bin', 'berth'), ['key', 'create', '--account', ADMIN.accountId, '--user', 'nobody', '--data-dir', server.dataDir, '--auth-secret-key-file', path.join(generated.dataDir, 'secret.key')], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } }),
     (err: { code: number; stderr: string }) => err.code === 2 && /not the one this store's access keys were sealed with/.test(err.stderr),
   );
   // Without the key, the keys sealed with it can still be listed (and deleted) to recover.
-  const listed = await exec(path.join(repoRoot, 'bin', 'berth'), ['key', 'list', '--account', ADMIN.accountId, '--user', 'admin', '--data-dir', server.dataDir, '--auth-secret-key-file', '/nonexistent/secret.key'], { cwd: repoRoot });
+  const listed = await exec(path.join(repoRoot, 'bin', 'berth'), ['key', 'list', '--account', ADMIN.accountId, '--user', 'admin', '--data-dir', server.dataDir, '--auth-secret-key-file', '/nonexistent/secret.key'], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
   assert.ok(JSON.parse(listed.stdout).length >= 1);
 });
 
@@ -165,7 +167,9 @@ test('berth repository-policy delete and registry-policy delete undo a policy th
 
 test('berth status shows the stores and each account with its repositories, images and users', async () => {
   const status = await berth(server, ['status']);
-  assert.equal(status.metadataUrl, `sqlite:${path.join(server.dataDir, 'metadata.db')}`);
+  const metadataUrl = server.storeEnv['BERTH_METADATA_URL'];
+  assert.equal(status.metadataUrl, metadataUrl ? redactUrl(metadataUrl) : `sqlite:${path.join(server.dataDir, 'metadata.db')}`);
+  if (metadataUrl) assert.doesNotMatch(JSON.stringify(status), /berth-test@/, 'no database password in the output');
   assert.equal(status.region, 'us-east-1');
   assert.equal(status.defaultAccount, ADMIN.accountId);
   const mine = status.accounts.find((a: { accountId: string }) => a.accountId === ADMIN.accountId);

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN, adminAuthorization } from '../support/auth.ts';
+import { backend, freshScaleoutStores, listKeys, scaleoutQuery } from '../support/backend.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 import { buildRealImage, readOciLayout, writeOciLayout, type RealImage } from '../support/layout.ts';
 import { requireTools, toolSandbox, type ToolSandbox } from '../support/tools.ts';
@@ -16,20 +18,32 @@ import { assertNoServerErrors } from '../support/http.ts';
  * upload continues on another node, a tag pushed through one node is seen at once by all, a node
  * killed mid-upload loses nothing acknowledged, and every image pulls back byte-identical.
  *
- * The stores here are the embedded ones on one machine (a SQLite file and a blob directory that
- * every node opens); with PostgreSQL and S3 drivers the same test runs on those.
+ * On the embedded backend the nodes share a SQLite file and a blob directory on one machine; on
+ * the scale-out backend (test/support/backend.ts, scripts/test-scaleout.ts) one PostgreSQL
+ * schema and one S3 bucket prefix, where blob GETs redirect to presigned S3 URLs.
  */
 
-export function clusterSuite(name: string, stores: () => Promise<{ env: Record<string, string>; cleanup(): Promise<void> }>): void {
+export interface ClusterStores {
+  env: Record<string, string>;
+  /** The digests the metadata store records as blobs, and those whose bytes the blob store holds. */
+  inventory(): Promise<{ recorded: string[]; stored: string[] }>;
+  cleanup(): Promise<void>;
+}
+
+export function clusterSuite(name: string, stores: () => Promise<ClusterStores>): void {
   describe(`a three-node cluster on ${name}`, () => {
     let cluster: TestCluster;
     let tools: ToolSandbox;
     let cleanup: () => Promise<void> = async () => {};
+    let inventory: ClusterStores['inventory'];
+    /** Images acknowledged by the first test, pulled again once a node has died. */
+    const pushed: { image: RealImage; ref: string }[] = [];
     const host = () => `127.0.0.1:${cluster.port}`;
 
     before(async () => {
       const s = await stores();
       cleanup = s.cleanup;
+      inventory = s.inventory;
       cluster = await startCluster(3, {
         env: {
           ...s.env,
@@ -70,8 +84,30 @@ export function clusterSuite(name: string, stores: () => Promise<{ env: Record<s
       if (!requireTools(t, 'skopeo')) return;
       const images = Array.from({ length: 6 }, () => buildRealImage());
       await Promise.all(images.map((image, i) => pushWithSkopeo(image, `cluster/app${i % 2}:v${i}`)));
+      pushed.push(...images.map((image, i) => ({ image, ref: `cluster/app${i % 2}:v${i}` })));
       await Promise.all(images.map((image, i) => pullAndCompare(image, `cluster/app${i % 2}:v${i}`)));
       assert.ok(cluster.served.every((n) => n > 10), `each node served requests: ${cluster.served.join(', ')}`);
+    });
+
+    test('podman pushes images concurrently through the balancer, forgets them, and pulls back the same images', { timeout: 300_000 }, async (t) => {
+      if (!requireTools(t, 'podman')) return;
+      const images = Array.from({ length: 3 }, (_, i) =>
+        buildRealImage({ layers: [[{ name: 'etc', type: 'dir' }, { name: 'etc/os-release', content: `ID=cluster-${i}-${randomBytes(4).toString('hex')}\n` }]] }),
+      );
+      const refs = images.map((_, i) => `${host()}/cluster/podman:v${i}`);
+      for (const [i, image] of images.entries()) {
+        const src = await tools.mkdir(`podman-src-${i}`);
+        await writeOciLayout(src, [{ tag: 'v1', content: image }]);
+        await tools.podman(['pull', '--quiet', `oci:${src}:v1`]);
+        await tools.podman(['tag', image.config.digest.slice('sha256:'.length), refs[i]!]);
+      }
+      await Promise.all(refs.map((ref) => tools.podman(['push', '--quiet', '--tls-verify=false', ref], { timeoutMs: 120_000 })));
+      await tools.podman(['rmi', '--all', '--force']);
+      for (const [i, ref] of refs.entries()) {
+        await tools.podman(['pull', '--quiet', '--tls-verify=false', ref], { timeoutMs: 120_000 });
+        const [inspected] = JSON.parse((await tools.podman(['image', 'inspect', ref])).stdout) as { Id: string }[];
+        assert.equal(`sha256:${inspected!.Id}`, images[i]!.config.digest, `${ref} pulled back as the same image`);
+      }
     });
 
     test('a chunked upload continues on other nodes; a tag pushed through one node is seen at once by all', async () => {
@@ -137,13 +173,66 @@ export function clusterSuite(name: string, stores: () => Promise<{ env: Record<s
       const got = Buffer.from(await (await fetchAuthed(`/v2/cluster/resumed/blobs/${digest}`)).arrayBuffer());
       assert.ok(got.equals(whole), 'the blob is whole after the restart of the upload on other nodes');
     });
+
+    test('after the loss of a node every acknowledged push still pulls back byte-identical', { timeout: 300_000 }, async (t) => {
+      if (!requireTools(t, 'skopeo')) return;
+      assert.ok(pushed.length > 0, 'the images of the first test');
+      for (const { image, ref } of pushed) await pullAndCompare(image, ref);
+    });
+
+    test('afterwards the metadata store and the blob store agree: every recorded blob is stored, nothing stored is unrecorded', async () => {
+      const { recorded, stored } = await inventory();
+      assert.ok(recorded.length > 10, `blobs were recorded: ${recorded.length}`);
+      assert.deepEqual([...stored].sort(), [...recorded].sort());
+    });
   });
 }
 
-clusterSuite('shared embedded stores (one SQLite file, one blob directory)', async () => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'berth-cluster-'));
-  return {
-    env: { BERTH_METADATA_URL: `sqlite:${path.join(dir, 'metadata.db')}`, BERTH_BLOB_URL: `file:${path.join(dir, 'blobs')}` },
-    cleanup: () => rm(dir, { recursive: true, force: true }),
-  };
-});
+/** The blob digests of a filesystem blob store's directory (docs/blob-layout.md). */
+async function storedInDirectory(blobsDir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const algorithm of await readdir(blobsDir).catch(() => [])) {
+    if (algorithm === 'uploads' || algorithm.startsWith('.')) continue;
+    for (const fan of await readdir(path.join(blobsDir, algorithm))) {
+      for (const name of await readdir(path.join(blobsDir, algorithm, fan))) {
+        if (/^[a-f0-9]{64,128}$/.test(name)) out.push(`${algorithm}:${name}`);
+      }
+    }
+  }
+  return out;
+}
+
+if (backend === 'embedded') {
+  clusterSuite('shared embedded stores (one SQLite file, one blob directory)', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'berth-cluster-'));
+    return {
+      env: { BERTH_METADATA_URL: `sqlite:${path.join(dir, 'metadata.db')}`, BERTH_BLOB_URL: `file:${path.join(dir, 'blobs')}` },
+      async inventory() {
+        const db = new DatabaseSync(path.join(dir, 'metadata.db'), { readOnly: true });
+        try {
+          const recorded = (db.prepare('select digest from blobs').all() as { digest: string }[]).map((r) => r.digest);
+          return { recorded, stored: await storedInDirectory(path.join(dir, 'blobs', 'blobs')) };
+        } finally {
+          db.close();
+        }
+      },
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  });
+} else {
+  clusterSuite('PostgreSQL and S3 (one schema, one bucket prefix)', async () => {
+    const stores = await freshScaleoutStores();
+    return {
+      env: stores.env,
+      async inventory() {
+        const rows = await scaleoutQuery<{ digest: string }>(`select digest from ${stores.schema}.blobs`);
+        const stored = (await listKeys(stores.prefix))
+          .map((k) => /\/blobs\/([a-z0-9]+)\/[a-f0-9]{2}\/([a-f0-9]+)$/.exec(k))
+          .filter((m) => m !== null)
+          .map((m) => `${m[1]}:${m[2]}`);
+        return { recorded: rows.map((r) => r.digest), stored };
+      },
+      cleanup: () => stores.drop(),
+    };
+  });
+}

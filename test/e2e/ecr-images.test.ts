@@ -31,6 +31,7 @@ import { AWS_CLI, aws, awsEnv, awsFails, awsOk, ecrClient, requireAwsCli } from 
 import { assertNoServerErrors, expectError } from '../support/http.ts';
 import { buildRealImage, readOciLayout, writeOciLayout } from '../support/layout.ts';
 import { MT, blob, buildImage, pushBlob, pushImage, pushManifest, repoName, sha256, type Blob, type BuiltImage } from '../support/oci.ts';
+import { backend } from '../support/backend.ts';
 import { repoRoot, startServer, type TestServer } from '../support/server.ts';
 import { hasTool, run, toolSandbox, type ToolSandbox } from '../support/tools.ts';
 
@@ -470,31 +471,43 @@ describe('ECR image and layer operations: SDK, AWS CLI, skopeo and the data plan
     const layer = image.layers[0]!;
     const { downloadUrl: url, layerDigest } = await s.ecr.send(new GetDownloadUrlForLayerCommand({ repositoryName, layerDigest: layer.digest }));
     assert.equal(layerDigest, layer.digest);
-    const expires = Number(new URL(url!).searchParams.get('X-Berth-Expires'));
-    assert.ok(expires * 1000 > Date.now() && expires * 1000 <= Date.now() + 11 * 60_000, 'valid for about ten minutes');
-
     const res = await fetch(url!);
     assert.equal(res.status, 200);
     assert.ok(Buffer.from(await res.arrayBuffer()).equals(layer.bytes), 'plain fetch, no credentials: the layer byte for byte');
     const ranged = await fetch(url!, { headers: { range: 'bytes=10-19' } });
     assert.equal(ranged.status, 206);
     assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(layer.bytes.subarray(10, 20)));
+    if (backend === 'scaleout') {
+      // On S3 (blobs.redirect always) the URL is the object store's own, presigned, as ECR's is.
+      const direct = new URL(url!);
+      assert.equal(direct.origin, new URL(process.env['BERTH_TEST_S3_ENDPOINT']!).origin);
+      assert.ok(Number(direct.searchParams.get('X-Amz-Expires')) <= 1200, 'valid for at most blobs.redirectTtlSeconds');
+      const tampered = new URL(url!);
+      tampered.searchParams.set('X-Amz-Expires', '604800');
+      assert.equal((await fetch(tampered)).status, 403, 'a tampered presigned URL is refused by the store');
+      const unsigned = new URL(url!);
+      unsigned.search = '';
+      assert.equal((await fetch(unsigned)).status, 403, 'the object is not public');
+    } else {
+      const expires = Number(new URL(url!).searchParams.get('X-Berth-Expires'));
+      assert.ok(expires * 1000 > Date.now() && expires * 1000 <= Date.now() + 11 * 60_000, 'valid for about ten minutes');
 
-    const tampered = new URL(url!);
-    tampered.searchParams.set('X-Berth-Expires', String(expires + 3600));
-    await expectError(await fetch(tampered), 403, 'DENIED');
-    const otherDigest = new URL(url!.replace(layer.digest, image.config.digest));
-    await expectError(await fetch(otherDigest), 403, 'DENIED');
-    const unsigned = new URL(url!);
-    unsigned.search = '';
-    await expectError(await fetch(unsigned), 403, 'DENIED');
-    // A URL signed with the server's own key that expired: refused as expired.
-    const secrets = new Secrets(Buffer.from(readFileSync(path.join(s.server.dataDir, 'secret.key'), 'utf8').trim(), 'base64'));
-    const stale = downloadUrl(secrets, s.server.baseUrl, { account: ADMIN.accountId, name: repositoryName }, layer.digest, Date.now() - 11 * 60_000);
-    const expired = await expectError(await fetch(stale), 403, 'DENIED');
-    assert.match(expired.errors[0]!.message, /expired/);
-    const fresh = downloadUrl(secrets, s.server.baseUrl, { account: ADMIN.accountId, name: repositoryName }, layer.digest, Date.now());
-    assert.equal((await fetch(fresh)).status, 200, 'the same signing, not expired, is accepted');
+      const tampered = new URL(url!);
+      tampered.searchParams.set('X-Berth-Expires', String(expires + 3600));
+      await expectError(await fetch(tampered), 403, 'DENIED');
+      const otherDigest = new URL(url!.replace(layer.digest, image.config.digest));
+      await expectError(await fetch(otherDigest), 403, 'DENIED');
+      const unsigned = new URL(url!);
+      unsigned.search = '';
+      await expectError(await fetch(unsigned), 403, 'DENIED');
+      // A URL signed with the server's own key that expired: refused as expired.
+      const secrets = new Secrets(Buffer.from(readFileSync(path.join(s.server.dataDir, 'secret.key'), 'utf8').trim(), 'base64'));
+      const stale = downloadUrl(secrets, s.server.baseUrl, { account: ADMIN.accountId, name: repositoryName }, layer.digest, Date.now() - 11 * 60_000);
+      const expired = await expectError(await fetch(stale), 403, 'DENIED');
+      assert.match(expired.errors[0]!.message, /expired/);
+      const fresh = downloadUrl(secrets, s.server.baseUrl, { account: ADMIN.accountId, name: repositoryName }, layer.digest, Date.now());
+      assert.equal((await fetch(fresh)).status, 200, 'the same signing, not expired, is accepted');
+    }
 
     await expectSdkError(s.ecr.send(new GetDownloadUrlForLayerCommand({ repositoryName, layerDigest: sha256('absent') })), 'LayersNotFoundException');
     const loose = blob('a layer no image uses');

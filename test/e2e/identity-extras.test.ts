@@ -125,7 +125,7 @@ test('a group\'s managed policy applies to its members, and stops applying when 
 });
 
 test('another account assumes a role it is trusted for, and acts in the role\'s account', async () => {
-  const { stdout } = await promisify(execFile)(path.join(repoRoot, 'bin', 'berth'), ['account', 'create', '--account-id', '777788889999', '--data-dir', direct.dataDir], { cwd: repoRoot });
+  const { stdout } = await promisify(execFile)(path.join(repoRoot, 'bin', 'berth'), ['account', 'create', '--account-id', '777788889999', '--data-dir', direct.dataDir], { cwd: repoRoot, env: { ...process.env, ...direct.storeEnv } });
   const b = JSON.parse(stdout) as AwsCredentials;
   const iam = iamClient(direct, ADMIN);
   await iam.send(
@@ -151,6 +151,6 @@ test('another account assumes a role it is trusted for, and acts in the role\'s 
   assert.equal(res.status, 201, await res.text());
 
   // A third account that the trust policy does not name is refused, even with an identity allow.
-  const other = JSON.parse((await promisify(execFile)(path.join(repoRoot, 'bin', 'berth'), ['account', 'create', '--account-id', '121212121212', '--data-dir', direct.dataDir], { cwd: repoRoot })).stdout) as AwsCredentials;
+  const other = JSON.parse((await promisify(execFile)(path.join(repoRoot, 'bin', 'berth'), ['account', 'create', '--account-id', '121212121212', '--data-dir', direct.dataDir], { cwd: repoRoot, env: { ...process.env, ...direct.storeEnv } })).stdout) as AwsCredentials;
   await assert.rejects(stsClient(direct, other).send(new AssumeRoleCommand({ RoleArn: arn, RoleSessionName: 'sneaky' })), (err: Error) => err.name === 'AccessDenied');
 });

@@ -116,7 +116,7 @@ async function expectUnauthorized(res: Response, what: string): Promise<void> {
 
 /** `berth ...` (the offline CLI) against the test server's data directory. */
 async function berth(args: string[]): Promise<string> {
-  const result = await run(process.execPath, [path.join(repoRoot, 'src/cli/main.ts'), ...args, '--data-dir', s.server.dataDir], { timeoutMs: 30_000 });
+  const result = await run(process.execPath, [path.join(repoRoot, 'src/cli/main.ts'), ...args, '--data-dir', s.server.dataDir], { timeoutMs: 30_000, env: { ...process.env, ...s.server.storeEnv } });
   return result.stdout;
 }
 

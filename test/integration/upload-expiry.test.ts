@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import path from 'node:path';
 import { test } from 'node:test';
+import { storedUploadIds } from '../support/backend.ts';
 import { startServer } from '../support/server.ts';
 import { repoName, waitFor } from '../support/oci.ts';
 import { authedFetch } from '../support/auth.ts';
@@ -16,10 +15,9 @@ test('an abandoned upload session expires and its bytes are removed', async (t) 
   const patch = await authedFetch(location, { method: 'PATCH', body: Buffer.alloc(1000, 7) });
   assert.equal(patch.status, 202);
   const uploadId = location.pathname.split('/').pop()!;
-  const uploadsDir = path.join(server.dataDir, 'blobs', 'uploads');
-  assert.ok((await readdir(uploadsDir)).includes(uploadId), 'upload bytes are on disk while the session lives');
+  assert.ok((await storedUploadIds(server)).includes(uploadId), 'upload bytes are in the blob store while the session lives');
 
-  await waitFor(async () => !(await readdir(uploadsDir)).includes(uploadId), { timeoutMs: 15_000, what: 'the sweeper to remove the upload' });
+  await waitFor(async () => !(await storedUploadIds(server)).includes(uploadId), { timeoutMs: 15_000, what: 'the sweeper to remove the upload' });
   const status = await authedFetch(location);
   assert.equal(status.status, 404);
   const body = (await status.json()) as { errors: { code: string }[] };

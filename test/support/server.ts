@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_BOOTSTRAP_ENV } from './auth.ts';
+import { backend, freshScaleoutStores, type StoreSet } from './backend.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -36,6 +37,11 @@ export interface TestServer {
   baseUrl: string;
   port: number;
   dataDir: string;
+  /**
+   * BERTH_* variables naming the stores the server runs on, when they are not the data
+   * directory's (the scale-out backend): give them to `berth` commands run against it.
+   */
+  storeEnv: Record<string, string>;
   process: ChildProcess;
   /** Every log line the server wrote, parsed. */
   logs: Record<string, unknown>[];
@@ -46,6 +52,25 @@ export interface TestServer {
 }
 
 /**
+ * On the scale-out backend (backend.ts), the PostgreSQL schema and S3 prefix of the server that
+ * uses `dataDir`: fresh ones, remembered in the data directory so that a server restarted on
+ * it finds its stores again. Undefined on the embedded backend, and when the test chose its
+ * own metadata store.
+ */
+async function scaleoutStoresFor(dataDir: string, env: Record<string, string> | undefined): Promise<StoreSet | undefined> {
+  if (backend !== 'scaleout' || env?.['BERTH_METADATA_URL'] !== undefined || env?.['BERTH_BLOB_URL'] !== undefined) return undefined;
+  const file = path.join(dataDir, 'test-stores.json');
+  try {
+    const saved = JSON.parse(await readFile(file, 'utf8')) as { env: Record<string, string> };
+    return { env: saved.env, drop: async () => {} };
+  } catch {
+    const stores = await freshScaleoutStores();
+    await writeFile(file, JSON.stringify({ env: stores.env }));
+    return stores;
+  }
+}
+
+/**
  * Starts the real server (`node src/main.ts`) as a child process on an ephemeral port on
  * 127.0.0.1 and resolves once it logs that it listens. A fresh store is bootstrapped with the
  * test administrator, so `authedFetch` and the helpers in http.ts work against it as they are.
@@ -53,9 +78,10 @@ export interface TestServer {
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const ownsDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'berth-test-')));
+  const stores = await scaleoutStoresFor(dataDir, options.env);
   const child = spawn(process.execPath, [path.join(repoRoot, 'src/main.ts'), '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...(options.args ?? [])], {
     cwd: repoRoot,
-    env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'info', ...ADMIN_BOOTSTRAP_ENV, ...TEST_DEFAULTS, ...options.env },
+    env: { ...process.env, BERTH_LOG_LEVEL: process.env['BERTH_LOG_LEVEL'] ?? 'info', ...ADMIN_BOOTSTRAP_ENV, ...TEST_DEFAULTS, ...stores?.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
@@ -92,11 +118,15 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     baseUrl: url,
     port,
     dataDir,
+    storeEnv: { ...stores?.env },
     process: child,
     logs,
     async close() {
       await stop('SIGTERM');
-      if (ownsDir) await rm(dataDir, { recursive: true, force: true });
+      if (ownsDir) {
+        await stores?.drop();
+        await rm(dataDir, { recursive: true, force: true });
+      }
     },
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       await stop(signal);

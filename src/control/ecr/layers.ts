@@ -92,6 +92,9 @@ export const layerActions: Record<string, ActionHandler> = {
     if (!(await meta.isReferenced(repo.id, digest))) {
       throw new AwsError('LayerInaccessibleException', `The layer ${digest} is not associated with an image in the repository with name '${repo.ref.name}'; unassociated layers may be cleaned up at any time`);
     }
-    return { downloadUrl: downloadUrl(ctx.deps.identity, ctx.endpoint, repo.ref, digest, Date.now()), layerDigest: digest };
+    // As ECR does, a presigned URL of the object store itself where the store can make one and
+    // blobs.redirect covers the caller; otherwise Berth's own signed URL, which it proxies.
+    const direct = await ctx.deps.registry.redirects.urlFor(digest, ctx.caller.sourceIp);
+    return { downloadUrl: direct ?? downloadUrl(ctx.deps.identity, ctx.endpoint, repo.ref, digest, Date.now()), layerDigest: digest };
   },
 };

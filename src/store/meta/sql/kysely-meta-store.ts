@@ -89,8 +89,15 @@ export class KyselyMetaStore implements MetaStore {
     const migrator = new Migrator({ db, provider: migrationProvider(dialect), ...options });
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
+      const message = (error as Error).message ?? String(error);
+      if (/corrupted migrations/.test(message)) {
+        // The store has migrations this build does not know: a newer Berth migrated it.
+        const err = new Error(`the metadata store was migrated by a newer version of Berth (${message}); run that version or newer on every node`, { cause: error });
+        err.name = 'MigrationError';
+        throw err;
+      }
       const failed = results?.find((r) => r.status === 'Error');
-      throw new Error(`metadata migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? error}`, { cause: error });
+      throw new Error(`metadata migration ${failed?.migrationName ?? '(unknown)'} failed: ${message}`, { cause: error });
     }
   }
 
