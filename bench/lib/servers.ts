@@ -45,7 +45,7 @@ process.on('exit', () => {
   }
 });
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
@@ -56,7 +56,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-function launch(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; logFile: string }): ChildProcess {
+export function launch(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; logFile: string }): ChildProcess {
   const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(child);
   child.once('exit', () => started.delete(child));
@@ -70,7 +70,7 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_DEADLINE_MS);
@@ -79,7 +79,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Polls `url` until any HTTP response arrives, or fails after the deadline. */
-async function waitForHttp(url: string, child: ChildProcess, name: string): Promise<void> {
+export async function waitForHttp(url: string, child: ChildProcess, name: string): Promise<void> {
   const deadline = Date.now() + STARTUP_DEADLINE_MS;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited during startup with code ${child.exitCode}`);
