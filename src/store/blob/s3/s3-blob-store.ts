@@ -45,12 +45,12 @@ export interface S3BlobStoreOptions extends S3Settings {
   prefix: string;
   /** Bytes buffered per uploaded part (at least 5 MiB). Default 8 MiB. */
   partBytes?: number;
-  /** A stretch of one chunk at least this long is copied server-side at commit. Default 16 MiB. */
+  /** A stretch of one chunk at least this long is copied server-side at commit. Default 5 MiB, S3's smallest part: every chunk that can be a part is copied, not sent again. */
   copyThresholdBytes?: number;
 }
 
 const DEFAULT_PART_BYTES = 8 * MiB;
-const DEFAULT_COPY_THRESHOLD_BYTES = 16 * MiB;
+const DEFAULT_COPY_THRESHOLD_BYTES = 5 * MiB;
 /** Chunks a commit asks for ahead of the one it is reading, and how many bytes they may span. */
 const READ_AHEAD = 8;
 const READ_AHEAD_BYTES = 8 * MiB;
@@ -62,6 +62,8 @@ const DELETE_BATCH = 1000;
 const ORPHAN_COMMIT_PREFIX = 'commit-';
 const SHA256_HEX = /^[a-f0-9]{64}$/;
 const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/** A blob's key below `blobs/`: algorithm, two-digit fan-out, hex. */
+const BLOB_KEY = /^(sha256|sha512)\/([a-f0-9]{2})\/([a-f0-9]+)$/;
 
 /**
  * Parses the part of a blob URL after `s3:`: `//BUCKET` or `//BUCKET/PREFIX`.
@@ -342,6 +344,16 @@ export class S3BlobStore implements BlobStore {
     for await (const mpu of this.listMultipart(base)) note(mpu.Key!, mpu.Initiated);
     for await (const mpu of this.listMultipart(`${this.root}blobs/`)) latest.set(orphanCommitId(mpu), mpu.Initiated?.getTime() ?? 0);
     for (const [uploadId, modifiedAtMs] of latest) yield { uploadId, modifiedAtMs };
+  }
+
+  /** Every object under `blobs/` named as a blob is (multipart uploads in progress are not objects). */
+  async *listBlobs(): AsyncIterable<{ digest: Digest; sizeBytes: number; modifiedAtMs: number }> {
+    const base = `${this.root}blobs/`;
+    for await (const object of this.listObjects(base)) {
+      const m = BLOB_KEY.exec(object.Key!.slice(base.length));
+      if (!m || !m[3]!.startsWith(m[2]!) || m[3]!.length !== (m[1] === 'sha256' ? 64 : 128)) continue;
+      yield { digest: `${m[1]}:${m[3]}`, sizeBytes: object.Size ?? 0, modifiedAtMs: object.LastModified?.getTime() ?? 0 };
+    }
   }
 
   // --- commit steps -------------------------------------------------------------------------
