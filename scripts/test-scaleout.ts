@@ -2,7 +2,7 @@
  * Runs the integration and end-to-end suites a second time on the scale-out stores: a real
  * PostgreSQL and a real S3 API (single-node Ceph with radosgw), both started here on
  * 127.0.0.1 from Debian's packages by scripts/services/, and stopped by PID at the end.
- * test/support/backend.ts gives every test server a fresh schema and bucket prefix.
+ * test/support/backend.ts gives every test server a fresh database and bucket prefix.
  *
  *   node scripts/test-scaleout.ts [node --test arguments...]
  *
@@ -15,6 +15,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { Pool } from 'pg';
 
 const root = path.resolve(import.meta.dirname, '..');
 const services = path.join(root, 'scripts/services');
@@ -80,6 +81,11 @@ try {
   const pgPort = await freePorts(1);
   const pg = run('postgres-start.sh', [path.join(dir, 'pg')], { PG_PORT: String(pgPort), PG_DB: 'berth', PG_USER: 'berth', PG_PASSWORD: 'berth-test' });
   say(`PostgreSQL on 127.0.0.1:${pgPort}`);
+  // Each test server gets a database of its own (test/support/backend.ts), created by the
+  // application user, which is not a superuser.
+  const superuser = new Pool({ host: '127.0.0.1', port: pgPort, user: 'postgres', password: 'berth-test', database: 'postgres', max: 1 });
+  await superuser.query('alter role berth createdb');
+  await superuser.end();
   const base = await freePorts(40);
   const ceph = run('ceph-s3-start.sh', [path.join(dir, 'ceph')], {
     RGW_PORT: String(base),

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ADMIN, adminAuthorization } from '../support/auth.ts';
-import { backend, freshScaleoutStores, listKeys, scaleoutQuery } from '../support/backend.ts';
+import { backend, freshScaleoutStores, listKeys } from '../support/backend.ts';
 import { startCluster, type TestCluster } from '../support/cluster.ts';
 import { buildRealImage, readOciLayout, writeOciLayout, type RealImage } from '../support/layout.ts';
 import { requireTools, toolSandbox, type ToolSandbox } from '../support/tools.ts';
@@ -20,7 +20,7 @@ import { assertNoServerErrors } from '../support/http.ts';
  *
  * On the embedded backend the nodes share a SQLite file and a blob directory on one machine; on
  * the scale-out backend (test/support/backend.ts, scripts/test-scaleout.ts) one PostgreSQL
- * schema and one S3 bucket prefix, where blob GETs redirect to presigned S3 URLs.
+ * database and one S3 bucket prefix, where blob GETs redirect to presigned S3 URLs.
  */
 
 export interface ClusterStores {
@@ -220,12 +220,12 @@ if (backend === 'embedded') {
     };
   });
 } else {
-  clusterSuite('PostgreSQL and S3 (one schema, one bucket prefix)', async () => {
+  clusterSuite('PostgreSQL and S3 (one database, one bucket prefix)', async () => {
     const stores = await freshScaleoutStores();
     return {
       env: stores.env,
       async inventory() {
-        const rows = await scaleoutQuery<{ digest: string }>(`select digest from ${stores.schema}.blobs`);
+        const rows = await stores.query<{ digest: string }>('select digest from blobs');
         const stored = (await listKeys(stores.prefix))
           .map((k) => /\/blobs\/([a-z0-9]+)\/[a-f0-9]{2}\/([a-f0-9]+)$/.exec(k))
           .filter((m) => m !== null)

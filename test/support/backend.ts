@@ -6,10 +6,10 @@ import { Pool } from 'pg';
  * The stores test servers run on. By default the embedded ones (a SQLite file and a blob
  * directory in the server's data directory). With `BERTH_TEST_BACKEND=scaleout` (set by
  * scripts/test-scaleout.ts, which starts the services) every server gets a fresh PostgreSQL
- * schema and a fresh prefix of one S3 bucket instead, so that the same suite runs on both
+ * database and a fresh prefix of one S3 bucket instead, so that the same suite runs on both
  * deployments:
  *
- *   BERTH_TEST_PG_URL                 a database the test user may create schemas in
+ *   BERTH_TEST_PG_URL                 a database of a user who may create databases
  *   BERTH_TEST_S3_ENDPOINT, BERTH_TEST_S3_ACCESS_KEY_ID, BERTH_TEST_S3_SECRET_ACCESS_KEY,
  *   BERTH_TEST_S3_BUCKET              an S3 API (Ceph RGW) and a bucket in it
  */
@@ -29,7 +29,7 @@ function env(name: string): string {
 export interface StoreSet {
   /** BERTH_* variables that point a server at the stores. */
   env: Record<string, string>;
-  /** Drops the schema and deletes the prefix's objects. */
+  /** Drops the database and deletes the prefix's objects. */
   drop(): Promise<void>;
 }
 
@@ -43,11 +43,6 @@ function adminPool(): Pool {
     pool.on('error', () => {});
   }
   return pool;
-}
-
-/** Runs SQL on the test database as the test user. */
-export async function scaleoutQuery<R>(text: string, params: unknown[] = []): Promise<R[]> {
-  return (await adminPool().query(text, params)).rows as R[];
 }
 
 /** The S3 settings as BERTH_* variables. */
@@ -92,21 +87,34 @@ export async function listKeys(prefix: string): Promise<string[]> {
  */
 const redirect = /[\\/]test[\\/]integration[\\/]/.test(process.argv[1] ?? '') ? 'never' : 'always';
 
-/** A fresh PostgreSQL schema and S3 prefix, for one server or one cluster. */
-export async function freshScaleoutStores(): Promise<StoreSet & { schema: string; prefix: string }> {
+/**
+ * A fresh PostgreSQL database and S3 prefix, for one server or one cluster. A database, not a
+ * schema of a shared one: Kysely's migrator looks at the tables of every schema of its
+ * database, and fails when another test drops its schema in the middle of that look.
+ */
+export async function freshScaleoutStores(): Promise<StoreSet & { database: string; prefix: string; query<R>(text: string, params?: unknown[]): Promise<R[]> }> {
   const id = `t${process.pid}_${randomBytes(5).toString('hex')}`;
-  const schema = id;
+  const database = id;
   const prefix = id.replace(/_/g, '-');
-  await adminPool().query(`create schema ${schema}`);
+  await adminPool().query(`create database ${database}`);
   const url = new URL(env('BERTH_TEST_PG_URL'));
-  url.searchParams.set('options', `-c search_path=${schema}`);
+  url.pathname = `/${database}`;
   const bucket = env('BERTH_TEST_S3_BUCKET');
+  let pool: Pool | undefined;
   return {
-    schema,
+    database,
     prefix,
     env: { BERTH_METADATA_URL: url.toString(), BERTH_METADATA_POOL_SIZE: '5', BERTH_BLOB_URL: `s3://${bucket}/${prefix}`, BERTH_BLOBS_REDIRECT: redirect, ...s3Env() },
+    async query<R>(text: string, params: unknown[] = []): Promise<R[]> {
+      if (!pool) {
+        pool = new Pool({ connectionString: url.toString(), max: 2, idleTimeoutMillis: 50, allowExitOnIdle: true });
+        pool.on('error', () => {});
+      }
+      return (await pool.query(text, params)).rows as R[];
+    },
     async drop() {
-      await adminPool().query(`drop schema if exists ${schema} cascade`);
+      await pool?.end();
+      await adminPool().query(`drop database if exists ${database} with (force)`);
       for (;;) {
         const keys = await listKeys(prefix);
         if (keys.length === 0) break;
