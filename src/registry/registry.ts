@@ -26,6 +26,8 @@ export interface RegistryOptions {
   createOnPush: boolean;
   /** Called after a repository was created with a repository policy (so that policy caches drop what they knew). */
   onPolicyChange?: () => void;
+  /** Called after a deletion that may leave garbage (a manifest, a tag, a blob link, a repository), to schedule a collection. */
+  onGarbage?: () => void;
   uploadTtlMs: number;
   manifestMaxBytes: number;
   /**
@@ -72,7 +74,7 @@ export class Registry {
   readonly meta: MetaStore;
   readonly blobs: BlobStore;
   readonly authorizer: Authorizer;
-  private readonly log: Logger;
+  readonly log: Logger;
   private readonly options: RegistryOptions;
   private readonly now: () => number;
   /** Appends to one upload are serialised in this process; advanceUpload() guards across nodes. */
@@ -233,6 +235,12 @@ export class Registry {
     if (!(await this.meta.unlinkBlob(repository.id, digest))) {
       throw new RegistryError('BlobUnknown', { digest }, { message: `Blob ${digest} is not in repository ${repo.name}.` });
     }
+    this.garbageMade();
+  }
+
+  /** Tells garbage collection that a deletion may have left something to collect (see RegistryOptions.onGarbage). */
+  garbageMade(): void {
+    this.options.onGarbage?.();
   }
 
   // --- uploads ------------------------------------------------------------------------------
@@ -273,7 +281,8 @@ export class Registry {
       if (!(await this.authorizer.isAllowed(caller, 'ecr:GetDownloadUrlForLayer', { account: repo.account, name: source.name }))) continue;
       const blob = await this.meta.findLinkedBlob(source.id, digest);
       if (!blob) continue;
-      await this.meta.linkBlob(repository.id, digest, this.now());
+      // Resolves false when garbage collection took the blob meanwhile: the client uploads it.
+      if (!(await this.meta.linkBlob(repository.id, digest, this.now()))) return undefined;
       this.log.debug({ repository: repo.name, from: source.name, digest }, 'blob mounted');
       return blob;
     }
@@ -372,11 +381,27 @@ export class Registry {
         throw err;
       }
       const now = this.now();
-      await this.meta.transaction(async (tx) => {
-        await tx.putBlob(blob, now);
-        await tx.linkBlob(upload.repositoryId, blob.digest, now);
-        await tx.deleteUpload(upload.id);
-      });
+      try {
+        await this.meta.transaction(async (tx) => {
+          // putBlob waits for a garbage collection that holds the blob's row. The blob store's
+          // commit may have found the bytes already there and kept them instead of the upload's,
+          // and that collection may have removed them since: so, with the row recorded (and held
+          // until this commits, so no collection can start on it), check that the bytes are
+          // there, and refuse rather than record a blob without bytes (docs/gc.md).
+          await tx.putBlob(blob, now);
+          const linked = await tx.linkBlob(upload.repositoryId, blob.digest, now);
+          await tx.deleteUpload(upload.id);
+          if (!linked || !(await this.blobs.stat(blob.digest))) {
+            throw new RegistryError('BlobUploadInvalid', { uploadId: upload.id, digest: blob.digest }, {
+              message: `Blob ${blob.digest} was removed by garbage collection while this upload completed; retry the push.`,
+            });
+          }
+        });
+      } catch (err) {
+        // The upload's bytes went with the blob store's commit: the session cannot continue.
+        if (isRegistryError(err, 'BlobUploadInvalid')) await this.meta.deleteUpload(upload.id);
+        throw err;
+      }
       return blob;
     });
   }
@@ -408,10 +433,21 @@ export class Registry {
     await this.blobs.abortUpload(uploadId);
   }
 
-  /** Removes upload sessions untouched for longer than the TTL, and upload bytes no session owns. */
-  async sweepUploads(): Promise<{ sessions: number; orphans: number }> {
+  /**
+   * Removes upload sessions untouched for longer than the TTL, and upload bytes no session owns.
+   * With dryRun, removes nothing and counts what it would remove (sessions: at most 100,000).
+   */
+  async sweepUploads(options: { dryRun?: boolean } = {}): Promise<{ sessions: number; orphans: number }> {
     const cutoff = this.now() - this.options.uploadTtlMs;
     let sessions = 0;
+    if (options.dryRun) {
+      sessions = (await this.meta.listStaleUploads(cutoff, 100_000)).length;
+      let orphans = 0;
+      for await (const { uploadId, modifiedAtMs } of this.blobs.listUploads()) {
+        if (modifiedAtMs < cutoff && !(await this.meta.getUpload(uploadId))) orphans++;
+      }
+      return { sessions, orphans };
+    }
     for (;;) {
       const stale = await this.meta.listStaleUploads(cutoff, 100);
       for (const upload of stale) {
@@ -502,8 +538,23 @@ export class Registry {
     let created = false;
     await this.meta.transaction(async (tx) => {
       if (tag !== undefined) await this.checkTagMutability(tx, repository, tag, digest);
-      created = !(await tx.getManifest(repository.id, digest));
-      if (created) await tx.putManifest(repository.id, record, parsed.references);
+      // The store holds what the manifest references until this commits, so that garbage
+      // collection cannot take it meanwhile; what it took before, since checkReferences, is
+      // reported missing (docs/gc.md).
+      const outcome = await tx.putManifest(repository.id, record, parsed.references);
+      const [blob] = outcome.missingBlobs;
+      if (blob !== undefined) {
+        throw new RegistryError('ManifestBlobUnknown', { digest: blob }, {
+          message: `The manifest references blob ${blob}, which garbage collection removed from repository ${repository.name} a moment ago; push the blob again.`,
+        });
+      }
+      const [child] = outcome.missingManifests;
+      if (child !== undefined) {
+        throw new RegistryError('ManifestChildUnknown', { digest: child }, {
+          message: `The index references manifest ${child}, which garbage collection removed from repository ${repository.name} a moment ago; push it again.`,
+        });
+      }
+      created = outcome.created;
       if (tag !== undefined) await tx.putTag(repository.id, tag, digest, now);
     });
     return { digest, subject: record.subjectDigest, created };
@@ -562,6 +613,7 @@ export class Registry {
     if (!looksLikeDigest(reference)) {
       assertTag(reference);
       if (!(await this.meta.deleteTag(repository.id, reference))) throw unknown();
+      this.garbageMade();
       return;
     }
     parseDigest(reference);
@@ -572,9 +624,10 @@ export class Registry {
           message: `Manifest ${reference} is listed by index ${parents[0]}${parents.length > 1 ? ` and ${parents.length - 1} more` : ''}; delete the index first.`,
         });
       }
-      if (!(await tx.deleteManifest(repository.id, reference))) throw unknown();
+      if (!(await tx.deleteManifest(repository.id, reference, this.now()))) throw unknown();
     });
     this.manifestCache.delete(`${repository.id}@${reference}`);
+    this.garbageMade();
   }
 
   async listTags(repo: RepoRef, page: Page): Promise<{ names: string[]; more: boolean }> {

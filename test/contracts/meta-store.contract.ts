@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { describe } from 'node:test';
 import { digestOf, type Digest } from '../../src/registry/digest.ts';
 import type { ImageId, ManifestRecord, ManifestSummary, MetaStore, Page, Repository, Upload } from '../../src/store/meta/meta-store.ts';
+import { gcStoreContract } from './gc-store.contract.ts';
+import { storeTest, type MetaStoreHarness } from './harness.ts';
+import { lifecycleStoreContract } from './lifecycle-store.contract.ts';
 
 /** What a driver's test file hands the suite: a fresh, empty, migrated store per test. */
-export interface MetaStoreHarness {
-  store: MetaStore;
-  /** Closes the store and removes everything it kept (temp file, database schema). Runs once, after each test. */
-  cleanup(): Promise<void>;
-}
+export type { MetaStoreHarness } from './harness.ts';
 
 /**
  * Epoch milliseconds, as the registry passes them: past 2^32, so a driver that reads bigint
@@ -86,19 +85,13 @@ function byteOrder(names: string[]): string[] {
 
 /**
  * The behaviour every MetaStore driver must have, as meta-store.ts documents it. A driver's test
- * file is one call: `metaStoreContract('sqlite', async () => ({ store, cleanup }))`.
+ * file is one call: `metaStoreContract('sqlite', async () => ({ store, cleanup }))`, which also
+ * runs the suites of its sub-stores (garbage collection, lifecycle).
  */
 export function metaStoreContract(name: string, open: () => Promise<MetaStoreHarness>): void {
-  function metaTest(title: string, fn: (store: MetaStore) => Promise<void>): void {
-    test(title, async () => {
-      const harness = await open();
-      try {
-        await fn(harness.store);
-      } finally {
-        await harness.cleanup();
-      }
-    });
-  }
+  gcStoreContract(name, open);
+  lifecycleStoreContract(name, open);
+  const metaTest = storeTest(open);
 
   async function repo(store: MetaStore, repositoryName: string, nowMs = T0): Promise<Repository> {
     return (await store.createRepository(ACCOUNT, repositoryName, nowMs)).repository;
@@ -168,6 +161,35 @@ export function metaStoreContract(name: string, open: () => Promise<MetaStoreHar
       assert.equal(await store.acquireJob('sweep', winner, T0 + 8999, T0 + 10_000), false, 'not due again yet');
       assert.equal(await store.acquireJob('sweep', winner, T0 + 9000, T0 + 10_000), true);
       assert.equal(await store.getJob('absent'), undefined);
+    });
+
+    metaTest('jobs: hurried forward, never back, and a hurry during a run outlasts its finish', async (store) => {
+      await store.ensureJob('gc', T0 + 10_000);
+      await store.hurryJob('gc', T0 + 20_000);
+      assert.equal((await store.getJob('gc'))?.nextRunAtMs, T0 + 10_000, 'a later time does not postpone the run');
+      await store.hurryJob('gc', T0 + 5000);
+      assert.equal((await store.getJob('gc'))?.nextRunAtMs, T0 + 5000);
+      await store.hurryJob('absent', T0);
+      assert.equal(await store.getJob('absent'), undefined, 'hurrying an unknown job creates nothing');
+
+      // Not hurried during the run: the next run is as the owner says.
+      assert.equal(await store.acquireJob('gc', 'a', T0 + 5000, T0 + 6000), true);
+      assert.equal(await store.finishJob('gc', 'a', T0 + 5500, T0 + 90_000, null), true);
+      assert.equal((await store.getJob('gc'))?.nextRunAtMs, T0 + 90_000);
+
+      // Hurried twice during a run: the earlier time stands after the finish.
+      assert.equal(await store.acquireJob('gc', 'a', T0 + 90_000, T0 + 91_000), true);
+      await store.hurryJob('gc', T0 + 95_000);
+      await store.hurryJob('gc', T0 + 93_000);
+      await store.hurryJob('gc', T0 + 94_000);
+      assert.equal(await store.finishJob('gc', 'a', T0 + 90_500, T0 + 200_000, null), true);
+      assert.equal((await store.getJob('gc'))?.nextRunAtMs, T0 + 93_000);
+
+      // Hurried during a run to a time after the owner's own next run: the owner's stands.
+      assert.equal(await store.acquireJob('gc', 'a', T0 + 93_000, T0 + 94_000), true);
+      await store.hurryJob('gc', T0 + 300_000);
+      assert.equal(await store.finishJob('gc', 'a', T0 + 93_500, T0 + 100_000, null), true);
+      assert.equal((await store.getJob('gc'))?.nextRunAtMs, T0 + 100_000);
     });
 
     metaTest('repository settings: defaults, given at creation, patched field by field', async (store) => {

@@ -169,6 +169,7 @@ export const repositoryActions: Record<string, ActionHandler> = {
       if (!(await tx.deleteRepository(repository.id))) throw repositoryNotFound(ref);
     });
     ctx.deps.registry.forgetRepository(ref);
+    ctx.deps.registry.garbageMade();
     // The deleted repository's policy must not outlive it in the policy caches.
     ctx.deps.identity.invalidate();
     return { repository: await repositoryOutput(ctx, repository, settings) };

@@ -49,6 +49,12 @@ export interface BlobStore {
   /** Every upload the store holds, with the time its bytes last changed (for sweeping orphans). */
   listUploads(): AsyncIterable<{ uploadId: string; modifiedAtMs: number }>;
   /**
+   * Optional capability: every committed blob, in no particular order, with its size and the time
+   * its bytes appeared under the digest, for garbage collection's sweep of bytes that no metadata
+   * row records. Blobs committed or deleted while the listing runs may or may not be listed.
+   */
+  listBlobs?(): AsyncIterable<{ digest: Digest; sizeBytes: number; modifiedAtMs: number }>;
+  /**
    * Optional capability: opens the blob (rejecting with BlobUnknown when absent) and returns a
    * function that writes it, or the range, into a destination without ending it. Faster than
    * read() where the driver can reuse its buffers once the destination has written them. The

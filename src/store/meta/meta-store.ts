@@ -1,6 +1,8 @@
 import type { Digest } from '../../registry/digest.ts';
 import type { BlobInfo } from '../blob/blob-store.ts';
 import type { IdentityStore } from '../../iam/identity-store.ts';
+import type { GcStore } from './gc-store.ts';
+import type { LifecycleStore } from './lifecycle-store.ts';
 
 export interface Repository {
   id: number;
@@ -66,6 +68,19 @@ export interface ManifestReference {
   kind: 'blob' | 'manifest';
 }
 
+/**
+ * What putManifest did. `missingBlobs` and `missingManifests` are the references the store could
+ * not find (blobs not recorded or being deleted by garbage collection, child manifests not in the
+ * repository); the manifest is written all the same, so a caller that refuses such a manifest
+ * throws inside its transaction.
+ */
+export interface PutManifestOutcome {
+  /** False when the repository already held the manifest (its references were not checked again). */
+  created: boolean;
+  missingBlobs: Digest[];
+  missingManifests: Digest[];
+}
+
 export interface Upload {
   id: string;
   repositoryId: number;
@@ -121,6 +136,10 @@ export interface JobState {
 export interface MetaStore {
   /** Accounts, IAM entities, policies and the audit trail, in the same database (and transaction). */
   readonly identity: IdentityStore;
+  /** Garbage collection's queries and deletions (docs/gc.md). */
+  readonly gc: GcStore;
+  /** Lifecycle policies and previews. */
+  readonly lifecycle: LifecycleStore;
 
   /** Runs fn with a store whose writes commit together, or not at all if fn rejects. */
   transaction<T>(fn: (tx: MetaStore) => Promise<T>): Promise<T>;
@@ -137,10 +156,12 @@ export interface MetaStore {
   /** Changes the given settings only. Resolves false when the repository does not exist. */
   updateRepositorySettings(repositoryId: number, patch: Partial<RepositorySettings>): Promise<boolean>;
   /**
-   * Deletes the repository with its blob links, manifests, tags, references and upload
-   * sessions, in one transaction. Blob bytes stay for garbage collection. Resolves false when absent.
+   * Deletes the repository with its blob links, manifests, tags, references, upload sessions and
+   * lifecycle policy, in one transaction. Blob bytes stay for garbage collection; the blobs its
+   * manifests referenced count as used at `nowMs` (default: now), so that they outlive it by the
+   * collection's grace period. Resolves false when absent.
    */
-  deleteRepository(repositoryId: number): Promise<boolean>;
+  deleteRepository(repositoryId: number, nowMs?: number): Promise<boolean>;
   /** How many manifests the repository holds (DeleteRepository without force refuses a non-empty one). */
   countManifests(repositoryId: number): Promise<number>;
 
@@ -161,15 +182,24 @@ export interface MetaStore {
   /** Sets (text) or removes (null) the repository policy. Resolves false when the repository is gone. */
   setRepositoryPolicy(repositoryId: number, policy: string | null): Promise<boolean>;
 
-  /** Records a verified blob. Idempotent. */
+  /**
+   * Records a blob whose bytes the blob store has just verified, and marks it used at `nowMs`.
+   * Idempotent; on a recorded blob it only marks it used, and a blob that garbage collection was
+   * deleting becomes live again (the caller has just put its bytes back, and checks that they are
+   * there before committing). Waits for a collection deleting the blob to finish.
+   */
   putBlob(blob: BlobInfo, nowMs: number): Promise<void>;
-  /** Resolves undefined when the blob is not recorded at all. */
+  /** Resolves undefined when the blob is not recorded, or garbage collection is deleting it. */
   getBlob(digest: Digest): Promise<BlobInfo | undefined>;
-  /** Makes a recorded blob visible in a repository. Idempotent. */
-  linkBlob(repositoryId: number, digest: Digest, nowMs: number): Promise<void>;
-  /** Resolves the blob only if the repository links it. */
+  /**
+   * Makes a recorded blob visible in a repository and marks it used at `nowMs`. Idempotent.
+   * Resolves false, linking nothing, when the blob is not recorded or garbage collection is
+   * deleting it (the caller then has the client upload it).
+   */
+  linkBlob(repositoryId: number, digest: Digest, nowMs: number): Promise<boolean>;
+  /** Resolves the blob only if the repository links it (and it is not being deleted). */
   findLinkedBlob(repositoryId: number, digest: Digest): Promise<BlobInfo | undefined>;
-  /** Resolves how many of the digests the repository links, by digest. */
+  /** The digests among `digests` that the repository links (and are not being deleted), by digest. */
   findLinkedBlobs(repositoryId: number, digests: Digest[]): Promise<Map<Digest, BlobInfo>>;
   /** Resolves false when the repository did not link it. The bytes stay; GC decides. */
   unlinkBlob(repositoryId: number, digest: Digest): Promise<boolean>;
@@ -180,10 +210,20 @@ export interface MetaStore {
   findManifestByTag(repositoryId: number, tag: string): Promise<ManifestRecord | undefined>;
   /** Which of the digests exist as manifests in the repository. */
   findExistingManifests(repositoryId: number, digests: Digest[]): Promise<Set<Digest>>;
-  /** Idempotent on (repository, digest): the first write wins; references are recorded with it. */
-  putManifest(repositoryId: number, manifest: ManifestRecord, references: ManifestReference[]): Promise<void>;
-  /** Removes the manifest, its tags and its references. Resolves false when absent. */
-  deleteManifest(repositoryId: number, digest: Digest): Promise<boolean>;
+  /**
+   * Idempotent on (repository, digest): the first write wins; references are recorded with it.
+   * A new manifest's references are checked and held until the transaction ends, so that garbage
+   * collection cannot take them meanwhile: its blobs are marked used at the manifest's
+   * `createdAtMs`, its child manifests are locked; those not found are reported in the outcome.
+   * An existing manifest is locked likewise (a tag may be pointed at it in the same transaction).
+   */
+  putManifest(repositoryId: number, manifest: ManifestRecord, references: ManifestReference[]): Promise<PutManifestOutcome>;
+  /**
+   * Removes the manifest, its tags and its references. The blobs it referenced count as used at
+   * `nowMs` (default: now), so that they outlive it by the collection's grace period (a client
+   * that saw them a moment ago may still push a manifest naming them). Resolves false when absent.
+   */
+  deleteManifest(repositoryId: number, digest: Digest, nowMs?: number): Promise<boolean>;
   /** Manifests in the repository that list `digest` as a child manifest. */
   findParentManifests(repositoryId: number, digest: Digest): Promise<Digest[]>;
   /** Manifests whose subject is `digest`, optionally of one artifact type, oldest first. */
@@ -242,8 +282,16 @@ export interface MetaStore {
   acquireJob(name: string, owner: string, nowMs: number, leaseUntilMs: number): Promise<boolean>;
   /** Extends a lease the owner still holds. Resolves false when it lost it. */
   renewJob(name: string, owner: string, leaseUntilMs: number): Promise<boolean>;
-  /** Ends the owner's run: releases the lease and sets the next run. Resolves false when the owner no longer held the lease. */
+  /**
+   * Ends the owner's run: releases the lease and sets the next run, at `nextRunAtMs` or at the
+   * earlier time a hurryJob() made during the run. Resolves false when the owner no longer held the lease.
+   */
   finishJob(name: string, owner: string, nowMs: number, nextRunAtMs: number, error: string | null): Promise<boolean>;
+  /**
+   * Brings the job's next run forward to `atMs` if it was due later (never back). During a run
+   * the time is kept for finishJob, so a request made while the job runs is not lost.
+   */
+  hurryJob(name: string, atMs: number): Promise<void>;
   getJob(name: string): Promise<JobState | undefined>;
 
   /** Readiness: resolves when the store can serve. */

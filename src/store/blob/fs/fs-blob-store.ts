@@ -208,12 +208,47 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Walks `blobs/<algorithm>/<xx>/`. A blob's time is the later of its file's mtime and ctime:
+   * the rename that commits it keeps the upload's mtime (its last chunk, maybe long ago) but
+   * sets the ctime, so a blob that has only just appeared is never taken for an old one.
+   */
+  async *listBlobs(): AsyncIterable<{ digest: Digest; sizeBytes: number; modifiedAtMs: number }> {
+    const base = path.join(this.root, 'blobs');
+    for (const algorithm of await readdirIfAny(base)) {
+      if (algorithm !== 'sha256' && algorithm !== 'sha512') continue;
+      const length = algorithm === 'sha256' ? 64 : 128;
+      for (const fan of await readdirIfAny(path.join(base, algorithm))) {
+        if (!/^[a-f0-9]{2}$/.test(fan)) continue;
+        for (const name of await readdirIfAny(path.join(base, algorithm, fan))) {
+          if (name.length !== length || !name.startsWith(fan) || !/^[a-f0-9]+$/.test(name)) continue;
+          try {
+            const s = await stat(path.join(base, algorithm, fan, name));
+            yield { digest: `${algorithm}:${name}`, sizeBytes: s.size, modifiedAtMs: Math.max(s.mtimeMs, s.ctimeMs) };
+          } catch {
+            // Deleted between readdir and stat.
+          }
+        }
+      }
+    }
+  }
+
   async check(): Promise<void> {
     await stat(path.join(this.root, 'blobs'));
   }
 
   async close(): Promise<void> {
     this.hashes.clear();
+  }
+}
+
+/** The names in a directory; none when it does not exist (yet, or any more). */
+async function readdirIfAny(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw err;
   }
 }
 

@@ -43,5 +43,5 @@ export async function openPostgresMetaStore(url: string, options: PostgresMetaSt
     await db.destroy();
     throw err;
   }
-  return new KyselyMetaStore(db);
+  return new KyselyMetaStore(db, { dialect: 'postgres' });
 }

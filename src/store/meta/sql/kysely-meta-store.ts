@@ -1,12 +1,15 @@
 import { Migrator, sql, type Kysely, type Transaction } from 'kysely';
 import type { BlobInfo } from '../../blob/blob-store.ts';
-import { defaultRepositorySettings, type ImageId, type ImageRecord, type PullRecord, type TagStatus, type ManifestRecord, type ManifestReference, type ManifestSummary, type MetaStore, type Page, type Repository, type RepositorySettings, type RepositoryTemplate, type TagMutability, type Upload, type JobState } from '../meta-store.ts';
+import { defaultRepositorySettings, type ImageId, type ImageRecord, type PullRecord, type PutManifestOutcome, type TagStatus, type ManifestRecord, type ManifestReference, type ManifestSummary, type MetaStore, type Page, type Repository, type RepositorySettings, type RepositoryTemplate, type TagMutability, type Upload, type JobState } from '../meta-store.ts';
 import { migrationProvider } from '../migrations/index.ts';
 import type { Schema } from './schema.ts';
 import { KyselyIdentityStore } from './kysely-identity-store.ts';
 import type { IdentityStore } from '../../../iam/identity-store.ts';
-
-type Db = Kysely<Schema> | Transaction<Schema>;
+import type { GcStore } from '../gc-store.ts';
+import type { LifecycleStore } from '../lifecycle-store.ts';
+import { KyselyGcStore } from './kysely-gc-store.ts';
+import { KyselyLifecycleStore } from './kysely-lifecycle-store.ts';
+import { IN_CHUNK, lockManifests, touchBlobs, withLock, type Db, type Dialect } from './locks.ts';
 
 const summaryColumns = ['digest', 'media_type', 'size_bytes', 'artifact_type', 'subject_digest', 'annotations', 'created_at'] as const;
 
@@ -71,13 +74,20 @@ function toUpload(row: Schema['uploads']): Upload {
 export class KyselyMetaStore implements MetaStore {
   private readonly db: Db;
   private readonly root: Kysely<Schema>;
+  private readonly dialect: Dialect;
 
   readonly identity: IdentityStore;
+  readonly gc: GcStore;
+  readonly lifecycle: LifecycleStore;
 
-  constructor(db: Kysely<Schema>, tx?: Transaction<Schema>) {
+  constructor(db: Kysely<Schema>, options: { dialect: Dialect; tx?: Transaction<Schema> }) {
     this.root = db;
-    this.db = tx ?? db;
+    this.db = options.tx ?? db;
+    this.dialect = options.dialect;
     this.identity = new KyselyIdentityStore(this.db);
+    const inTransaction = <T>(fn: (db: Db) => Promise<T>): Promise<T> => (options.tx ? fn(options.tx) : this.root.transaction().execute(fn));
+    this.gc = new KyselyGcStore(this.db, this.dialect, inTransaction);
+    this.lifecycle = new KyselyLifecycleStore(this.db);
   }
 
   /**
@@ -103,7 +113,7 @@ export class KyselyMetaStore implements MetaStore {
 
   async transaction<T>(fn: (tx: MetaStore) => Promise<T>): Promise<T> {
     if (this.db !== this.root) return fn(this);
-    return this.root.transaction().execute((trx) => fn(new KyselyMetaStore(this.root, trx)));
+    return this.root.transaction().execute((trx) => fn(new KyselyMetaStore(this.root, { dialect: this.dialect, tx: trx })));
   }
 
   async getRepository(accountId: string, name: string): Promise<Repository | undefined> {
@@ -169,14 +179,19 @@ export class KyselyMetaStore implements MetaStore {
     return Number(res.numUpdatedRows) > 0;
   }
 
-  async deleteRepository(repositoryId: number): Promise<boolean> {
+  async deleteRepository(repositoryId: number, nowMs: number = Date.now()): Promise<boolean> {
     return this.transaction(async (tx) => {
       const db = (tx as KyselyMetaStore).db;
+      // Blob rows are locked before the rows that go (the lock order of gc-store.ts).
+      const used = await db.selectFrom('manifest_references').select('reference_digest').distinct().where('repository_id', '=', repositoryId).where('kind', '=', 'blob').execute();
+      await touchBlobs(db, this.dialect, used.map((r) => r.reference_digest), nowMs);
       await db.deleteFrom('tags').where('repository_id', '=', repositoryId).execute();
       await db.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).execute();
       await db.deleteFrom('manifests').where('repository_id', '=', repositoryId).execute();
       await db.deleteFrom('repository_blobs').where('repository_id', '=', repositoryId).execute();
       await db.deleteFrom('uploads').where('repository_id', '=', repositoryId).execute();
+      await db.deleteFrom('lifecycle_policies').where('repository_id', '=', repositoryId).execute();
+      await db.deleteFrom('lifecycle_previews').where('repository_id', '=', repositoryId).execute();
       const res = await db.deleteFrom('repositories').where('id', '=', repositoryId).executeTakeFirst();
       return Number(res.numDeletedRows) > 0;
     });
@@ -230,24 +245,38 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async putBlob(blob: BlobInfo, nowMs: number): Promise<void> {
+    // An upsert locks the row (PostgreSQL: and waits for a collection holding it; if that deleted
+    // the row, the insert goes ahead). It revives a row a collection had marked: the caller has
+    // just committed the bytes, and checks they are there before its transaction commits.
     await this.db
       .insertInto('blobs')
-      .values({ digest: blob.digest, size_bytes: blob.sizeBytes, created_at: nowMs })
-      .onConflict((oc) => oc.column('digest').doNothing())
+      .values({ digest: blob.digest, size_bytes: blob.sizeBytes, created_at: nowMs, last_used_at: nowMs, deleting_at: null })
+      .onConflict((oc) =>
+        oc.column('digest').doUpdateSet({
+          last_used_at: sql<number>`case when blobs.last_used_at < ${nowMs} then ${nowMs} else blobs.last_used_at end`,
+          deleting_at: null,
+        }),
+      )
       .execute();
   }
 
   async getBlob(digest: string): Promise<BlobInfo | undefined> {
-    const row = await this.db.selectFrom('blobs').select(['digest', 'size_bytes']).where('digest', '=', digest).executeTakeFirst();
+    const row = await this.db.selectFrom('blobs').select(['digest', 'size_bytes']).where('digest', '=', digest).where('deleting_at', 'is', null).executeTakeFirst();
     return row && { digest: row.digest, sizeBytes: Number(row.size_bytes) };
   }
 
-  async linkBlob(repositoryId: number, digest: string, nowMs: number): Promise<void> {
-    await this.db
-      .insertInto('repository_blobs')
-      .values({ repository_id: repositoryId, digest, created_at: nowMs })
-      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-      .execute();
+  async linkBlob(repositoryId: number, digest: string, nowMs: number): Promise<boolean> {
+    return this.transaction(async (tx) => {
+      const db = (tx as KyselyMetaStore).db;
+      // Touching the row locks it first: a collection cannot take the blob while it is linked.
+      if ((await touchBlobs(db, this.dialect, [digest], nowMs)).size === 0) return false;
+      await db
+        .insertInto('repository_blobs')
+        .values({ repository_id: repositoryId, digest, created_at: nowMs })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+      return true;
+    });
   }
 
   async findLinkedBlob(repositoryId: number, digest: string): Promise<BlobInfo | undefined> {
@@ -257,20 +286,22 @@ export class KyselyMetaStore implements MetaStore {
       .select(['b.digest', 'b.size_bytes'])
       .where('rb.repository_id', '=', repositoryId)
       .where('rb.digest', '=', digest)
+      .where('b.deleting_at', 'is', null)
       .executeTakeFirst();
     return row && { digest: row.digest, sizeBytes: Number(row.size_bytes) };
   }
 
   async findLinkedBlobs(repositoryId: number, digests: string[]): Promise<Map<string, BlobInfo>> {
     const found = new Map<string, BlobInfo>();
-    for (let i = 0; i < digests.length; i += 500) {
-      const chunk = digests.slice(i, i + 500);
+    for (let i = 0; i < digests.length; i += IN_CHUNK) {
+      const chunk = digests.slice(i, i + IN_CHUNK);
       const rows = await this.db
         .selectFrom('repository_blobs as rb')
         .innerJoin('blobs as b', 'b.digest', 'rb.digest')
         .select(['b.digest', 'b.size_bytes'])
         .where('rb.repository_id', '=', repositoryId)
         .where('rb.digest', 'in', chunk)
+        .where('b.deleting_at', 'is', null)
         .execute();
       for (const r of rows) found.set(r.digest, { digest: r.digest, sizeBytes: Number(r.size_bytes) });
     }
@@ -317,9 +348,21 @@ export class KyselyMetaStore implements MetaStore {
     return found;
   }
 
-  async putManifest(repositoryId: number, m: ManifestRecord, references: ManifestReference[]): Promise<void> {
-    await this.transaction(async (tx) => {
+  async putManifest(repositoryId: number, m: ManifestRecord, references: ManifestReference[]): Promise<PutManifestOutcome> {
+    return this.transaction(async (tx) => {
       const db = (tx as KyselyMetaStore).db;
+      // Locks in the order of gc-store.ts: this manifest, child manifests, then blobs.
+      if ((await lockManifests(db, this.dialect, repositoryId, [m.digest])).size > 0) return { created: false, missingBlobs: [], missingManifests: [] };
+      const unique = [...new Map(references.map((r) => [r.digest, r])).values()];
+      const children = unique.filter((r) => r.kind === 'manifest').map((r) => r.digest);
+      const blobs = unique.filter((r) => r.kind === 'blob').map((r) => r.digest);
+      const foundChildren = await lockManifests(db, this.dialect, repositoryId, children);
+      const touched = await touchBlobs(db, this.dialect, blobs, m.createdAtMs);
+      const outcome: PutManifestOutcome = {
+        created: true,
+        missingBlobs: blobs.filter((d) => !touched.has(d)),
+        missingManifests: children.filter((d) => !foundChildren.has(d)),
+      };
       const inserted = await db
         .insertInto('manifests')
         .values({
@@ -335,9 +378,12 @@ export class KyselyMetaStore implements MetaStore {
         })
         .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
         .executeTakeFirst();
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0 || references.length === 0) return;
-      const unique = new Map(references.map((r) => [r.digest, r]));
-      const rows = [...unique.values()].map((r) => ({
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) {
+        // Another writer stored it since the first look (and committed: the insert waited for it).
+        await lockManifests(db, this.dialect, repositoryId, [m.digest]);
+        return { created: false, missingBlobs: [], missingManifests: [] };
+      }
+      const rows = unique.map((r) => ({
         repository_id: repositoryId,
         manifest_digest: m.digest,
         reference_digest: r.digest,
@@ -350,12 +396,18 @@ export class KyselyMetaStore implements MetaStore {
           .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'reference_digest']).doNothing())
           .execute();
       }
+      return outcome;
     });
   }
 
-  async deleteManifest(repositoryId: number, digest: string): Promise<boolean> {
+  async deleteManifest(repositoryId: number, digest: string, nowMs: number = Date.now()): Promise<boolean> {
     return this.transaction(async (tx) => {
       const db = (tx as KyselyMetaStore).db;
+      // The manifest row first, then its blobs (the lock order of gc-store.ts).
+      const row = await withLock(db.selectFrom('manifests').select('digest').where('repository_id', '=', repositoryId).where('digest', '=', digest), this.dialect, 'update').executeTakeFirst();
+      if (!row) return false;
+      const used = await db.selectFrom('manifest_references').select('reference_digest').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).where('kind', '=', 'blob').execute();
+      await touchBlobs(db, this.dialect, used.map((r) => r.reference_digest), nowMs);
       await db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
       await db.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
       const res = await db.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
@@ -570,11 +622,34 @@ export class KyselyMetaStore implements MetaStore {
   async finishJob(name: string, owner: string, nowMs: number, nextRunAtMs: number, error: string | null): Promise<boolean> {
     const res = await this.db
       .updateTable('jobs')
-      .set({ lease_owner: null, lease_expires_at: null, next_run_at: nextRunAtMs, last_finished_at: nowMs, last_error: error })
+      .set({
+        lease_owner: null,
+        lease_expires_at: null,
+        // A next_run_at later than the run's start was set by hurryJob() during the run.
+        next_run_at: sql<number>`case when next_run_at > last_started_at and next_run_at < ${nextRunAtMs} then next_run_at else ${nextRunAtMs} end`,
+        last_finished_at: nowMs,
+        last_error: error,
+      })
       .where('name', '=', name)
       .where('lease_owner', '=', owner)
       .executeTakeFirst();
     return Number(res.numUpdatedRows) > 0;
+  }
+
+  async hurryJob(name: string, atMs: number): Promise<void> {
+    // Idle: the earliest time wins. Running (acquireJob left next_run_at at or before the start):
+    // the time is recorded for finishJob, again the earliest of those asked for during the run.
+    await this.db
+      .updateTable('jobs')
+      .set({ next_run_at: atMs })
+      .where('name', '=', name)
+      .where((eb) =>
+        eb.or([
+          eb('next_run_at', '>', atMs),
+          eb.and([eb('lease_owner', 'is not', null), eb('next_run_at', '<=', eb.ref('last_started_at'))]),
+        ]),
+      )
+      .execute();
   }
 
   async getJob(name: string): Promise<JobState | undefined> {

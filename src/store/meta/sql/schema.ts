@@ -16,7 +16,7 @@ export interface Schema {
     tags: Generated<string>;
     lifecycle_policy: string | null;
   };
-  blobs: { digest: string; size_bytes: number; created_at: number };
+  blobs: { digest: string; size_bytes: number; created_at: number; last_used_at: number; deleting_at: number | null };
   repository_blobs: { repository_id: number; digest: string; created_at: number };
   manifests: {
     repository_id: number;
@@ -99,5 +99,14 @@ export interface Schema {
     last_started_at: number | null;
     last_finished_at: number | null;
     last_error: string | null;
+  };
+  lifecycle_policies: { repository_id: number; policy_text: string; updated_at: number; last_evaluated_at: number | null };
+  lifecycle_previews: {
+    repository_id: number;
+    status: string;
+    policy_text: string;
+    result: string | null;
+    started_at: number;
+    finished_at: number | null;
   };
 }

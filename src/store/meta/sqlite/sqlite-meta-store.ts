@@ -64,5 +64,5 @@ export async function openSqliteMetaStore(file: string): Promise<MetaStore> {
   raw.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: new NodeSqliteDatabase(raw) }) });
   await KyselyMetaStore.migrate(db, 'sqlite');
-  return new KyselyMetaStore(db);
+  return new KyselyMetaStore(db, { dialect: 'sqlite' });
 }
