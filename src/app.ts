@@ -7,12 +7,17 @@ import { IamAuthorizer } from './iam/authorizer.ts';
 import { Identity } from './iam/identity.ts';
 import { Secrets } from './iam/secrets.ts';
 import { Scheduler } from './workers/scheduler.ts';
+import { runAllLifecycles } from './lifecycle/runner.ts';
+import { collectGarbage } from './gc/collector.ts';
+import { startMetricsServer } from './http/metrics.ts';
 import { Registry } from './registry/registry.ts';
 import { buildServer } from './http/server.ts';
 import { openBlobStore, openMetaStore } from './store/open.ts';
 
 export interface Berth {
   url: string;
+  /** The Prometheus endpoint, when `metrics.listen` is set. */
+  metricsUrl: string | undefined;
   registry: Registry;
   identity: Identity;
   server: FastifyInstance;
@@ -39,8 +44,15 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
   await identity.bootstrap({ dataDir: config.dataDir, ...config.bootstrap });
   const audit = new AuditLog(meta, log, config.audit.flushIntervalMs);
   const authorizer = new IamAuthorizer(identity, audit);
+  // Background work runs once across the cluster: each job is leased in the metadata store.
+  const sweepIntervalMs = config.uploads.sweepIntervalSeconds * 1000;
+  const scheduler = new Scheduler({ meta, log, tickMs: Math.min(5000, sweepIntervalMs) });
+  const graceMs = config.gc.graceSeconds * 1000;
+  const delayMs = config.gc.delaySeconds * 1000;
   const registry = new Registry({
     meta,
+    // What a deletion frees is collectable a grace period later; the delay lets deletions batch.
+    onGarbage: () => scheduler.hurry('gc', Date.now() + graceMs + delayMs),
     blobs,
     authorizer,
     log,
@@ -60,9 +72,6 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
   const scheme = config.tls.cert ? 'https' : 'http';
   const url = `${scheme}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
-  // Background work runs once across the cluster: each job is leased in the metadata store.
-  const sweepIntervalMs = config.uploads.sweepIntervalSeconds * 1000;
-  const scheduler = new Scheduler({ meta, log, tickMs: Math.min(5000, sweepIntervalMs) });
   await scheduler.register({
     name: 'upload-sweep',
     intervalMs: sweepIntervalMs,
@@ -71,14 +80,36 @@ export async function startBerth(config: Config, log: Logger): Promise<Berth> {
       if (swept.sessions + swept.orphans > 0) log.info({ task: 'upload-sweep', ...swept }, 'expired uploads removed');
     },
   });
+  await scheduler.register({
+    name: 'lifecycle',
+    intervalMs: config.lifecycle.intervalSeconds * 1000,
+    async run() {
+      const outcomes = await runAllLifecycles({ registry, region: config.region, log, audit });
+      const expired = outcomes.reduce((n, o) => n + o.expired.length, 0);
+      log.info({ task: 'lifecycle', repositories: outcomes.length, expired }, 'lifecycle policies applied');
+    },
+  });
+  await scheduler.register({
+    name: 'gc',
+    intervalMs: config.gc.intervalSeconds * 1000,
+    async run() {
+      // The collector logs its own summary. It runs again once the oldest garbage still within
+      // the grace period is due (at most one run a minute), else after the interval.
+      const report = await collectGarbage({ meta, blobs, registry, log }, { graceMs, dryRun: false, keepUntaggedManifests: !config.gc.deleteUntagged });
+      return { nextRunAtMs: report.nextDueAtMs === null ? undefined : Math.max(report.nextDueAtMs + delayMs, Date.now() + 60_000) };
+    },
+  });
   scheduler.start();
+  const metrics = config.metrics.listen === undefined ? undefined : await startMetricsServer({ meta, log, listen: config.metrics.listen, jobs: ['gc', 'lifecycle', 'upload-sweep'] });
 
   return {
     url,
+    metricsUrl: metrics?.url,
     registry,
     identity,
     server,
     async close() {
+      await metrics?.close();
       await scheduler.stop();
       await server.close();
       await registry.close();

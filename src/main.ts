@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   // Announce readiness only once the signal handlers are in place: a supervisor may stop us
   // the moment it reads this line.
-  log.info({ url: berth.url, dataDir: config.dataDir, metadataUrl: redactUrl(config.metadataUrl), blobUrl: config.blobUrl }, 'listening');
+  log.info({ url: berth.url, ...(berth.metricsUrl ? { metricsUrl: berth.metricsUrl } : {}), dataDir: config.dataDir, metadataUrl: redactUrl(config.metadataUrl), blobUrl: config.blobUrl }, 'listening');
   if (process.stderr.isTTY) process.stderr.write(`Berth is listening on ${berth.url} (data in ${config.dataDir})\n`);
 }
 

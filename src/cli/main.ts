@@ -6,7 +6,12 @@ import { newAccessKeyId, newSecretAccessKey, newUserId } from '../iam/ids.ts';
 import { managedPolicyByArn } from '../iam/managed-policies.ts';
 import { Secrets } from '../iam/secrets.ts';
 import { createLogger } from '../log/logger.ts';
-import { openMetaStore, redactUrl } from '../store/open.ts';
+import { openBlobStore, openMetaStore, redactUrl } from '../store/open.ts';
+import { Registry } from '../registry/registry.ts';
+import { AuditLog } from '../audit/audit-log.ts';
+import { allowAll } from '../registry/access.ts';
+import { runAllLifecycles, runLifecycle } from '../lifecycle/runner.ts';
+import { collectGarbage, storageReport } from '../gc/collector.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
 
 /**
@@ -38,6 +43,14 @@ Commands:
   registry-policy delete --account ID     remove an account's registry policy
   audit [--since ISO_TIME] [--until ISO_TIME] [--account ID] [--limit N]
                                           print audit records as JSON lines (CloudTrail-like), oldest first
+  lifecycle run [--account ID] [--repository NAME]
+                                          apply lifecycle policies now (every repository that has one, or one
+                                          repository, of the default account unless --account) and print what
+                                          they expired
+  gc [--dry-run]                          collect garbage now (docs/gc.md) and print what was removed and the bytes
+                                          reclaimed; --dry-run removes nothing and prints what a run would remove
+  storage [--account ID]                  bytes stored per account (shared layers once, and how much is shared)
+                                          and per repository
 `;
 
 class UsageError extends Error {}
@@ -53,6 +66,7 @@ const own = {
   since: { type: 'string' },
   until: { type: 'string' },
   limit: { type: 'string' },
+  'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -107,6 +121,28 @@ async function withStores<T>(config: Config, sealing: boolean, fn: (meta: MetaSt
   }
 }
 
+/** A Registry on the same stores as the server's, for commands that change images. */
+async function withRegistry<T>(config: Config, meta: MetaStore, fn: (registry: Registry) => Promise<T>): Promise<T> {
+  const blobs = await openBlobStore(config.blobUrl, { s3: config.s3 });
+  const registry = new Registry({
+    meta,
+    blobs,
+    authorizer: allowAll,
+    log: createLogger({ level: 'warn' }),
+    createOnPush: false,
+    uploadTtlMs: config.uploads.ttlSeconds * 1000,
+    manifestMaxBytes: config.manifests.maxBytes,
+    cacheTtlMs: 0,
+    manifestCacheBytes: 0,
+  });
+  try {
+    return await fn(registry);
+  } finally {
+    await registry.close();
+    await blobs.close();
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { positionals, values, serverArgs } = split(argv);
   const [command, sub, arg] = positionals;
@@ -149,6 +185,84 @@ export async function run(argv: string[]): Promise<number> {
           region: config.region,
           defaultAccount: accounts[0]?.accountId ?? null,
           accounts,
+        });
+        return 0;
+      }
+      case 'lifecycle run': {
+        const name = values['repository'] as string | undefined;
+        // A repository is in the given account, or else the default one (served on the bare host).
+        let account = values['account'] as string | undefined;
+        if (name !== undefined && account === undefined) {
+          account = (await meta.identity.listAccounts())[0]?.id;
+          if (account === undefined) throw new UsageError('there is no account yet');
+        }
+        return withRegistry(config, meta, async (registry) => {
+          const log = createLogger({ level: 'warn' });
+          const audit = new AuditLog(meta, log, config.audit.flushIntervalMs);
+          const deps = { registry, region: config.region, log, audit };
+          let outcomes;
+          try {
+            if (name !== undefined) {
+              if (!(await meta.getRepository(account!, name))) throw new UsageError(`repository ${name} does not exist in account ${account}`);
+              const outcome = await runLifecycle(deps, { account: account!, name });
+              if (!outcome) throw new UsageError(`repository ${name} in account ${account} has no lifecycle policy`);
+              outcomes = [outcome];
+            } else {
+              outcomes = (await runAllLifecycles(deps)).filter((o) => account === undefined || o.repository.account === account);
+            }
+          } finally {
+            await audit.close();
+          }
+          if (outcomes.some((o) => o.expired.length > 0)) {
+            // As the server does after a deletion: collect what the expiries freed once it leaves the grace period.
+            await meta.hurryJob('gc', Date.now() + (config.gc.graceSeconds + config.gc.delaySeconds) * 1000);
+          }
+          print(
+            outcomes.map((o) => ({
+              accountId: o.repository.account,
+              repositoryName: o.repository.name,
+              evaluatedAt: new Date(o.evaluatedAtMs).toISOString(),
+              expired: o.expired.map((e) => ({ imageDigest: e.digest, imageTags: e.tags, imagePushedAt: new Date(e.pushedAtMs).toISOString(), appliedRulePriority: e.rulePriority, dependents: e.deletedDependents })),
+            })),
+          );
+          return 0;
+        });
+      }
+      case 'gc': {
+        const dryRun = values['dry-run'] === true;
+        const report = await withRegistry(config, meta, async (registry) => {
+          const blobs = registry.blobs;
+          return collectGarbage({ meta, blobs, registry, log: createLogger({ level: 'warn' }) }, { graceMs: config.gc.graceSeconds * 1000, dryRun, keepUntaggedManifests: !config.gc.deleteUntagged });
+        });
+        print({
+          dryRun,
+          startedAt: new Date(report.startedAtMs).toISOString(),
+          finishedAt: new Date(report.finishedAtMs).toISOString(),
+          // Only what was pushed, last used or written before this was a candidate (gc.graceSeconds).
+          cutoff: new Date(report.cutoffMs).toISOString(),
+          manifests: report.manifests.map((m) => ({ accountId: m.accountId, repositoryName: m.repository, imageDigest: m.digest, sizeBytes: m.sizeBytes })),
+          blobs: report.blobs,
+          unrecordedBlobs: report.orphans,
+          uploads: report.uploads,
+          bytesReclaimed: report.bytesReclaimed,
+          manifestBytesReclaimed: report.manifestBytesReclaimed,
+          errors: report.errors,
+        });
+        return report.errors > 0 ? 1 : 0;
+      }
+      case 'storage': {
+        const report = await storageReport(meta, { accountId: values['account'] as string | undefined });
+        print({
+          total: report.total,
+          accounts: report.accounts,
+          repositories: report.repositories.map((r) => ({
+            accountId: r.accountId,
+            repositoryName: r.name,
+            images: r.manifests,
+            manifestBytes: r.manifestBytes,
+            blobs: r.blobs,
+            blobBytes: r.blobBytes,
+          })),
         });
         return 0;
       }

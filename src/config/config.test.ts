@@ -114,6 +114,12 @@ test('every setting can be set by its flag and by its environment variable', (t)
     'uploads.ttlSeconds': ['60', 60],
     'uploads.sweepIntervalSeconds': ['5', 5],
     'manifests.maxBytes': ['2048', 2048],
+    'lifecycle.intervalSeconds': ['3600', 3600],
+    'gc.graceSeconds': ['120', 120],
+    'gc.intervalSeconds': ['7200', 7200],
+    'gc.delaySeconds': ['30', 30],
+    'gc.deleteUntagged': ['false', false],
+    'metrics.listen': ['127.0.0.1:9464', '127.0.0.1:9464'],
     'cache.ttlSeconds': ['0', 0],
     'cache.manifestBytes': ['1000', 1000],
     'server.shutdownGraceSeconds': ['3', 3],
@@ -141,6 +147,12 @@ test('every setting can be set by its flag and by its environment variable', (t)
   for (const config of [loadConfig({ argv, env: {}, cwd }), loadConfig({ argv: [], env, cwd })]) {
     for (const s of settings) assert.equal(valueAt(config, s.key), sample[s.key]![1], s.key);
   }
+});
+
+test('metrics.listen is off by default and must be HOST:PORT', (t) => {
+  const cwd = workDir(t);
+  assert.equal(loadConfig({ argv: [], env: {}, cwd }).metrics.listen, undefined);
+  assert.throws(() => loadConfig({ argv: ['--metrics-listen', '9464'], env: {}, cwd }), /metrics.listen: expected HOST:PORT, got "9464"/);
 });
 
 test('scale-out settings: S3 credentials go together, the endpoint is a URL, blobs.redirect takes networks', (t) => {

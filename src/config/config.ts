@@ -40,6 +40,12 @@ export const settings = [
   { key: 'repositories.createOnPush', kind: 'boolean', default: false, doc: 'Create any repository a push names that does not exist (as Distribution does). Off, repositories are explicit as in ECR: created with CreateRepository, or on push by a CREATE_ON_PUSH repository creation template.' },
   { key: 'uploads.ttlSeconds', kind: 'integer', default: 86400, min: 1, doc: 'An upload session untouched for this long expires and its bytes are removed.' },
   { key: 'uploads.sweepIntervalSeconds', kind: 'integer', default: 900, min: 1, doc: 'How often expired upload sessions are swept.' },
+  { key: 'lifecycle.intervalSeconds', kind: 'integer', default: 86400, min: 60, doc: 'How often every repository\'s lifecycle policy is applied (once across the cluster).' },
+  { key: 'gc.graceSeconds', kind: 'integer', default: 3600, min: 1, doc: 'Garbage collection spares blobs and untagged manifests pushed, linked or referenced within this long, so that pushes in progress rarely have to retry (correctness does not depend on it).' },
+  { key: 'gc.intervalSeconds', kind: 'integer', default: 86400, min: 60, doc: 'How often a garbage collection runs anyway, without a deletion to prompt it.' },
+  { key: 'gc.deleteUntagged', kind: 'boolean', default: true, doc: 'Garbage collection also removes manifests that nothing keeps: untagged, listed by no index, and no referrer of a manifest the repository holds (older than the grace period). Off, untagged images stay until deleted or expired by a lifecycle policy, as in ECR.' },
+  { key: 'gc.delaySeconds', kind: 'integer', default: 600, min: 0, doc: 'A deletion (an image, a tag, a repository, a lifecycle expiry) schedules a garbage collection when what it freed leaves the grace period, plus this long, so that many deletions share one collection.' },
+  { key: 'metrics.listen', kind: 'string', default: undefined, doc: 'HOST:PORT of a separate listener serving Prometheus metrics at /metrics (storage per repository and account, background jobs). Unauthenticated: keep it on loopback or a private network. Unset, there is none.' },
   { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },
   { key: 'cache.ttlSeconds', kind: 'integer', default: 10, min: 0, doc: 'How long a node trusts repositories and manifests it has read (deletions made through another node show after at most this long; tags are never cached).' },
   { key: 'cache.manifestBytes', kind: 'integer', default: 64 * 1024 * 1024, min: 0, doc: 'Memory for cached manifest bodies, in bytes.' },
@@ -72,6 +78,9 @@ export interface Config {
   repositories: { createOnPush: boolean };
   uploads: { ttlSeconds: number; sweepIntervalSeconds: number };
   manifests: { maxBytes: number };
+  lifecycle: { intervalSeconds: number };
+  gc: { graceSeconds: number; intervalSeconds: number; delaySeconds: number; deleteUntagged: boolean };
+  metrics: { listen: string | undefined };
   cache: { ttlSeconds: number; manifestBytes: number };
   server: { shutdownGraceSeconds: number; trustProxy: boolean | number | string[] | undefined };
   region: string;
@@ -219,6 +228,8 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const dataDir = path.resolve(cwd, get<string>('dataDir'));
   const listen = get<string>('listen');
   parseListen(listen);
+  const metricsListen = get<string | undefined>('metrics.listen');
+  if (metricsListen !== undefined) parseListen(metricsListen, 'metrics.listen');
   const cert = get<string | undefined>('tls.cert');
   const key = get<string | undefined>('tls.key');
   if ((cert === undefined) !== (key === undefined)) {
@@ -270,6 +281,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
     repositories: { createOnPush: get<boolean>('repositories.createOnPush') },
     uploads: { ttlSeconds: get<number>('uploads.ttlSeconds'), sweepIntervalSeconds: get<number>('uploads.sweepIntervalSeconds') },
     manifests: { maxBytes: get<number>('manifests.maxBytes') },
+    lifecycle: { intervalSeconds: get<number>('lifecycle.intervalSeconds') },
+    gc: { graceSeconds: get<number>('gc.graceSeconds'), intervalSeconds: get<number>('gc.intervalSeconds'), delaySeconds: get<number>('gc.delaySeconds'), deleteUntagged: get<boolean>('gc.deleteUntagged') },
+    metrics: { listen: metricsListen },
     cache: { ttlSeconds: get<number>('cache.ttlSeconds'), manifestBytes: get<number>('cache.manifestBytes') },
     server: { shutdownGraceSeconds: get<number>('server.shutdownGraceSeconds'), trustProxy: parseTrustProxy(get<string | undefined>('server.trustProxy')) },
     region,
@@ -306,10 +320,10 @@ function parseRedirect(value: string): 'always' | 'never' | string[] {
   return networks;
 }
 
-export function parseListen(listen: string): { host: string; port: number } {
+export function parseListen(listen: string, key = 'listen'): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new ConfigError(`listen: expected HOST:PORT, got ${JSON.stringify(listen)}`);
+  if (!m || port > 65535) throw new ConfigError(`${key}: expected HOST:PORT, got ${JSON.stringify(listen)}`);
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 

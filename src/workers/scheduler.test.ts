@@ -72,3 +72,43 @@ test('a failing job is recorded with its error and scheduled again', async (t) =
   assert.equal(state?.nextRunAtMs, clock + 1000);
   await s.stop();
 });
+
+test('a job may ask for an earlier next run, and hurry() from any node brings it forward, once per pending time', async (t) => {
+  const meta = await openSqliteMetaStore(':memory:');
+  t.after(() => meta.close());
+  let clock = 9_000_000;
+  const now = () => clock;
+  let runs = 0;
+  let ask: number | undefined;
+  const job = { name: 'gc', intervalMs: 86_400_000, run: async () => (runs++, { nextRunAtMs: ask }) };
+  const a = new Scheduler({ meta, log, now, tickMs: 1_000_000 });
+  const b = new Scheduler({ meta, log, now, tickMs: 1_000_000 });
+  await a.register(job);
+  await b.register(job);
+  ask = clock + 5000;
+  await a.tick();
+  assert.equal(runs, 1);
+  assert.equal((await meta.getJob('gc'))?.nextRunAtMs, clock + 5000, 'the earlier time the job asked for');
+  ask = undefined;
+  clock += 5000;
+  await b.tick();
+  assert.equal(runs, 2);
+  assert.equal((await meta.getJob('gc'))?.nextRunAtMs, clock + 86_400_000, 'else the interval');
+
+  // A deletion on node b brings the run forward; node a runs it when due.
+  b.hurry('gc', clock + 2000);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal((await meta.getJob('gc'))?.nextRunAtMs, clock + 2000);
+  // A later deletion while that run is pending does not postpone it (the run looks again itself).
+  b.hurry('gc', clock + 3000);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal((await meta.getJob('gc'))?.nextRunAtMs, clock + 2000);
+  clock += 1999;
+  await a.tick();
+  assert.equal(runs, 2, 'not due yet');
+  clock += 1;
+  await a.tick();
+  assert.equal(runs, 3, 'run at the time asked');
+  await a.stop();
+  await b.stop();
+});

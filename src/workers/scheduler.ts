@@ -7,7 +7,8 @@ export interface JobSpec {
   /** Unique across the cluster, e.g. `upload-sweep`. */
   name: string;
   intervalMs: number;
-  run(): Promise<void>;
+  /** Resolves, optionally, an earlier time for the next run than `intervalMs` from now. */
+  run(): Promise<void | { nextRunAtMs?: number | undefined }>;
 }
 
 export interface SchedulerOptions {
@@ -39,6 +40,8 @@ export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private running = new Set<Promise<void>>();
   private ticking = false;
+  /** The time this node last brought each job forward to. */
+  private readonly hurried = new Map<string, number>();
   private stopped = false;
 
   constructor(options: SchedulerOptions) {
@@ -96,8 +99,9 @@ export class Scheduler {
     }, Math.max(1000, Math.floor(this.leaseMs / 3)));
     renew.unref();
     let error: string | null = null;
+    let asked: number | undefined;
     try {
-      await job.run();
+      asked = (await job.run())?.nextRunAtMs;
     } catch (err) {
       error = (err as Error).message ?? String(err);
       this.log.error({ err, job: job.name }, 'background job failed');
@@ -106,10 +110,24 @@ export class Scheduler {
     }
     const now = this.now();
     try {
-      await this.meta.finishJob(job.name, this.owner, now, now + job.intervalMs, error);
+      await this.meta.finishJob(job.name, this.owner, now, Math.min(now + job.intervalMs, asked ?? Infinity), error);
     } catch (err) {
       this.log.warn({ err, job: job.name }, 'could not record the end of a background job; its lease will expire');
     }
+  }
+
+  /**
+   * Brings a job's next run forward to `atMs` (never back), on whichever node takes it. Calls
+   * while an earlier hurried run is still to come are not written: that run looks again.
+   */
+  hurry(name: string, atMs: number): void {
+    const pending = this.hurried.get(name);
+    if (pending !== undefined && pending <= atMs && pending > this.now()) return;
+    this.hurried.set(name, atMs);
+    this.meta.hurryJob(name, atMs).catch((err: unknown) => {
+      this.hurried.delete(name);
+      this.log.warn({ err, job: name }, 'could not bring a background job forward');
+    });
   }
 
   /** Stops ticking and waits for a running job to end. */

@@ -1,6 +1,7 @@
 import type { ActionHandler } from '../plane.ts';
 import { imageActions } from './images.ts';
 import { layerActions } from './layers.ts';
+import { lifecycleActions } from './lifecycle.ts';
 import { policyActions } from './policies.ts';
 import { registryActions } from './registry.ts';
 import { repositoryActions } from './repositories.ts';
@@ -11,6 +12,7 @@ export const ecrActions: Record<string, ActionHandler> = {
   ...policyActions,
   ...imageActions,
   ...layerActions,
+  ...lifecycleActions,
   ...repositoryActions,
   ...templateActions,
   ...registryActions,

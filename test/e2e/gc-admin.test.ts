@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { ADMIN, authedFetch } from '../support/auth.ts';
+import { awsOk, requireAwsCli } from '../support/aws.ts';
+import { assertNoServerErrors } from '../support/http.ts';
+import { blob, imageManifest, MT, pushBlob, pushManifest, repoName, waitFor, type Blob } from '../support/oci.ts';
+import { repoRoot, startServer, type TestServer } from '../support/server.ts';
+
+/**
+ * Garbage collection as an operator drives it (docs/gc.md): `berth gc` with and without
+ * --dry-run, `berth storage`, the Prometheus metrics, and the collection a deletion schedules
+ * on its own, with deletions made through the AWS CLI.
+ */
+
+const exec = promisify(execFile);
+
+async function berth(server: TestServer, args: string[]): Promise<any> {
+  const { stdout } = await exec(path.join(repoRoot, 'bin', 'berth'), [...args, '--data-dir', server.dataDir], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
+  return JSON.parse(stdout);
+}
+
+interface Image {
+  config: Blob;
+  layers: Blob[];
+  manifest: Buffer;
+  digest: string;
+}
+
+function image(layers: Blob[]): Image {
+  const config = blob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, nonce: Math.random() }));
+  return { config, layers, ...imageManifest(config, layers.map((l) => ({ ...l, mediaType: MT.ociLayer })), false) };
+}
+
+const layer = (size: number) => blob(Buffer.alloc(size, Math.floor(Math.random() * 256)).fill(Math.random().toString(36), 0, 12));
+const sum = (blobs: Blob[]) => blobs.reduce((n, b) => n + b.bytes.length, 0);
+
+async function push(server: TestServer, repository: string, img: Image, tag: string): Promise<void> {
+  for (const b of [img.config, ...img.layers]) await pushBlob(server.baseUrl, repository, b);
+  const res = await pushManifest(server.baseUrl, repository, tag, img.manifest, MT.ociManifest);
+  assert.equal(res.status, 201, await res.text());
+}
+
+async function blobStatus(server: TestServer, repository: string, digest: string): Promise<number> {
+  return (await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/${digest}`, { method: 'HEAD', redirect: 'manual' })).status;
+}
+
+async function pullsBack(server: TestServer, repository: string, tag: string, img: Image): Promise<void> {
+  const res = await authedFetch(`${server.baseUrl}/v2/${repository}/manifests/${tag}`, { headers: { accept: MT.ociManifest } });
+  assert.equal(res.status, 200, `${repository}:${tag}`);
+  assert.ok(Buffer.from(await res.arrayBuffer()).equals(img.manifest));
+  for (const b of [img.config, ...img.layers]) {
+    const r = await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/${b.digest}`);
+    assert.equal(r.status, 200, `${repository}: ${b.digest}`);
+    assert.ok(Buffer.from(await r.arrayBuffer()).equals(b.bytes), `${repository}: ${b.digest} byte-identical`);
+  }
+}
+
+/** The metrics endpoint the server announced, parsed into `name{labels}` → value. */
+async function scrape(server: TestServer): Promise<Map<string, number>> {
+  const url = server.logs.find((l) => l['msg'] === 'listening')?.['metricsUrl'] as string | undefined;
+  assert.ok(url, 'the server announces its metrics URL');
+  const res = await fetch(url);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const samples = new Map<string, number>();
+  for (const line of (await res.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    samples.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return samples;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('garbage collection for an operator', () => {
+  test('berth storage and the metrics count shared layers once per account; berth gc --dry-run lists exactly what berth gc removes', { timeout: 180_000 }, async (t) => {
+    requireAwsCli();
+    const server = await startServer({ env: { BERTH_REPOSITORIES_CREATE_ON_PUSH: 'true', BERTH_METRICS_LISTEN: '127.0.0.1:0' } });
+    t.after(() => server.close());
+    const a = repoName('gc-a');
+    const b = repoName('gc-b');
+    const shared = layer(50_000);
+    const [u1, u2, u3, u4, u5] = [1, 2, 3, 4, 5].map((i) => layer(1000 * i));
+    const img1 = image([shared, u1!]);
+    const img2 = image([shared, u2!]);
+    const img3 = image([shared, u3!]);
+    const img4 = image([u4!]);
+    const img5 = image([u5!]);
+    await push(server, a, img1, 'one');
+    await push(server, a, img2, 'two');
+    await push(server, b, img3, 'three');
+    // img4 is untagged when img5 takes its tag: nothing keeps it any more.
+    await push(server, a, img4, 'moving');
+    await push(server, a, img5, 'moving');
+
+    const before = await berth(server, ['storage']);
+    const accountId = before.accounts[0].accountId as string;
+    const repoA = before.repositories.find((r: { repositoryName: string }) => r.repositoryName === a);
+    const repoB = before.repositories.find((r: { repositoryName: string }) => r.repositoryName === b);
+    const blobsA = [img1, img2, img4, img5].flatMap((i) => [i.config, ...i.layers]).filter((x, i, all) => all.findIndex((y) => y.digest === x.digest) === i);
+    const blobsB = [img3.config, ...img3.layers];
+    assert.deepEqual(repoA, { accountId, repositoryName: a, images: 4, manifestBytes: sum([img1, img2, img4, img5].map((i) => blob(i.manifest))), blobs: blobsA.length, blobBytes: sum(blobsA) });
+    assert.deepEqual(repoB, { accountId, repositoryName: b, images: 1, manifestBytes: img3.manifest.length, blobs: blobsB.length, blobBytes: sum(blobsB) });
+    const account = before.accounts.find((x: { accountId: string }) => x.accountId === accountId);
+    assert.equal(account.repositories, 2);
+    assert.equal(account.blobBytes, sum(blobsA) + sum(blobsB) - shared.bytes.length, 'the shared layer counts once in the account');
+    assert.equal(account.sharedBlobs, 1);
+    assert.equal(account.sharedBytes, shared.bytes.length);
+    assert.equal(before.total.unreferencedBlobs, 0);
+
+    const metrics = await scrape(server);
+    assert.equal(metrics.get(`berth_account_shared_blob_bytes{account="${accountId}"}`), shared.bytes.length);
+    assert.equal(metrics.get(`berth_account_stored_bytes{account="${accountId}"}`), account.blobBytes + account.manifestBytes);
+    assert.equal(metrics.get(`berth_repository_blob_bytes{account="${accountId}",repository="${a}"}`), sum(blobsA));
+    assert.equal(metrics.get(`berth_repository_images{account="${accountId}",repository="${b}"}`), 1);
+    await waitFor(async () => (await scrape(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}'), { what: 'the collection at start' });
+
+    // The AWS CLI deletes img1; img4 lost its tag above. With a grace period of a second, once
+    // it has passed, both are collectable: img4's manifest and blobs, and img1's own blobs,
+    // but not the shared layer, which img2 and img3 still use.
+    await awsOk(server, ADMIN, ['ecr', 'batch-delete-image', '--repository-name', a, '--image-ids', `imageDigest=${img1.digest}`]);
+    await pause(1100);
+    const expectedBlobs = [img1.config, u1!, img4.config, u4!].map((x) => ({ digest: x.digest, sizeBytes: x.bytes.length })).sort((x, y) => (x.digest < y.digest ? -1 : 1));
+    const dry = await berth(server, ['gc', '--dry-run', '--gc-grace-seconds', '1']);
+    assert.equal(dry.dryRun, true);
+    assert.deepEqual(dry.manifests, [{ accountId, repositoryName: a, imageDigest: img4.digest, sizeBytes: img4.manifest.length }]);
+    assert.deepEqual(dry.blobs, expectedBlobs);
+    assert.equal(dry.bytesReclaimed, sum([img1.config, u1!, img4.config, u4!]));
+    assert.equal(await blobStatus(server, a, u1!.digest), 200, 'a dry run removes nothing');
+    assert.equal((await authedFetch(`${server.baseUrl}/v2/${a}/manifests/${img4.digest}`, { method: 'HEAD' })).status, 200);
+
+    const real = await berth(server, ['gc', '--gc-grace-seconds', '1']);
+    assert.equal(real.dryRun, false);
+    assert.deepEqual(real.manifests, dry.manifests, 'the run removes the manifests the dry run listed');
+    assert.deepEqual(real.blobs, dry.blobs, 'and the blobs');
+    assert.equal(real.bytesReclaimed, dry.bytesReclaimed);
+    assert.equal(real.errors, 0);
+    for (const [i, gone] of [img1.config, u1!, img4.config, u4!].entries()) assert.equal(await blobStatus(server, a, gone.digest), 404, `blob ${i} ${gone.digest} is gone`);
+    // The server trusts a manifest it has read for cache.ttlSeconds (10 s), as after a deletion through another node.
+    await waitFor(async () => (await authedFetch(`${server.baseUrl}/v2/${a}/manifests/${img4.digest}`, { method: 'HEAD' })).status === 404, { what: 'the collected manifest to be gone', timeoutMs: 15_000, intervalMs: 500 });
+    await pullsBack(server, a, 'two', img2);
+    await pullsBack(server, a, 'moving', img5);
+    await pullsBack(server, b, 'three', img3);
+
+    const again = await berth(server, ['gc', '--gc-grace-seconds', '1']);
+    assert.deepEqual([again.manifests, again.blobs, again.bytesReclaimed], [[], [], 0], 'a second run finds nothing left');
+
+    const after = await berth(server, ['storage', '--account', accountId]);
+    const accountAfter = after.accounts[0];
+    assert.equal(accountAfter.blobBytes, account.blobBytes - real.bytesReclaimed, 'storage goes down by what was reclaimed');
+    assert.equal(accountAfter.sharedBytes, shared.bytes.length);
+    assert.equal(after.total.unreferencedBlobs, 0);
+    assert.equal(after.repositories.find((r: { repositoryName: string }) => r.repositoryName === a).images, 2);
+    await server.close();
+    assertNoServerErrors(server.logs);
+  });
+
+  test('a deletion schedules a collection on its own: the deleted image\'s blobs are reclaimed without anyone running berth gc', { timeout: 120_000 }, async (t) => {
+    requireAwsCli();
+    // A grace period of a second and no delay, so that the collection a deletion schedules
+    // comes within seconds; the daily interval keeps the periodic run out of the way.
+    const server = await startServer({
+      env: { BERTH_REPOSITORIES_CREATE_ON_PUSH: 'true', BERTH_METRICS_LISTEN: '127.0.0.1:0', BERTH_GC_GRACE_SECONDS: '1', BERTH_GC_DELAY_SECONDS: '0', BERTH_UPLOADS_SWEEP_INTERVAL_SECONDS: '1' },
+    });
+    t.after(() => server.close());
+    const repository = repoName('gc-auto');
+    const kept = image([layer(3000)]);
+    const gone = image([layer(4000), layer(5000)]);
+    await push(server, repository, kept, 'kept');
+    await push(server, repository, gone, 'gone');
+    const first = await waitFor(async () => (await scrape(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}'), { what: 'the collection at start', timeoutMs: 20_000 });
+    await pause(1100);
+    assert.equal(await blobStatus(server, repository, gone.layers[0]!.digest), 200, 'nothing is collected before the deletion');
+
+    await awsOk(server, ADMIN, ['ecr', 'batch-delete-image', '--repository-name', repository, '--image-ids', 'imageTag=gone']);
+    await waitFor(async () => {
+      for (const b of [gone.config, ...gone.layers]) if ((await blobStatus(server, repository, b.digest)) !== 404) return false;
+      return true;
+    }, { what: 'the scheduled collection to reclaim the deleted image\'s blobs', timeoutMs: 30_000, intervalMs: 250 });
+    const metrics = await scrape(server);
+    assert.ok(metrics.get('berth_job_last_finished_timestamp_seconds{job="gc"}')! > first, 'the gc job ran again');
+    assert.equal(metrics.get('berth_job_last_run_failed{job="gc"}'), 0);
+    assert.ok(metrics.get('berth_job_next_run_timestamp_seconds{job="gc"}')! > Date.now() / 1000 + 3600, 'with nothing left in its grace period, the next run is the periodic one');
+    await pullsBack(server, repository, 'kept', kept);
+    const finished = server.logs.filter((l) => l['msg'] === 'garbage collection finished');
+    assert.ok(finished.some((l) => (l['blobs'] as number) === 3), 'the server logged the collection that took the three blobs');
+    await server.close();
+    assertNoServerErrors(server.logs);
+  });
+});
