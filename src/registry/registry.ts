@@ -442,25 +442,22 @@ export class Registry {
     let sessions = 0;
     if (options.dryRun) {
       sessions = (await this.meta.listStaleUploads(cutoff, 100_000)).length;
-      let orphans = 0;
-      for await (const { uploadId, modifiedAtMs } of this.blobs.listUploads()) {
-        if (modifiedAtMs < cutoff && !(await this.meta.getUpload(uploadId))) orphans++;
+    } else {
+      for (;;) {
+        const stale = await this.meta.listStaleUploads(cutoff, 100);
+        for (const upload of stale) {
+          await this.discardUpload(upload.id);
+          sessions++;
+        }
+        if (stale.length < 100) break;
       }
-      return { sessions, orphans };
     }
-    for (;;) {
-      const stale = await this.meta.listStaleUploads(cutoff, 100);
-      for (const upload of stale) {
-        await this.discardUpload(upload.id);
-        sessions++;
-      }
-      if (stale.length < 100) break;
-    }
+    // A stale session's bytes have their session still in a dry run, so they are not counted here.
     let orphans = 0;
     for await (const { uploadId, modifiedAtMs } of this.blobs.listUploads()) {
       if (modifiedAtMs >= cutoff) continue;
       if (await this.meta.getUpload(uploadId)) continue;
-      await this.blobs.abortUpload(uploadId);
+      if (!options.dryRun) await this.blobs.abortUpload(uploadId);
       orphans++;
     }
     return { sessions, orphans };
