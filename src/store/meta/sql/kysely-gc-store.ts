@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { AccountUsage, BlobRecord, GcStore, ManifestCandidate, ManifestKey, ManifestState, RemovedManifest, RepositoryUsage, TotalUsage } from '../gc-store.ts';
-import { IN_CHUNK, withLock, type Db, type Dialect, type InTransaction } from './locks.ts';
+import { deleteManifestRows, IN_CHUNK, withLock, type Db, type Dialect, type InTransaction } from './locks.ts';
 
 const blobColumns = ['digest', 'size_bytes', 'created_at', 'last_used_at', 'deleting_at'] as const;
 
@@ -119,9 +119,7 @@ export class KyselyGcStore implements GcStore {
       if (!locked) return undefined;
       const state = await this.state(db, repositoryId, digest);
       if (!state || state.isTagged || state.parents.length > 0 || (state.subjectDigest !== null && state.subjectExists)) return undefined;
-      await db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
-      await db.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
-      await db.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).execute();
+      await deleteManifestRows(db, repositoryId, digest);
       const { isTagged: _t, parents: _p, subjectDigest: _s, subjectExists: _e, ...removed } = state;
       return removed;
     });
@@ -298,13 +296,18 @@ export class KyselyGcStore implements GcStore {
 
   async totalUsage(): Promise<TotalUsage> {
     const { rows } = await sql<{ manifests: number; manifest_bytes: number; blobs: number; blob_bytes: number; unreferenced_blobs: number; unreferenced_bytes: number }>`
-      select
-        (select count(*) from manifests) as manifests,
-        (select coalesce(sum(size_bytes), 0) from manifests) as manifest_bytes,
-        (select count(*) from blobs) as blobs,
-        (select coalesce(sum(size_bytes), 0) from blobs) as blob_bytes,
-        (select count(*) from blobs b where not exists (select 1 from manifest_references r where r.reference_digest = b.digest)) as unreferenced_blobs,
-        (select coalesce(sum(b.size_bytes), 0) from blobs b where not exists (select 1 from manifest_references r where r.reference_digest = b.digest)) as unreferenced_bytes`.execute(this.db);
+      select m.manifests, m.manifest_bytes, b.blobs, b.blob_bytes, b.unreferenced_blobs, b.unreferenced_bytes
+      from (select count(*) as manifests, coalesce(sum(size_bytes), 0) as manifest_bytes from manifests) m
+      cross join (
+        -- One pass over the blobs, each asked once whether a manifest references it.
+        select count(*) as blobs, coalesce(sum(x.size_bytes), 0) as blob_bytes,
+          coalesce(sum(1 - x.referenced), 0) as unreferenced_blobs,
+          coalesce(sum(case when x.referenced = 0 then x.size_bytes else 0 end), 0) as unreferenced_bytes
+        from (
+          select bl.size_bytes, case when exists (select 1 from manifest_references r where r.reference_digest = bl.digest) then 1 else 0 end as referenced
+          from blobs bl
+        ) x
+      ) b`.execute(this.db);
     const r = rows[0]!;
     return {
       manifests: Number(r.manifests),

@@ -9,7 +9,7 @@ import type { GcStore } from '../gc-store.ts';
 import type { LifecycleStore } from '../lifecycle-store.ts';
 import { KyselyGcStore } from './kysely-gc-store.ts';
 import { KyselyLifecycleStore } from './kysely-lifecycle-store.ts';
-import { IN_CHUNK, lockManifests, touchBlobs, withLock, type Db, type Dialect } from './locks.ts';
+import { deleteManifestRows, IN_CHUNK, lockManifests, touchBlobs, withLock, type Db, type Dialect } from './locks.ts';
 
 const summaryColumns = ['digest', 'media_type', 'size_bytes', 'artifact_type', 'subject_digest', 'annotations', 'created_at'] as const;
 
@@ -408,10 +408,7 @@ export class KyselyMetaStore implements MetaStore {
       if (!row) return false;
       const used = await db.selectFrom('manifest_references').select('reference_digest').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).where('kind', '=', 'blob').execute();
       await touchBlobs(db, this.dialect, used.map((r) => r.reference_digest), nowMs);
-      await db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
-      await db.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
-      const res = await db.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
-      return Number(res.numDeletedRows) > 0;
+      return deleteManifestRows(db, repositoryId, digest);
     });
   }
 

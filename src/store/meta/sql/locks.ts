@@ -71,3 +71,11 @@ export async function lockManifests(db: Db, dialect: Dialect, repositoryId: numb
   }
   return found;
 }
+
+/** Deletes a manifest with its tags and its references, in the caller's transaction. Resolves whether it was there. */
+export async function deleteManifestRows(db: Db, repositoryId: number, digest: string): Promise<boolean> {
+  await db.deleteFrom('tags').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
+  await db.deleteFrom('manifest_references').where('repository_id', '=', repositoryId).where('manifest_digest', '=', digest).execute();
+  const res = await db.deleteFrom('manifests').where('repository_id', '=', repositoryId).where('digest', '=', digest).executeTakeFirst();
+  return Number(res.numDeletedRows) > 0;
+}
