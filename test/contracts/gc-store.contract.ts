@@ -5,36 +5,19 @@ import { collectGarbage, storageReport, type GcReport } from '../../src/gc/colle
 import { createLogger } from '../../src/log/logger.ts';
 import { digestOf, type Digest } from '../../src/registry/digest.ts';
 import type { BlobInfo, BlobStore } from '../../src/store/blob/blob-store.ts';
-import type { ManifestRecord, ManifestReference, MetaStore, Repository } from '../../src/store/meta/meta-store.ts';
-import { storeTest, type MetaStoreHarness } from './harness.ts';
+import type { ManifestReference, MetaStore, Repository } from '../../src/store/meta/meta-store.ts';
+import { manifest, storeTest, T0, type MetaStoreHarness } from './harness.ts';
 
 /** Epoch milliseconds past 2^32, as the registry passes them. */
-const T0 = 1_700_000_000_000;
 const HOUR = 3_600_000;
 const ACCOUNT = '111122223333';
 const OTHER_ACCOUNT = '444455556666';
-const MANIFEST_MT = 'application/vnd.oci.image.manifest.v1+json';
 const INDEX_MT = 'application/vnd.oci.image.index.v1+json';
 const silent = createLogger({ level: 'silent' });
 
 let nextId = 0;
 function blobDigest(label = `b${nextId++}`): Digest {
   return digestOf(Buffer.from(`gc contract ${label} ${Math.random()}`));
-}
-
-function manifest(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
-  const payload = overrides.payload ?? Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_MT, n: nextId++, r: Math.random() }));
-  return {
-    digest: digestOf(payload),
-    mediaType: MANIFEST_MT,
-    sizeBytes: payload.byteLength,
-    artifactType: null,
-    subjectDigest: null,
-    annotations: null,
-    createdAtMs: T0,
-    ...overrides,
-    payload,
-  };
 }
 
 const blobRefs = (...digests: Digest[]): ManifestReference[] => digests.map((digest) => ({ digest, kind: 'blob' }));

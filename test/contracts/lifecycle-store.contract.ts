@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
 import { digestOf, type Digest } from '../../src/registry/digest.ts';
-import type { ManifestRecord, MetaStore } from '../../src/store/meta/meta-store.ts';
-import { storeTest, type MetaStoreHarness } from './harness.ts';
+import type { MetaStore } from '../../src/store/meta/meta-store.ts';
+import { manifest, storeTest, T0, type MetaStoreHarness } from './harness.ts';
 
-const T0 = 1_700_000_000_000;
 const ACCOUNT = '111122223333';
-const MANIFEST_MT = 'application/vnd.oci.image.manifest.v1+json';
 const INDEX_MT = 'application/vnd.oci.image.index.v1+json';
 
 let nextId = 0;
-function manifest(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
-  const payload = Buffer.from(JSON.stringify({ schemaVersion: 2, n: nextId++, r: Math.random() }));
-  return { digest: digestOf(payload), mediaType: MANIFEST_MT, sizeBytes: payload.byteLength, artifactType: null, subjectDigest: null, annotations: null, createdAtMs: T0, ...overrides, payload };
-}
-
 function blobDigest(): Digest {
   return digestOf(Buffer.from(`lifecycle contract ${nextId++} ${Math.random()}`));
 }

@@ -3,7 +3,7 @@ import { describe } from 'node:test';
 import { digestOf, type Digest } from '../../src/registry/digest.ts';
 import type { ImageId, ManifestRecord, ManifestSummary, MetaStore, Page, Repository, Upload } from '../../src/store/meta/meta-store.ts';
 import { gcStoreContract } from './gc-store.contract.ts';
-import { storeTest, type MetaStoreHarness } from './harness.ts';
+import { manifest, storeTest, T0, type MetaStoreHarness } from './harness.ts';
 import { lifecycleStoreContract } from './lifecycle-store.contract.ts';
 
 /** What a driver's test file hands the suite: a fresh, empty, migrated store per test. */
@@ -13,7 +13,6 @@ export type { MetaStoreHarness } from './harness.ts';
  * Epoch milliseconds, as the registry passes them: past 2^32, so a driver that reads bigint
  * columns back as strings or 32-bit integers shows here.
  */
-const T0 = 1_700_000_000_000;
 const ACCOUNT = '111122223333';
 const OTHER_ACCOUNT = '444455556666';
 /** Sizes past 2^32 for the same reason: a layer of several GiB is ordinary. */
@@ -22,24 +21,6 @@ const BIG_SIZE = 5 * 1024 ** 3 + 123;
 let nextId = 0;
 function digest(label = `d${nextId++}`): Digest {
   return digestOf(Buffer.from(`meta-store contract ${label}`));
-}
-
-const MANIFEST_MT = 'application/vnd.oci.image.manifest.v1+json';
-
-/** A manifest record over `payload` (some JSON by default), with every optional field null. */
-function manifest(overrides: Partial<ManifestRecord> = {}): ManifestRecord {
-  const payload = overrides.payload ?? Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_MT, n: nextId++ }));
-  return {
-    digest: digestOf(payload),
-    mediaType: MANIFEST_MT,
-    sizeBytes: payload.byteLength,
-    artifactType: null,
-    subjectDigest: null,
-    annotations: null,
-    createdAtMs: T0,
-    ...overrides,
-    payload,
-  };
 }
 
 function summary(m: ManifestSummary): ManifestSummary {

@@ -1,29 +1,19 @@
 import { redactUrl } from '../../src/store/open.ts';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { stat, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { ADMIN } from '../support/auth.ts';
-import { repoRoot, startServer, type TestServer } from '../support/server.ts';
+import { berth, runBerth, startServer, type TestServer } from '../support/server.ts';
 import { stsClient } from '../support/aws.ts';
 import { basicAuthorization } from '../support/auth.ts';
 import { createHash } from 'node:crypto';
 import { httpRequest } from '../support/http.ts';
 
-const exec = promisify(execFile);
-
-/** Runs `bin/berth` (the offline admin command) against the server's data directory. */
-async function berth(server: TestServer, args: string[]): Promise<any> {
-  const { stdout } = await exec(path.join(repoRoot, 'bin', 'berth'), [...args, '--data-dir', server.dataDir], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
-  return stdout.trim() ? JSON.parse(stdout) : undefined;
-}
-
 async function berthFails(server: TestServer, args: string[]): Promise<string> {
   try {
-    await exec(path.join(repoRoot, 'bin', 'berth'), [...args, '--data-dir', server.dataDir], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
+    await runBerth(server, args);
   } catch (err) {
     const e = err as { code: number; stderr: string };
     assert.equal(e.code, 2, e.stderr);
@@ -136,12 +126,12 @@ test('a server started with another secret key than the store was sealed with re
     /exited with 1 before listening.*secret key .* is not the one this store's access keys were sealed with/s,
   );
   await assert.rejects(
-    exec(path.join(repoRoot, 'bin', 'berth'), ['key', 'create', '--account', ADMIN.accountId, '--user', 'nobody', '--data-dir', server.dataDir, '--auth-secret-key-file', path.join(generated.dataDir, 'secret.key')], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } }),
+    runBerth(server, ['key', 'create', '--account', ADMIN.accountId, '--user', 'nobody', '--auth-secret-key-file', path.join(generated.dataDir, 'secret.key')]),
     (err: { code: number; stderr: string }) => err.code === 2 && /not the one this store's access keys were sealed with/.test(err.stderr),
   );
   // Without the key, the keys sealed with it can still be listed (and deleted) to recover.
-  const listed = await exec(path.join(repoRoot, 'bin', 'berth'), ['key', 'list', '--account', ADMIN.accountId, '--user', 'admin', '--data-dir', server.dataDir, '--auth-secret-key-file', '/nonexistent/secret.key'], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
-  assert.ok(JSON.parse(listed.stdout).length >= 1);
+  const listed = await berth(server, ['key', 'list', '--account', ADMIN.accountId, '--user', 'admin', '--auth-secret-key-file', '/nonexistent/secret.key']);
+  assert.ok(listed.length >= 1);
 });
 
 test('berth repository-policy delete and registry-policy delete undo a policy that locks everyone out', async () => {

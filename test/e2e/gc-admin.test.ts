@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
 import { describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { ADMIN, authedFetch } from '../support/auth.ts';
 import { awsOk, requireAwsCli } from '../support/aws.ts';
 import { assertNoServerErrors } from '../support/http.ts';
-import { blob, imageManifest, MT, pushBlob, pushManifest, repoName, waitFor, type Blob } from '../support/oci.ts';
-import { repoRoot, startServer, type TestServer } from '../support/server.ts';
+import { assertPullsBack, blob, imageOver, pushImage, repoName, waitFor, type Blob } from '../support/oci.ts';
+import { berth, startServer, type TestServer } from '../support/server.ts';
 
 /**
  * Garbage collection as an operator drives it (docs/gc.md): `berth gc` with and without
@@ -15,47 +12,11 @@ import { repoRoot, startServer, type TestServer } from '../support/server.ts';
  * on its own, with deletions made through the AWS CLI.
  */
 
-const exec = promisify(execFile);
-
-async function berth(server: TestServer, args: string[]): Promise<any> {
-  const { stdout } = await exec(path.join(repoRoot, 'bin', 'berth'), [...args, '--data-dir', server.dataDir], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
-  return JSON.parse(stdout);
-}
-
-interface Image {
-  config: Blob;
-  layers: Blob[];
-  manifest: Buffer;
-  digest: string;
-}
-
-function image(layers: Blob[]): Image {
-  const config = blob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, nonce: Math.random() }));
-  return { config, layers, ...imageManifest(config, layers.map((l) => ({ ...l, mediaType: MT.ociLayer })), false) };
-}
-
 const layer = (size: number) => blob(Buffer.alloc(size, Math.floor(Math.random() * 256)).fill(Math.random().toString(36), 0, 12));
 const sum = (blobs: Blob[]) => blobs.reduce((n, b) => n + b.bytes.length, 0);
 
-async function push(server: TestServer, repository: string, img: Image, tag: string): Promise<void> {
-  for (const b of [img.config, ...img.layers]) await pushBlob(server.baseUrl, repository, b);
-  const res = await pushManifest(server.baseUrl, repository, tag, img.manifest, MT.ociManifest);
-  assert.equal(res.status, 201, await res.text());
-}
-
 async function blobStatus(server: TestServer, repository: string, digest: string): Promise<number> {
   return (await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/${digest}`, { method: 'HEAD', redirect: 'manual' })).status;
-}
-
-async function pullsBack(server: TestServer, repository: string, tag: string, img: Image): Promise<void> {
-  const res = await authedFetch(`${server.baseUrl}/v2/${repository}/manifests/${tag}`, { headers: { accept: MT.ociManifest } });
-  assert.equal(res.status, 200, `${repository}:${tag}`);
-  assert.ok(Buffer.from(await res.arrayBuffer()).equals(img.manifest));
-  for (const b of [img.config, ...img.layers]) {
-    const r = await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/${b.digest}`);
-    assert.equal(r.status, 200, `${repository}: ${b.digest}`);
-    assert.ok(Buffer.from(await r.arrayBuffer()).equals(b.bytes), `${repository}: ${b.digest} byte-identical`);
-  }
 }
 
 /** The metrics endpoint the server announced, parsed into `name{labels}` → value. */
@@ -85,17 +46,17 @@ describe('garbage collection for an operator', () => {
     const b = repoName('gc-b');
     const shared = layer(50_000);
     const [u1, u2, u3, u4, u5] = [1, 2, 3, 4, 5].map((i) => layer(1000 * i));
-    const img1 = image([shared, u1!]);
-    const img2 = image([shared, u2!]);
-    const img3 = image([shared, u3!]);
-    const img4 = image([u4!]);
-    const img5 = image([u5!]);
-    await push(server, a, img1, 'one');
-    await push(server, a, img2, 'two');
-    await push(server, b, img3, 'three');
+    const img1 = imageOver([shared, u1!]);
+    const img2 = imageOver([shared, u2!]);
+    const img3 = imageOver([shared, u3!]);
+    const img4 = imageOver([u4!]);
+    const img5 = imageOver([u5!]);
+    await pushImage(server.baseUrl, a, img1, 'one');
+    await pushImage(server.baseUrl, a, img2, 'two');
+    await pushImage(server.baseUrl, b, img3, 'three');
     // img4 is untagged when img5 takes its tag: nothing keeps it any more.
-    await push(server, a, img4, 'moving');
-    await push(server, a, img5, 'moving');
+    await pushImage(server.baseUrl, a, img4, 'moving');
+    await pushImage(server.baseUrl, a, img5, 'moving');
 
     const before = await berth(server, ['storage']);
     const accountId = before.accounts[0].accountId as string;
@@ -142,9 +103,9 @@ describe('garbage collection for an operator', () => {
     for (const [i, gone] of [img1.config, u1!, img4.config, u4!].entries()) assert.equal(await blobStatus(server, a, gone.digest), 404, `blob ${i} ${gone.digest} is gone`);
     // The server trusts a manifest it has read for cache.ttlSeconds (10 s), as after a deletion through another node.
     await waitFor(async () => (await authedFetch(`${server.baseUrl}/v2/${a}/manifests/${img4.digest}`, { method: 'HEAD' })).status === 404, { what: 'the collected manifest to be gone', timeoutMs: 15_000, intervalMs: 500 });
-    await pullsBack(server, a, 'two', img2);
-    await pullsBack(server, a, 'moving', img5);
-    await pullsBack(server, b, 'three', img3);
+    await assertPullsBack(server.baseUrl, a, 'two', img2);
+    await assertPullsBack(server.baseUrl, a, 'moving', img5);
+    await assertPullsBack(server.baseUrl, b, 'three', img3);
 
     const again = await berth(server, ['gc', '--gc-grace-seconds', '1']);
     assert.deepEqual([again.manifests, again.blobs, again.bytesReclaimed], [[], [], 0], 'a second run finds nothing left');
@@ -168,10 +129,10 @@ describe('garbage collection for an operator', () => {
     });
     t.after(() => server.close());
     const repository = repoName('gc-auto');
-    const kept = image([layer(3000)]);
-    const gone = image([layer(4000), layer(5000)]);
-    await push(server, repository, kept, 'kept');
-    await push(server, repository, gone, 'gone');
+    const kept = imageOver([layer(3000)]);
+    const gone = imageOver([layer(4000), layer(5000)]);
+    await pushImage(server.baseUrl, repository, kept, 'kept');
+    await pushImage(server.baseUrl, repository, gone, 'gone');
     const first = await waitFor(async () => (await scrape(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}'), { what: 'the collection at start', timeoutMs: 20_000 });
     await pause(1100);
     assert.equal(await blobStatus(server, repository, gone.layers[0]!.digest), 200, 'nothing is collected before the deletion');
@@ -185,7 +146,7 @@ describe('garbage collection for an operator', () => {
     assert.ok(metrics.get('berth_job_last_finished_timestamp_seconds{job="gc"}')! > first, 'the gc job ran again');
     assert.equal(metrics.get('berth_job_last_run_failed{job="gc"}'), 0);
     assert.ok(metrics.get('berth_job_next_run_timestamp_seconds{job="gc"}')! > Date.now() / 1000 + 3600, 'with nothing left in its grace period, the next run is the periodic one');
-    await pullsBack(server, repository, 'kept', kept);
+    await assertPullsBack(server.baseUrl, repository, 'kept', kept);
     const finished = server.logs.filter((l) => l['msg'] === 'garbage collection finished');
     assert.ok(finished.some((l) => (l['blobs'] as number) === 3), 'the server logged the collection that took the three blobs');
     await server.close();

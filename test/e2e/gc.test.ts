@@ -15,7 +15,7 @@ import { openBlobStore, openMetaStore } from '../../src/store/open.ts';
 import { ADMIN, authedFetch } from '../support/auth.ts';
 import { assertNoServerErrors } from '../support/http.ts';
 import { buildRealImage, buildRealIndex, readOciLayout, writeOciLayout, type RealImage, type RealIndex, type TarEntry } from '../support/layout.ts';
-import { blob, imageManifest, MT, type Blob } from '../support/oci.ts';
+import { assertPullsBack, blob, imageOver, type Blob, type BuiltImage } from '../support/oci.ts';
 import { backend } from '../support/backend.ts';
 import { repoRoot, startServer, type TestServer } from '../support/server.ts';
 import { requireTools, toolSandbox, type ToolSandbox } from '../support/tools.ts';
@@ -72,31 +72,9 @@ async function inventory(stores: Stores): Promise<{ rows: string[]; stored: stri
   return { rows: rows.sort(), stored: stored.sort(), marked: marked.sort() };
 }
 
-/** A blob's bytes as a client gets them: from Berth, or from the store a GET redirects to. */
-async function getBlob(base: string, repository: string, digest: string): Promise<Buffer | undefined> {
-  const res = await authedFetch(`${base}/v2/${repository}/blobs/${digest}`, { redirect: 'manual' });
-  if (res.status === 307) {
-    const direct = await fetch(res.headers.get('location')!);
-    if (direct.status !== 200) throw new Error(`redirected GET of ${digest}: ${direct.status}`);
-    return Buffer.from(await direct.arrayBuffer());
-  }
-  if (res.status === 404) return (await res.arrayBuffer(), undefined);
-  if (res.status !== 200) throw new Error(`GET blob ${digest}: ${res.status} ${await res.text()}`);
-  return Buffer.from(await res.arrayBuffer());
-}
-
-interface HttpImage {
-  config: Blob;
-  layers: Blob[];
-  manifest: Buffer;
-  digest: string;
-  mediaType: string;
-}
-
-function httpImage(shared: Blob[]): HttpImage {
-  const layers = [...shared, blob(randomBytes(2048 + Math.floor(Math.random() * 4096)))];
-  const config = blob(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, nonce: randomBytes(8).toString('hex') }));
-  return { config, layers, ...imageManifest(config, layers.map((l) => ({ ...l, mediaType: MT.ociLayer })), false) };
+/** An image on the given layers and one random layer of its own. */
+function httpImage(shared: Blob[]): BuiltImage {
+  return imageOver([...shared, blob(randomBytes(2048 + Math.floor(Math.random() * 4096)))]);
 }
 
 interface Stats {
@@ -116,7 +94,7 @@ function retried(stats: Stats, reason: string): void {
  * refuses cleanly (MANIFEST_BLOB_UNKNOWN, BLOB_UPLOAD_INVALID) and the push starts again, as a
  * client's retry would. Anything else fails the test.
  */
-async function pushHttp(base: string, repository: string, image: HttpImage, tag: string, stats: Stats, mountFrom?: string): Promise<void> {
+async function pushHttp(base: string, repository: string, image: BuiltImage, tag: string, stats: Stats, mountFrom?: string): Promise<void> {
   for (let attempt = 0; attempt < 20; attempt++) {
     let ok = true;
     for (const b of [image.config, ...image.layers]) {
@@ -149,16 +127,6 @@ async function pushHttp(base: string, repository: string, image: HttpImage, tag:
     retried(stats, 'MANIFEST_BLOB_UNKNOWN');
   }
   assert.fail(`${repository}:${tag} could not be pushed in 20 attempts`);
-}
-
-async function pullHttpAndCompare(base: string, repository: string, tag: string, image: HttpImage): Promise<void> {
-  const res = await authedFetch(`${base}/v2/${repository}/manifests/${tag}`, { headers: { accept: image.mediaType } });
-  assert.equal(res.status, 200, `${repository}:${tag}`);
-  assert.ok(Buffer.from(await res.arrayBuffer()).equals(image.manifest), `${repository}:${tag} manifest byte-identical`);
-  for (const b of [image.config, ...image.layers]) {
-    const got = await getBlob(base, repository, b.digest);
-    assert.ok(got?.equals(b.bytes), `${repository}:${tag}: blob ${b.digest} byte-identical`);
-  }
 }
 
 async function deleteManifest(base: string, repository: string, digest: string): Promise<void> {
@@ -254,8 +222,8 @@ describe('garbage collection on a live registry', () => {
     // into the other one mounting from the first, or uploading blobs whose bytes are still
     // there; the last two about when the collector takes the blobs (a grace period later).
     const shared = [0, 1, 2, 3].map(() => blob(randomBytes(4096)));
-    const httpKept: { repository: string; tag: string; image: HttpImage }[] = [];
-    const httpGone: { repository: string; image: HttpImage }[] = [];
+    const httpKept: { repository: string; tag: string; image: BuiltImage }[] = [];
+    const httpGone: { repository: string; image: BuiltImage }[] = [];
     let httpDone = 0;
     async function hammer(worker: number): Promise<void> {
       for (let i = 0; !(stop || (httpDone >= 200 && skopeoSettled)); i++) {
@@ -289,7 +257,7 @@ describe('garbage collection on a live registry', () => {
           await new Promise((resolve) => setTimeout(resolve, 20));
           continue;
         }
-        await pullHttpAndCompare(base, k.repository, k.tag, k.image);
+        await assertPullsBack(base, k.repository, k.tag, k.image);
         pulls++;
       }
     }
@@ -320,7 +288,7 @@ describe('garbage collection on a live registry', () => {
     assert.ok(removed.reduce((n, r) => n + r.blobs.length, 0) > 20, 'collections ran during the load and removed blobs');
     assert.equal(reports.reduce((n, r) => n + r.errors, 0), 0, 'no deletion failed');
 
-    for (const k of httpKept) await pullHttpAndCompare(base, k.repository, k.tag, k.image);
+    for (const k of httpKept) await assertPullsBack(base, k.repository, k.tag, k.image);
     for (const k of skopeoKept) await skopeoPullAndCompare(k.ref, k.content);
     for (const g of skopeoGone) {
       const images = 'index' in g.content ? g.content.images : [];
@@ -387,7 +355,7 @@ describe('garbage collection on a live registry', () => {
     assert.equal((await stores.meta.gc.totalUsage()).unreferencedBlobs, 0);
     for (const [i, image] of kept.entries()) {
       const tag = i < 3 ? `kept${i}` : `revived-${i === 3 ? 'after-bytes-deleted' : 'after-mark'}`;
-      await pullHttpAndCompare(base, 'gc/crash', tag, image);
+      await assertPullsBack(base, 'gc/crash', tag, image);
     }
     await stores.close();
     await server.close();

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import {
   CreateRepositoryCommand,
   DeleteLifecyclePolicyCommand,
@@ -18,15 +16,13 @@ import {
 import { ADMIN, authedFetch } from '../support/auth.ts';
 import { awsFails, awsOk, ecrClient, requireAwsCli } from '../support/aws.ts';
 import { MT, blob, buildImage, pushBlob, pushImage, pushManifest, repoName, sha256, waitFor, type BuiltImage } from '../support/oci.ts';
-import { repoRoot, startServer, type TestServer } from '../support/server.ts';
+import { berth, runBerth, startServer, type TestServer } from '../support/server.ts';
 
 /**
  * Lifecycle policies end to end (docs/lifecycle.md): the ECR operations through the SDK and the
  * AWS CLI, a preview, and a run with `berth lifecycle run` that deletes exactly what the preview
  * listed, indexes and referrers going with the images they belong to.
  */
-
-const exec = promisify(execFile);
 
 async function sdkError(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -47,11 +43,6 @@ describe('lifecycle policies', () => {
     ecr = ecrClient(server, ADMIN);
   });
   after(() => server?.close());
-
-  async function berth(args: string[]): Promise<any> {
-    const { stdout } = await exec(path.join(repoRoot, 'bin', 'berth'), [...args, '--data-dir', server.dataDir], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
-    return JSON.parse(stdout);
-  }
 
   async function newRepository(): Promise<string> {
     const repositoryName = repoName('lifecycle');
@@ -144,7 +135,7 @@ describe('lifecycle policies', () => {
 
     // The run deletes exactly what the preview listed, and nothing else.
     const before = await listDigests(repositoryName);
-    const [outcome] = await berth(['lifecycle', 'run', '--account', ADMIN.accountId, '--repository', repositoryName]);
+    const [outcome] = await berth(server, ['lifecycle', 'run', '--account', ADMIN.accountId, '--repository', repositoryName]);
     const ran = new Set<string>(outcome.expired.flatMap((e: { imageDigest: string; dependents: string[] }) => [e.imageDigest, ...e.dependents]));
     assert.deepEqual(ran, new Set(expected.keys()), 'the run expired what the preview said');
     const afterRun = await listDigests(repositoryName);
@@ -158,13 +149,13 @@ describe('lifecycle policies', () => {
     // Evaluated: GetLifecyclePolicy says when, and the audit log holds each expiry.
     const got = await ecr.send(new GetLifecyclePolicyCommand({ repositoryName }));
     assert.ok(got.lastEvaluatedAt instanceof Date && Date.now() - got.lastEvaluatedAt.getTime() < 60_000);
-    const { stdout } = await exec(path.join(repoRoot, 'bin', 'berth'), ['audit', '--account', ADMIN.accountId, '--data-dir', server.dataDir], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
+    const stdout = await runBerth(server, ['audit', '--account', ADMIN.accountId]);
     const records = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
     const lifecycleRecords = records.filter((r) => JSON.stringify(r).includes('berth:lifecycle') && JSON.stringify(r).includes(`repository/${repositoryName}@`));
     assert.equal(lifecycleRecords.length, 6, 'one audit record per expired manifest');
 
     // A second run, naming the repository of the default account without --account, finds nothing more to do.
-    const [again] = await berth(['lifecycle', 'run', '--repository', repositoryName]);
+    const [again] = await berth(server, ['lifecycle', 'run', '--repository', repositoryName]);
     assert.equal(again.accountId, ADMIN.accountId);
     assert.deepEqual(again.expired, []);
   });

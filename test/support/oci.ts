@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { authedFetch } from './auth.ts';
 
@@ -42,7 +43,11 @@ export interface BuiltImage {
 
 /** An image with random layer bytes (not real tarballs: the registry does not look inside). */
 export function buildImage(options: { layers?: number; layerBytes?: number; docker?: boolean; platform?: { os: string; architecture: string } } = {}): BuiltImage {
-  const layers = Array.from({ length: options.layers ?? 1 }, () => blob(randomBytes(options.layerBytes ?? 1024)));
+  return imageOver(Array.from({ length: options.layers ?? 1 }, () => blob(randomBytes(options.layerBytes ?? 1024))), options);
+}
+
+/** An image over the given layers (images may share them), with a config of its own. */
+export function imageOver(layers: Blob[], options: { docker?: boolean; platform?: { os: string; architecture: string } } = {}): BuiltImage {
   const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
   const config = blob(JSON.stringify({ ...platform, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, nonce: randomBytes(8).toString('hex') }));
   const docker = options.docker ?? false;
@@ -85,6 +90,33 @@ export async function pushImage(baseUrl: string, repository: string, image: Buil
   const res = await pushManifest(baseUrl, repository, reference, image.manifest, image.mediaType);
   if (res.status !== 201) throw new Error(`PUT manifest: ${res.status} ${await res.text()}`);
   return image.digest;
+}
+
+/**
+ * A blob's bytes as a client gets them, from Berth or from the store a GET redirects to;
+ * undefined when the repository does not hold it.
+ */
+export async function getBlob(baseUrl: string, repository: string, digest: string): Promise<Buffer | undefined> {
+  const res = await authedFetch(`${baseUrl}/v2/${repository}/blobs/${digest}`, { redirect: 'manual' });
+  if (res.status === 307) {
+    const direct = await fetch(res.headers.get('location')!);
+    if (direct.status !== 200) throw new Error(`redirected GET of ${digest}: ${direct.status}`);
+    return Buffer.from(await direct.arrayBuffer());
+  }
+  if (res.status === 404) return (await res.arrayBuffer(), undefined);
+  if (res.status !== 200) throw new Error(`GET blob ${digest}: ${res.status} ${await res.text()}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+/** Pulls the image by `reference` and checks its manifest and every blob byte for byte. */
+export async function assertPullsBack(baseUrl: string, repository: string, reference: string, image: BuiltImage): Promise<void> {
+  const res = await authedFetch(`${baseUrl}/v2/${repository}/manifests/${reference}`, { headers: { accept: image.mediaType } });
+  assert.equal(res.status, 200, `${repository}:${reference}`);
+  assert.ok(Buffer.from(await res.arrayBuffer()).equals(image.manifest), `${repository}:${reference} manifest byte-identical`);
+  for (const b of [image.config, ...image.layers]) {
+    const got = await getBlob(baseUrl, repository, b.digest);
+    assert.ok(got?.equals(b.bytes), `${repository}:${reference}: blob ${b.digest} byte-identical`);
+  }
 }
 
 /** Polls `check` until it resolves truthy or the deadline passes. */

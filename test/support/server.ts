@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { ADMIN_BOOTSTRAP_ENV } from './auth.ts';
 import { backend, freshScaleoutStores, type StoreSet } from './backend.ts';
 
@@ -132,4 +133,20 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       await stop(signal);
     },
   };
+}
+
+/**
+ * Runs `bin/berth` (the offline admin command) on the server's stores (its data directory, and
+ * on the scale-out backend its database and bucket); resolves what it printed. Rejects as
+ * execFile does, with `code` and `stderr`, when it exits with an error.
+ */
+export async function runBerth(server: TestServer, args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(path.join(repoRoot, 'bin', 'berth'), [...args, '--data-dir', server.dataDir], { cwd: repoRoot, env: { ...process.env, ...server.storeEnv } });
+  return stdout;
+}
+
+/** runBerth, with its JSON output parsed (undefined when it printed nothing). */
+export async function berth(server: TestServer, args: string[]): Promise<any> {
+  const stdout = await runBerth(server, args);
+  return stdout.trim() ? JSON.parse(stdout) : undefined;
 }
