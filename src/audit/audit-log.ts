@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.ts';
-import type { AuditEvent } from '../iam/identity-store.ts';
+import type { AuditEvent } from '../store/meta/identity-store.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { GroupRow, PolicyRow, PrincipalType, RoleRow, Tag, UserRow } from '../iam/identity-store.ts';
+import type { GroupRow, PolicyRow, PrincipalType, RoleRow, Tag, UserRow } from '../store/meta/identity-store.ts';
 import { roleArnOf, userArn } from '../iam/identity.ts';
 import { iamArn, newAccessKeyId, newGroupId, newPolicyId, newRoleId, newSecretAccessKey, newUserId } from '../iam/ids.ts';
 import { managedPolicies, managedPolicyByArn } from '../iam/managed-policies.ts';

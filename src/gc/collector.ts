@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
-import type { Digest } from '../registry/digest.ts';
+import type { Digest } from '../digest/digest.ts';
 import type { BlobStore } from '../store/blob/blob-store.ts';
 import type { AccountUsage, ManifestCandidate, ManifestKey, ManifestState, RepositoryUsage, TotalUsage } from '../store/meta/gc-store.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';

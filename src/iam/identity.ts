@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.ts';
 import type { IamPrincipal } from '../registry/access.ts';
 import type { RepoRef } from '../registry/names.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
-import type { AccessKeyRow, IdentityStore, PrincipalType, RoleRow, Tag, UserRow } from './identity-store.ts';
+import type { AccessKeyRow, IdentityStore, PrincipalType, RoleRow, Tag, UserRow } from '../store/meta/identity-store.ts';
 import { iamArn, isAccountId, newAccessKeyId, newAccountId, newSecretAccessKey, newTemporaryKeyId, newUserId } from './ids.ts';
 import { managedPolicyByArn } from './managed-policies.ts';
 import { parsePolicy, type CompiledPolicy } from './policy/index.ts';

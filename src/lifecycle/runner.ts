@@ -37,7 +37,7 @@ export interface LifecycleOutcome {
 export async function previewLifecycle(deps: LifecycleDeps, repositoryId: number, text: string): Promise<LifecycleDecision[]> {
   const policy = parseLifecyclePolicy(text);
   const now = (deps.now ?? Date.now)();
-  const records = await deps.registry.meta.lifecycle.listLifecycleImages(repositoryId);
+  const records = await deps.registry.lifecycleImages(repositoryId);
   const images = records.map((r) => ({
     digest: r.digest,
     tags: r.tags,
@@ -60,7 +60,7 @@ export async function runLifecycle(deps: LifecycleDeps, repo: RepoRef): Promise<
   const now = deps.now ?? Date.now;
   const repository = await registry.findRepository(repo);
   if (!repository) return undefined;
-  const stored = await registry.meta.lifecycle.getPolicy(repository.id);
+  const stored = await registry.lifecyclePolicy(repository.id);
   if (!stored) return undefined;
   const decisions = await previewLifecycle(deps, repository.id, stored.text);
   const expired: ExpiredImage[] = [];
@@ -104,14 +104,14 @@ export async function runLifecycle(deps: LifecycleDeps, repo: RepoRef): Promise<
     );
   }
   const evaluatedAtMs = now();
-  await registry.meta.lifecycle.markEvaluated(repository.id, evaluatedAtMs);
+  await registry.markLifecycleEvaluated(repository.id, evaluatedAtMs);
   return { repository: repo, expired, evaluatedAtMs };
 }
 
 /** Every repository with a policy, in turn; a failure in one is logged and the others still run. */
 export async function runAllLifecycles(deps: LifecycleDeps): Promise<LifecycleOutcome[]> {
   const outcomes: LifecycleOutcome[] = [];
-  for (const r of await deps.registry.meta.lifecycle.listRepositoriesWithPolicy()) {
+  for (const r of await deps.registry.repositoriesWithLifecyclePolicy()) {
     const repo = { account: r.accountId, name: r.name };
     try {
       const outcome = await runLifecycle(deps, repo);

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import type { BlobStore } from '../store/blob/blob-store.ts';
-import type { Digest } from './digest.ts';
+import type { Digest } from '../digest/digest.ts';
 
 /** Which clients are sent to the blob store itself: `blobs.redirect` (docs/configuration.md). */
 export type RedirectPolicy = 'always' | 'never' | readonly string[];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RegistryError } from '../errors/catalogue.ts';
-import { digestOf } from './digest.ts';
+import { digestOf } from '../digest/digest.ts';
 import { MediaTypes, isIndexMediaType, parseManifest } from './manifest.ts';
 
 const CONFIG_TYPE = 'application/vnd.oci.image.config.v1+json';

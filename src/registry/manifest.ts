@@ -1,5 +1,5 @@
 import { RegistryError } from '../errors/catalogue.ts';
-import { isDigest, type Digest } from './digest.ts';
+import { isDigest, type Digest } from '../digest/digest.ts';
 import type { ManifestReference } from '../store/meta/meta-store.ts';
 
 export const MediaTypes = {

@@ -1,6 +1,6 @@
 import type { Logger } from '../log/logger.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
-import type { Digest } from './digest.ts';
+import type { Digest } from '../digest/digest.ts';
 
 export interface PullRecorderOptions {
   meta: MetaStore;

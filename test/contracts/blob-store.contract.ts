@@ -3,7 +3,7 @@ import { createCipheriv, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { isRegistryError, type ErrorName } from '../../src/errors/catalogue.ts';
-import { digestOf, newHasher, type Digest, type DigestAlgorithm } from '../../src/registry/digest.ts';
+import { digestOf, newHasher, type Digest, type DigestAlgorithm } from '../../src/digest/digest.ts';
 import type { BlobStore } from '../../src/store/blob/blob-store.ts';
 
 /** What a driver's test file hands the suite: a fresh, empty store per test. */

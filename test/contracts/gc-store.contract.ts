@@ -3,7 +3,7 @@ import { describe } from 'node:test';
 import type { Readable } from 'node:stream';
 import { collectGarbage, storageReport, type GcReport } from '../../src/gc/collector.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { digestOf, type Digest } from '../../src/registry/digest.ts';
+import { digestOf, type Digest } from '../../src/digest/digest.ts';
 import type { BlobInfo, BlobStore } from '../../src/store/blob/blob-store.ts';
 import type { ManifestReference, MetaStore, Repository } from '../../src/store/meta/meta-store.ts';
 import { manifest, storeTest, T0, type MetaStoreHarness } from './harness.ts';

@@ -1,5 +1,5 @@
 import { test } from 'node:test';
-import { digestOf } from '../../src/registry/digest.ts';
+import { digestOf } from '../../src/digest/digest.ts';
 import type { ManifestRecord, MetaStore } from '../../src/store/meta/meta-store.ts';
 
 /** The time the contract suites write with (ms since the epoch). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { AccessKeyRow, AuditEvent, GroupRow, IdentityStore, PolicyRow, RoleRow, StoredAuditEvent, UserRow } from '../../src/iam/identity-store.ts';
+import type { AccessKeyRow, AuditEvent, GroupRow, IdentityStore, PolicyRow, RoleRow, StoredAuditEvent, UserRow } from '../../src/store/meta/identity-store.ts';
 import type { MetaStore } from '../../src/store/meta/meta-store.ts';
 
 /** What a driver's test file hands the suite: a fresh, empty, migrated store per test. */

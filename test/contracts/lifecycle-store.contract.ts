@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe } from 'node:test';
-import { digestOf, type Digest } from '../../src/registry/digest.ts';
+import { digestOf, type Digest } from '../../src/digest/digest.ts';
 import type { MetaStore } from '../../src/store/meta/meta-store.ts';
 import { manifest, storeTest, T0, type MetaStoreHarness } from './harness.ts';
 

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
 import { CreateMultipartUploadCommand, HeadObjectCommand, PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isRegistryError, type ErrorName } from '../../src/errors/catalogue.ts';
-import { digestOf, type Digest } from '../../src/registry/digest.ts';
+import { digestOf, type Digest } from '../../src/digest/digest.ts';
 import { MiB, planParts } from '../../src/store/blob/s3/part-plan.ts';
 import { parseS3Location, S3BlobStore, type S3BlobStoreOptions } from '../../src/store/blob/s3/s3-blob-store.ts';
 import { openBlobStore, StoreConfigError } from '../../src/store/open.ts';

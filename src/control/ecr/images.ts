@@ -1,5 +1,5 @@
 import { isRegistryError } from '../../errors/catalogue.ts';
-import { digestOf, isDigest, parseDigest, type Digest } from '../../registry/digest.ts';
+import { digestOf, isDigest, parseDigest, type Digest } from '../../digest/digest.ts';
 import { isIndexMediaType } from '../../registry/manifest.ts';
 import { isValidTag, type RepoRef } from '../../registry/names.ts';
 import type { ImageId, ImageRecord, TagStatus } from '../../store/meta/meta-store.ts';
@@ -46,14 +46,14 @@ async function resolveImageId(ctx: ActionContext, repositoryId: number, id: Imag
   if (imageTag !== undefined && !isValidTag(imageTag)) {
     return fail('InvalidImageTag', 'Invalid request parameters: image tag should be up to 128 letters, digits, _ . and -, not starting with . or -');
   }
-  const meta = ctx.deps.registry.meta;
+  const { registry } = ctx.deps;
   if (imageTag !== undefined) {
-    const digest = await meta.findTagDigest(repositoryId, imageTag);
+    const digest = await registry.tagDigest(repositoryId, imageTag);
     if (digest === undefined) return fail('ImageNotFound', 'Requested image not found');
     if (imageDigest !== undefined && digest !== imageDigest) return fail('ImageTagDoesNotMatchDigest', `Invalid request parameters: image tag '${imageTag}' points at ${digest}, not ${imageDigest}`);
     return { digest, tag: imageTag };
   }
-  if (!isDigest(imageDigest!) || (await meta.findExistingManifests(repositoryId, [imageDigest!])).size === 0) return fail('ImageNotFound', 'Requested image not found');
+  if (!isDigest(imageDigest!) || !(await registry.hasManifest(repositoryId, imageDigest!))) return fail('ImageNotFound', 'Requested image not found');
   return { digest: imageDigest! };
 }
 
@@ -87,7 +87,7 @@ async function imageDetails(ctx: ActionContext, repo: { ref: RepoRef; id: number
   const children = [...new Set(images.filter((i) => isIndexMediaType(i.mediaType)).flatMap((i) => ((docs.get(i.digest)!['manifests'] as { digest: string }[] | undefined) ?? []).map((m) => m.digest)))];
   const childSizes = new Map<string, number>();
   if (children.length > 0) {
-    for (const child of (await ctx.deps.registry.meta.getImages(repo.id, children)).values()) childSizes.set(child.digest, layerBytes(manifestJson(child)));
+    for (const child of (await ctx.deps.registry.getImages(repo.id, children)).values()) childSizes.set(child.digest, layerBytes(manifestJson(child)));
   }
   return images.map((image) => {
     const doc = docs.get(image.digest)!;
@@ -135,7 +135,7 @@ export const imageActions: Record<string, ActionHandler> = {
     if (!listsActive(input['filter']?.imageStatus)) return { imageIds: [] };
     const limit = pageSize(input);
     const tagStatus = (input['filter']?.tagStatus as TagStatus | undefined) ?? 'ANY';
-    const ids = await ctx.deps.registry.meta.listImageIds(repo.id, { tagStatus, after: after === undefined ? undefined : imageIdFromKey(after), limit: limit + 1 });
+    const ids = await ctx.deps.registry.listImageIds(repo.id, { tagStatus, after: after === undefined ? undefined : imageIdFromKey(after), limit: limit + 1 });
     const page = ids.slice(0, limit);
     return {
       imageIds: page.map((i) => ({ imageDigest: i.digest, ...(i.tag !== null ? { imageTag: i.tag } : {}) })),
@@ -145,7 +145,7 @@ export const imageActions: Record<string, ActionHandler> = {
 
   async DescribeImages(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:DescribeImages');
-    const meta = ctx.deps.registry.meta;
+    const { registry } = ctx.deps;
     const ids = input['imageIds'] as ImageIdentifier[] | undefined;
     if (ids !== undefined) {
       // ECR: imageIds, maxResults and nextToken do not go together.
@@ -161,7 +161,7 @@ export const imageActions: Record<string, ActionHandler> = {
         }
         if (!digests.includes(resolved.digest)) digests.push(resolved.digest);
       }
-      const found = await meta.getImages(repo.id, digests);
+      const found = await registry.getImages(repo.id, digests);
       const missing = digests.findIndex((d) => !found.has(d));
       if (missing >= 0) throw imageNotFound(repo.ref, { imageDigest: digests[missing]! });
       return { imageDetails: await imageDetails(ctx, repo, digests.map((d) => found.get(d)!)) };
@@ -170,7 +170,7 @@ export const imageActions: Record<string, ActionHandler> = {
     if (!listsActive(input['filter']?.imageStatus)) return { imageDetails: [] };
     const limit = pageSize(input);
     const tagStatus = (input['filter']?.tagStatus as TagStatus | undefined) ?? 'ANY';
-    const images = await meta.listImages(repo.id, { tagStatus, afterDigest: after, limit: limit + 1 });
+    const images = await registry.listImages(repo.id, { tagStatus, afterDigest: after, limit: limit + 1 });
     const page = images.slice(0, limit);
     return {
       imageDetails: await imageDetails(ctx, repo, page),
@@ -233,10 +233,10 @@ export const imageActions: Record<string, ActionHandler> = {
     if (tag !== undefined && !isValidTag(tag)) {
       throw new AwsError('InvalidParameterException', `Invalid parameter at 'imageTag' failed to satisfy constraint: 'up to 128 letters, digits, _ . and -, not starting with . or -'`);
     }
-    const meta = ctx.deps.registry.meta;
+    const { registry } = ctx.deps;
     // ECR: the same manifest again, untagged or under the tag it already has, is an error.
     const id = repo.repository?.id;
-    if (id !== undefined && (await meta.findExistingManifests(id, [digest])).size > 0 && (tag === undefined || (await meta.findTagDigest(id, tag)) === digest)) {
+    if (id !== undefined && (await registry.hasManifest(id, digest)) && (tag === undefined || (await registry.tagDigest(id, tag)) === digest)) {
       throw new AwsError(
         'ImageAlreadyExistsException',
         `Image with digest '${digest}'${tag !== undefined ? ` and tag '${tag}'` : ''} already exists in the repository with name '${repo.ref.name}' in registry with id '${repo.ref.account}'`,
@@ -275,8 +275,8 @@ export const imageActions: Record<string, ActionHandler> = {
           // index in the repository still lists it (it then stays, untagged).
           await registry.deleteManifest(repo.ref, tag);
           imageIds.push({ imageDigest: digest, imageTag: tag });
-          const rest = (await registry.meta.getImages(repo.id, [digest])).get(digest);
-          if (rest && rest.tags.length === 0 && (await registry.meta.findParentManifests(repo.id, digest)).length === 0) {
+          const rest = (await registry.getImages(repo.id, [digest])).get(digest);
+          if (rest && rest.tags.length === 0 && (await registry.parentManifests(repo.id, digest)).length === 0) {
             await registry.deleteManifest(repo.ref, digest).catch((err: unknown) => {
               if (!isRegistryError(err, 'ManifestUnknown') && !isRegistryError(err, 'ManifestReferenced')) throw err;
             });
@@ -284,7 +284,7 @@ export const imageActions: Record<string, ActionHandler> = {
           continue;
         }
         // By digest: the image and all its tags, unless an index in the repository lists it.
-        const image = (await registry.meta.getImages(repo.id, [digest])).get(digest);
+        const image = (await registry.getImages(repo.id, [digest])).get(digest);
         if (!image) {
           failures.push({ imageId: id, failureCode: 'ImageNotFound', failureReason: 'Requested image not found' });
           continue;

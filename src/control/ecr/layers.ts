@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { downloadUrl } from '../../iam/download-url.ts';
-import { isDigest } from '../../registry/digest.ts';
+import { isDigest } from '../../digest/digest.ts';
 import { AwsError } from '../aws-error.ts';
 import type { ActionHandler } from '../plane.ts';
 import { pushTargetOf, repositoryOf } from './common.ts';
@@ -28,7 +28,7 @@ export const layerActions: Record<string, ActionHandler> = {
       else if (!ECR_DIGEST.test(d)) failures.push({ layerDigest: d, failureCode: 'InvalidLayerDigest', failureReason: "Invalid layer digest: it should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'" });
       else checked.push(d);
     }
-    const found = await ctx.deps.registry.meta.findLinkedBlobs(repo.id, [...new Set(checked.filter(isDigest))]);
+    const found = await ctx.deps.registry.findLinkedBlobs(repo.id, [...new Set(checked.filter(isDigest))]);
     const layers = checked.map((d) => {
       const blob = found.get(d);
       return blob ? { layerDigest: d, layerAvailability: 'AVAILABLE', layerSize: blob.sizeBytes } : { layerDigest: d, layerAvailability: 'UNAVAILABLE' };
@@ -73,7 +73,7 @@ export const layerActions: Record<string, ActionHandler> = {
     if (!isDigest(digest)) throw new AwsError('InvalidLayerException', `Invalid layer digest ${digest}: only sha256 (64 hex digits) and sha512 (128 hex digits) are supported`);
     const upload = await registry.getUpload(repo.ref, uploadId);
     if (upload.sizeBytes === 0) throw new AwsError('EmptyUploadException', `The upload ${uploadId} has no layer parts; upload them with UploadLayerPart first`);
-    if (await registry.meta.findLinkedBlob(repo.id, digest)) {
+    if (await registry.findLinkedBlob(repo.id, digest)) {
       await registry.cancelUpload(repo.ref, uploadId);
       throw new AwsError('LayerAlreadyExistsException', `The layer ${digest} already exists in the repository with name '${repo.ref.name}' in registry with id '${repo.ref.account}'`);
     }
@@ -85,11 +85,11 @@ export const layerActions: Record<string, ActionHandler> = {
   async GetDownloadUrlForLayer(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:GetDownloadUrlForLayer');
     const digest = input['layerDigest'] as string;
-    const meta = ctx.deps.registry.meta;
-    if (!isDigest(digest) || !(await meta.findLinkedBlob(repo.id, digest))) {
+    const { registry } = ctx.deps;
+    if (!isDigest(digest) || !(await registry.findLinkedBlob(repo.id, digest))) {
       throw new AwsError('LayersNotFoundException', `The image layer ${digest} does not exist in the repository with name '${repo.ref.name}' in the registry with id '${repo.ref.account}'`);
     }
-    if (!(await meta.isReferenced(repo.id, digest))) {
+    if (!(await registry.isBlobReferenced(repo.id, digest))) {
       throw new AwsError('LayerInaccessibleException', `The layer ${digest} is not associated with an image in the repository with name '${repo.ref.name}'; unassociated layers may be cleaned up at any time`);
     }
     // As ECR does, a presigned URL of the object store itself where the store can make one and

@@ -64,53 +64,53 @@ async function computePreview(ctx: ActionContext, repositoryId: number, text: st
   let preview: LifecyclePreview;
   try {
     const decisions = await previewLifecycle({ registry, region: ctx.deps.region, log: ctx.deps.registry.log }, repositoryId, text);
-    const images = new Map((await registry.meta.lifecycle.listLifecycleImages(repositoryId)).map((i) => [i.digest, i]));
+    const images = new Map((await registry.lifecycleImages(repositoryId)).map((i) => [i.digest, i]));
     preview = { status: 'COMPLETE', policyText: text, result: previewEntries(decisions, images), startedAtMs, finishedAtMs: Date.now() };
   } catch (err) {
     registry.log.error({ err }, 'lifecycle policy preview failed');
     preview = { status: 'FAILED', policyText: text, result: null, startedAtMs, finishedAtMs: Date.now() };
   }
-  await registry.meta.lifecycle.putPreview(repositoryId, preview);
+  await registry.putLifecyclePreview(repositoryId, preview);
 }
 
 export const lifecycleActions: Record<string, ActionHandler> = {
   async PutLifecyclePolicy(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:PutLifecyclePolicy');
     const text = validated(input['lifecyclePolicyText']);
-    await ctx.deps.registry.meta.lifecycle.putPolicy(repo.id, text, Date.now());
+    await ctx.deps.registry.putLifecyclePolicy(repo.id, text);
     return { registryId: repo.ref.account, repositoryName: repo.ref.name, lifecyclePolicyText: text };
   },
 
   async GetLifecyclePolicy(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:GetLifecyclePolicy');
-    const policy = await ctx.deps.registry.meta.lifecycle.getPolicy(repo.id);
+    const policy = await ctx.deps.registry.lifecyclePolicy(repo.id);
     if (!policy) throw notFound(repo.ref);
     return policyOutput(repo.ref, policy);
   },
 
   async DeleteLifecyclePolicy(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:DeleteLifecyclePolicy');
-    const policy = await ctx.deps.registry.meta.lifecycle.getPolicy(repo.id);
-    if (!policy || !(await ctx.deps.registry.meta.lifecycle.deletePolicy(repo.id))) throw notFound(repo.ref);
+    const policy = await ctx.deps.registry.lifecyclePolicy(repo.id);
+    if (!policy || !(await ctx.deps.registry.deleteLifecyclePolicy(repo.id))) throw notFound(repo.ref);
     return policyOutput(repo.ref, policy);
   },
 
   async StartLifecyclePolicyPreview(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:StartLifecyclePolicyPreview');
-    const lifecycle = ctx.deps.registry.meta.lifecycle;
+    const { registry } = ctx.deps;
     let text = input['lifecyclePolicyText'] as string | undefined;
     if (text === undefined) {
-      const stored = await lifecycle.getPolicy(repo.id);
+      const stored = await registry.lifecyclePolicy(repo.id);
       if (!stored) throw notFound(repo.ref);
       text = stored.text;
     }
     validated(text);
-    const current = await lifecycle.getPreview(repo.id);
+    const current = await registry.lifecyclePreview(repo.id);
     const now = Date.now();
     if (current?.status === 'IN_PROGRESS' && now - current.startedAtMs < PREVIEW_STALE_MS) {
       throw new AwsError('LifecyclePolicyPreviewInProgressException', `The previous lifecycle policy preview request has not completed for the repository with name '${repo.ref.name}' in the registry with id '${repo.ref.account}'`);
     }
-    await lifecycle.putPreview(repo.id, { status: 'IN_PROGRESS', policyText: text, result: null, startedAtMs: now, finishedAtMs: null });
+    await registry.putLifecyclePreview(repo.id, { status: 'IN_PROGRESS', policyText: text, result: null, startedAtMs: now, finishedAtMs: null });
     // As in ECR, the preview is computed after the call returns; GetLifecyclePolicyPreview says when it is done.
     void computePreview(ctx, repo.id, text, now).catch((err: unknown) => ctx.deps.registry.log.error({ err }, 'could not store a lifecycle policy preview'));
     return { registryId: repo.ref.account, repositoryName: repo.ref.name, lifecyclePolicyText: text, status: 'IN_PROGRESS' };
@@ -118,7 +118,7 @@ export const lifecycleActions: Record<string, ActionHandler> = {
 
   async GetLifecyclePolicyPreview(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:GetLifecyclePolicyPreview');
-    const preview = await ctx.deps.registry.meta.lifecycle.getPreview(repo.id);
+    const preview = await ctx.deps.registry.lifecyclePreview(repo.id);
     if (!preview) {
       throw new AwsError('LifecyclePolicyPreviewNotFoundException', `There is no dry run for the repository with name '${repo.ref.name}' in the registry with id '${repo.ref.account}'`);
     }

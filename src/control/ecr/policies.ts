@@ -38,14 +38,13 @@ export const policyActions: Record<string, ActionHandler> = {
   async SetRepositoryPolicy(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:SetRepositoryPolicy');
     const text = validated(input['policyText'], 'repository policy');
-    await ctx.deps.registry.meta.setRepositoryPolicy(repo.id, text);
-    ctx.deps.identity.invalidate();
+    await ctx.deps.registry.setRepositoryPolicy(repo.id, text);
     return { registryId: repo.ref.account, repositoryName: repo.ref.name, policyText: text };
   },
 
   async GetRepositoryPolicy(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:GetRepositoryPolicy');
-    const text = await ctx.deps.registry.meta.getRepositoryPolicy(repo.id);
+    const text = await ctx.deps.registry.repositoryPolicy(repo.id);
     if (text === undefined) {
       throw new AwsError('RepositoryPolicyNotFoundException', `Repository policy does not exist for the repository with name '${repo.ref.name}' in the registry with id '${repo.ref.account}'`);
     }
@@ -54,12 +53,11 @@ export const policyActions: Record<string, ActionHandler> = {
 
   async DeleteRepositoryPolicy(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:DeleteRepositoryPolicy');
-    const text = await ctx.deps.registry.meta.getRepositoryPolicy(repo.id);
+    const text = await ctx.deps.registry.repositoryPolicy(repo.id);
     if (text === undefined) {
       throw new AwsError('RepositoryPolicyNotFoundException', `Repository policy does not exist for the repository with name '${repo.ref.name}' in the registry with id '${repo.ref.account}'`);
     }
-    await ctx.deps.registry.meta.setRepositoryPolicy(repo.id, null);
-    ctx.deps.identity.invalidate();
+    await ctx.deps.registry.setRepositoryPolicy(repo.id, null);
     return { registryId: repo.ref.account, repositoryName: repo.ref.name, policyText: text };
   },
 

@@ -43,7 +43,7 @@ export const registryActions: Record<string, ActionHandler> = {
     await ctx.authorize('ecr:GetAccountSetting', '*');
     const name = input['name'] as string;
     const setting = settingNamed(name);
-    const value = (await ctx.deps.registry.meta.getAccountSetting(ctx.principal.accountId, name)) ?? setting.defaultValue;
+    const value = (await ctx.deps.registry.accountSetting(ctx.principal.accountId, name)) ?? setting.defaultValue;
     return { name, value };
   },
 
@@ -56,7 +56,7 @@ export const registryActions: Record<string, ActionHandler> = {
       const valid = setting.values.length === 1 ? `the only valid value is ${setting.values[0]}` : `valid values are ${setting.values.join(' and ')}`;
       throw new AwsError('InvalidParameterException', `Invalid parameter at 'value' failed to satisfy constraint: '${value} is not a valid value for ${name}: ${valid}${setting.refusal ? ` (${setting.refusal})` : ''}'`);
     }
-    await ctx.deps.registry.meta.putAccountSetting(ctx.principal.accountId, name, value);
+    await ctx.deps.registry.putAccountSetting(ctx.principal.accountId, name, value);
     return { name, value };
   },
 };

@@ -1,3 +1,4 @@
+import { isRegistryError } from '../../errors/catalogue.ts';
 import { repositoryArn } from '../../iam/ids.ts';
 import { isValidRepositoryName, type RepoRef } from '../../registry/names.ts';
 import type { Repository, RepositorySettings, TagMutability } from '../../store/meta/meta-store.ts';
@@ -86,9 +87,12 @@ async function repositoryOutput(ctx: ActionContext, repository: Repository, sett
 }
 
 async function settingsOf(ctx: ActionContext, repository: Repository): Promise<RepositorySettings> {
-  const settings = await ctx.deps.registry.meta.getRepositorySettings(repository.id);
-  if (!settings) throw repositoryNotFound({ account: repository.accountId, name: repository.name });
-  return settings;
+  try {
+    return await ctx.deps.registry.repositorySettings(repository);
+  } catch (err) {
+    if (isRegistryError(err, 'NameUnknown')) throw repositoryNotFound({ account: repository.accountId, name: repository.name });
+    throw err;
+  }
 }
 
 const ARN = /^arn:aws[a-z-]*:ecr:([a-z0-9-]+):(\d{12}):repository\/(.+)$/;
@@ -148,9 +152,10 @@ export const repositoryActions: Record<string, ActionHandler> = {
       }
       return { repositories };
     }
-    // The list form shows the repositories the caller may describe, each asked on its own ARN.
-    recordListing(ctx, account);
+    // The list form shows the repositories the caller may describe, each asked on its own ARN;
+    // a caller that may describe none is refused (Registry.listRepositories).
     const page = await ctx.deps.registry.listRepositories(ctx.caller, account, { after: afterToken(input['nextToken']), limit: input['maxResults'] ?? DEFAULT_PAGE });
+    recordListing(ctx, account);
     const repositories: Record<string, unknown>[] = [];
     for (const name of page.names) {
       const repository = await ctx.deps.registry.findRepository({ account, name });
@@ -162,14 +167,11 @@ export const repositoryActions: Record<string, ActionHandler> = {
   async DeleteRepository(ctx, input) {
     const { ref, repository } = await repositoryOf(ctx, input, 'ecr:DeleteRepository');
     const settings = await settingsOf(ctx, repository);
-    await ctx.deps.registry.meta.transaction(async (tx) => {
-      if (input['force'] !== true && (await tx.countManifests(repository.id)) > 0) {
-        throw new AwsError('RepositoryNotEmptyException', `The repository with name '${ref.name}' in registry with id '${ref.account}' cannot be deleted because it still contains images`);
-      }
-      if (!(await tx.deleteRepository(repository.id))) throw repositoryNotFound(ref);
-    });
-    ctx.deps.registry.forgetRepository(ref);
-    ctx.deps.registry.garbageMade();
+    const outcome = await ctx.deps.registry.deleteRepository(repository, { force: input['force'] === true });
+    if (outcome === 'not-empty') {
+      throw new AwsError('RepositoryNotEmptyException', `The repository with name '${ref.name}' in registry with id '${ref.account}' cannot be deleted because it still contains images`);
+    }
+    if (outcome === 'missing') throw repositoryNotFound(ref);
     // The deleted repository's policy must not outlive it in the policy caches.
     ctx.deps.identity.invalidate();
     return { repository: await repositoryOutput(ctx, repository, settings) };
@@ -178,7 +180,7 @@ export const repositoryActions: Record<string, ActionHandler> = {
   async PutImageTagMutability(ctx, input) {
     const { ref, id } = await repositoryOf(ctx, input, 'ecr:PutImageTagMutability');
     const mutability = checkedMutability(input['imageTagMutability'], input['imageTagMutabilityExclusionFilters']);
-    if (!(await ctx.deps.registry.meta.updateRepositorySettings(id, mutability))) throw repositoryNotFound(ref);
+    if (!(await ctx.deps.registry.updateRepositorySettings(id, mutability))) throw repositoryNotFound(ref);
     return {
       registryId: ref.account,
       repositoryName: ref.name,
@@ -190,7 +192,7 @@ export const repositoryActions: Record<string, ActionHandler> = {
   async PutImageScanningConfiguration(ctx, input) {
     const { ref, id } = await repositoryOf(ctx, input, 'ecr:PutImageScanningConfiguration');
     const scanOnPush = input['imageScanningConfiguration']?.['scanOnPush'] === true;
-    if (!(await ctx.deps.registry.meta.updateRepositorySettings(id, { scanOnPush }))) throw repositoryNotFound(ref);
+    if (!(await ctx.deps.registry.updateRepositorySettings(id, { scanOnPush }))) throw repositoryNotFound(ref);
     return { registryId: ref.account, repositoryName: ref.name, imageScanningConfiguration: { scanOnPush } };
   },
 
@@ -200,7 +202,7 @@ export const repositoryActions: Record<string, ActionHandler> = {
     const tags = new Map((await settingsOf(ctx, repository)).tags.map((t) => [t.Key, t.Value]));
     for (const t of given) tags.set(t.Key, t.Value);
     if (tags.size > MAX_TAGS) throw tooManyTags(tags.size);
-    const updated = await ctx.deps.registry.meta.updateRepositorySettings(repository.id, { tags: [...tags].map(([Key, Value]) => ({ Key, Value })) });
+    const updated = await ctx.deps.registry.updateRepositorySettings(repository.id, { tags: [...tags].map(([Key, Value]) => ({ Key, Value })) });
     if (!updated) throw repositoryNotFound(ref);
     return {};
   },
@@ -210,7 +212,7 @@ export const repositoryActions: Record<string, ActionHandler> = {
     const keys = new Set(input['tagKeys'] as string[]);
     for (const key of keys) checkTagKey(key);
     const tags = (await settingsOf(ctx, repository)).tags.filter((t) => !keys.has(t.Key));
-    if (!(await ctx.deps.registry.meta.updateRepositorySettings(repository.id, { tags }))) throw repositoryNotFound(ref);
+    if (!(await ctx.deps.registry.updateRepositorySettings(repository.id, { tags }))) throw repositoryNotFound(ref);
     return {};
   },
 

@@ -81,7 +81,7 @@ function templateOutput(t: RepositoryTemplate): Record<string, unknown> {
 }
 
 async function findTemplate(ctx: ActionContext, prefix: string): Promise<RepositoryTemplate | undefined> {
-  return (await ctx.deps.registry.meta.listRepositoryTemplates(ctx.principal.accountId)).find((t) => t.prefix === prefix);
+  return ctx.deps.registry.repositoryTemplate(ctx.principal.accountId, prefix);
 }
 
 async function existingTemplate(ctx: ActionContext, prefix: string): Promise<RepositoryTemplate> {
@@ -103,7 +103,7 @@ export const templateActions: Record<string, ActionHandler> = {
     }
     const now = Date.now();
     const record: RepositoryTemplate = { prefix, template: { ...template }, createdAtMs: now, updatedAtMs: now };
-    await ctx.deps.registry.meta.putRepositoryTemplate(account, record);
+    await ctx.deps.registry.putRepositoryTemplate(account, record);
     return { registryId: account, repositoryCreationTemplate: templateOutput(record) };
   },
 
@@ -113,7 +113,7 @@ export const templateActions: Record<string, ActionHandler> = {
     const wanted = input['prefixes'] ? new Set((input['prefixes'] as string[]).map(normalPrefix)) : undefined;
     const after = afterToken(input['nextToken']);
     const limit = (input['maxResults'] as number | undefined) ?? DEFAULT_PAGE;
-    const all = (await ctx.deps.registry.meta.listRepositoryTemplates(account)).filter((t) => (!wanted || wanted.has(t.prefix)) && (after === undefined || t.prefix > after));
+    const all = (await ctx.deps.registry.repositoryTemplates(account)).filter((t) => (!wanted || wanted.has(t.prefix)) && (after === undefined || t.prefix > after));
     const page = all.slice(0, limit);
     return {
       registryId: account,
@@ -128,7 +128,7 @@ export const templateActions: Record<string, ActionHandler> = {
     const existing = await existingTemplate(ctx, normalPrefix(input['prefix']));
     const template = checkedTemplate(input, existing.template as unknown as TemplateFields);
     const record: RepositoryTemplate = { ...existing, template: { ...template }, updatedAtMs: Math.max(Date.now(), existing.createdAtMs) };
-    await ctx.deps.registry.meta.putRepositoryTemplate(account, record);
+    await ctx.deps.registry.putRepositoryTemplate(account, record);
     return { registryId: account, repositoryCreationTemplate: templateOutput(record) };
   },
 
@@ -136,7 +136,7 @@ export const templateActions: Record<string, ActionHandler> = {
     await ctx.authorize('ecr:DeleteRepositoryCreationTemplate', '*');
     const account = ctx.principal.accountId;
     const existing = await existingTemplate(ctx, normalPrefix(input['prefix']));
-    if (!(await ctx.deps.registry.meta.deleteRepositoryTemplate(account, existing.prefix))) {
+    if (!(await ctx.deps.registry.deleteRepositoryTemplate(account, existing.prefix))) {
       throw new AwsError('TemplateNotFoundException', `The repository creation template with prefix '${existing.prefix}' does not exist in the registry with id '${account}'`);
     }
     return { registryId: account, repositoryCreationTemplate: templateOutput(existing) };

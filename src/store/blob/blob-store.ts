@@ -1,5 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
-import type { Digest } from '../../registry/digest.ts';
+import type { Digest } from '../../digest/digest.ts';
 
 export interface BlobInfo {
   digest: Digest;

@@ -1,4 +1,4 @@
-import type { Digest } from '../../registry/digest.ts';
+import type { Digest } from '../../digest/digest.ts';
 
 /** A `blobs` row as garbage collection sees it. */
 export interface BlobRecord {

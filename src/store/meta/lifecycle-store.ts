@@ -1,4 +1,4 @@
-import type { Digest } from '../../registry/digest.ts';
+import type { Digest } from '../../digest/digest.ts';
 
 /** ECR's LifecyclePolicyPreviewStatus. */
 export type LifecyclePreviewStatus = 'IN_PROGRESS' | 'COMPLETE' | 'EXPIRED' | 'FAILED';

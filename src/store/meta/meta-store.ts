@@ -1,6 +1,6 @@
-import type { Digest } from '../../registry/digest.ts';
+import type { Digest } from '../../digest/digest.ts';
 import type { BlobInfo } from '../blob/blob-store.ts';
-import type { IdentityStore } from '../../iam/identity-store.ts';
+import type { IdentityStore } from './identity-store.ts';
 import type { GcStore } from './gc-store.ts';
 import type { LifecycleStore } from './lifecycle-store.ts';
 

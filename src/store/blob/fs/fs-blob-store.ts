@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../../../errors/catalogue.ts';
-import { newHasher, parseDigest, type Digest } from '../../../registry/digest.ts';
+import { newHasher, parseDigest, type Digest } from '../../../digest/digest.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../blob-store.ts';
 import { FileRangeReader, writeFileRange } from './file-reader.ts';
 

@@ -23,7 +23,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { RegistryError } from '../../../errors/catalogue.ts';
-import { newHasher, parseDigest, type Digest, type DigestAlgorithm } from '../../../registry/digest.ts';
+import { newHasher, parseDigest, type Digest, type DigestAlgorithm } from '../../../digest/digest.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../blob-store.ts';
 import { MAX_PART_BYTES, MAX_PARTS, MiB, planParts, type PlannedPart } from './part-plan.ts';
 

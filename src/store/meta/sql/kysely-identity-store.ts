@@ -13,7 +13,7 @@ import type {
   StoredAuditEvent,
   Tag,
   UserRow,
-} from '../../../iam/identity-store.ts';
+} from '../identity-store.ts';
 import type { Schema } from './schema.ts';
 
 type Db = Kysely<Schema> | Transaction<Schema>;

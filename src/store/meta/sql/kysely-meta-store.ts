@@ -4,7 +4,7 @@ import { defaultRepositorySettings, type ImageId, type ImageRecord, type PullRec
 import { migrationProvider } from '../migrations/index.ts';
 import type { Schema } from './schema.ts';
 import { KyselyIdentityStore } from './kysely-identity-store.ts';
-import type { IdentityStore } from '../../../iam/identity-store.ts';
+import type { IdentityStore } from '../identity-store.ts';
 import type { GcStore } from '../gc-store.ts';
 import type { LifecycleStore } from '../lifecycle-store.ts';
 import { KyselyGcStore } from './kysely-gc-store.ts';
