@@ -48,7 +48,7 @@ export type CredentialLookup = (
   | { status: 'ok'; secretAccessKey: string; /** opaque to this module, returned in the result */ identity: unknown }
   | { status: 'unknown' } // no such key (or inactive key - the caller decides)
   | { status: 'expired' } // temporary credentials past their expiry
-  | { status: 'invalid-token' } // session token missing/forged/not matching the key
+  | { status: 'invalid-token' } // session token missing/forged/not matching the key, or sent with a long-term key
 >;
 
 export type SigV4Failure =

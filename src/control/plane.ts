@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { loadModel } from '../aws/model.ts';
 import type { ServiceModel } from '../aws/model.ts';
 import { ProtocolError, parseQueryRequest, queryErrorStatus, renderQueryError, renderQueryResponse } from '../aws/query.ts';
-import { renderJsonError, renderJsonOutput, validateJsonInput } from '../aws/json.ts';
+import { operationFromTarget, renderJsonError, renderJsonOutput, validateJsonInput } from '../aws/json.ts';
 import { peekSigV4, sigV4ErrorFor, verifySigV4 } from '../aws/sigv4.ts';
 import { catalogue, isRegistryError, RegistryError, type ErrorSpec } from '../errors/catalogue.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -145,7 +145,9 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
       let operation: string;
       let input: Record<string, unknown>;
       if (service === 'ecr') {
-        operation = String(request.headers['x-amz-target']).slice(ECR_TARGET.length);
+        // The whole target is checked, API version included: ECR serves only its own prefix.
+        const target = request.headers['x-amz-target'];
+        operation = operationFromTarget(model, typeof target === 'string' ? target : undefined);
         let parsed: unknown;
         try {
           parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));

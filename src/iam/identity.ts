@@ -318,6 +318,9 @@ export class Identity {
       if (!role || role.id !== claims.ri) return { status: 'invalid-token' };
       return { status: 'ok', secretAccessKey: this.secrets.sessionSecret(accessKeyId), identity: sessionPrincipal(claims, accessKeyId, claims.x) };
     }
+    // A long-term key has no session, so AWS refuses any token sent with it ("The security token
+    // included in the request is invalid"), rather than ignoring it.
+    if (sessionToken !== undefined) return { status: 'invalid-token' };
     const key = await this.loadKey(accessKeyId);
     if ('missing' in key || key.row.status !== 'Active') return { status: 'unknown' };
     this.touch(accessKeyId, service);

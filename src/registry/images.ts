@@ -1,14 +1,29 @@
 import { LRUCache } from 'lru-cache';
 import { RegistryError } from '../errors/catalogue.ts';
-import { digestOf, looksLikeDigest, parseDigest, type Digest } from '../digest/digest.ts';
+import { digestOf, isDigest, looksLikeDigest, parseDigest, type Digest } from '../digest/digest.ts';
 import type { LifecycleImageRecord } from '../store/meta/lifecycle-store.ts';
 import type { ImageId, ImageRecord, ManifestRecord, ManifestSummary, MetaStore, Page, Repository, TagStatus } from '../store/meta/meta-store.ts';
 import type { RegistryContext } from './context.ts';
 import { parseManifest, type Descriptor } from './manifest.ts';
-import { assertRepositoryName, assertTag, type RepoRef } from './names.ts';
+import { assertRepositoryName, assertTag, isValidTag, type RepoRef } from './names.ts';
 import { PullRecorder } from './pull-recorder.ts';
 import type { Repositories } from './repositories.ts';
 import { isTagImmutable } from './tag-mutability.ts';
+
+/**
+ * Spec ("Pulling manifests", "Deleting Manifests"): a manifest that is not found is 404
+ * MANIFEST_UNKNOWN. Nothing can be stored under a reference that is neither a valid tag nor a
+ * digest Berth stores, so a read or delete there finds nothing, whatever is wrong with it; only a
+ * push, which would store under it, is refused as TagInvalid or DigestInvalid.
+ */
+function assertStorable(repo: RepoRef, reference: string): void {
+  if (isValidTag(reference) || isDigest(reference)) return;
+  throw new RegistryError('ManifestUnknown', { reference }, {
+    message:
+      `Nothing is stored under ${JSON.stringify(reference)} in repository ${repo.name}: it is neither a valid tag ` +
+      '(up to 128 letters, digits, _ . and -, not starting with . or -) nor a valid digest (sha256: and 64 lowercase hex digits, or sha512: and 128).',
+  });
+}
 
 export interface PutManifestResult {
   digest: Digest;
@@ -43,14 +58,8 @@ export class Images {
 
   async getManifest(repo: RepoRef, reference: string): Promise<ManifestRecord> {
     const repository = await this.repositories.get(repo);
-    let digest: Digest | undefined;
-    if (looksLikeDigest(reference)) {
-      parseDigest(reference);
-      digest = reference;
-    } else {
-      assertTag(reference);
-      digest = await this.ctx.meta.findTagDigest(repository.id, reference);
-    }
+    assertStorable(repo, reference);
+    const digest = isDigest(reference) ? reference : await this.ctx.meta.findTagDigest(repository.id, reference);
     const manifest = digest === undefined ? undefined : await this.findManifest(repository.id, digest);
     if (!manifest) {
       throw new RegistryError('ManifestUnknown', { reference }, { message: `Manifest ${reference} is not in repository ${repo.name}.` });
@@ -183,13 +192,12 @@ export class Images {
   async deleteManifest(repo: RepoRef, reference: string): Promise<void> {
     const repository = await this.repositories.get(repo);
     const unknown = () => new RegistryError('ManifestUnknown', { reference }, { message: `Manifest ${reference} is not in repository ${repo.name}.` });
-    if (!looksLikeDigest(reference)) {
-      assertTag(reference);
+    assertStorable(repo, reference);
+    if (!isDigest(reference)) {
       if (!(await this.ctx.meta.deleteTag(repository.id, reference))) throw unknown();
       this.ctx.garbageMade();
       return;
     }
-    parseDigest(reference);
     await this.ctx.meta.transaction(async (tx) => {
       const parents = await tx.findParentManifests(repository.id, reference);
       if (parents.length > 0) {

@@ -211,3 +211,19 @@ test('copying an image between repositories mounts its layers instead of uploadi
   assert.equal(layout.descriptor.digest, image.digest);
   assertSameBlobs(layout.blobs, imageBlobs(image), 'image pulled from B');
 });
+
+test('skopeo inspect of a sha384 digest, which Berth cannot store, reports manifest unknown', async (t) => {
+  const ctx = await setup(t);
+  if (!ctx) return;
+  const { tools, host } = ctx;
+  const repository = repoName('skopeo');
+  const src = await tools.mkdir('src');
+  await writeOciLayout(src, [{ tag: 'v1', content: buildRealImage() }]);
+  await tools.skopeo(['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', `oci:${src}:v1`, `docker://${host}/${repository}:v1`]);
+
+  // skopeo refuses malformed references itself, but takes sha384, which Berth does not store:
+  // the spec's "not found" (404 MANIFEST_UNKNOWN), not 400 DIGEST_INVALID.
+  const out = await tools.skopeo(['inspect', '--tls-verify=false', `docker://${host}/${repository}@sha384:${'a'.repeat(96)}`], { allowFailure: true });
+  assert.notEqual(out.code, 0, out.stdout);
+  assert.match(out.stderr, /manifest unknown: Nothing is stored under \\"sha384:a+\\"/, out.stderr);
+});

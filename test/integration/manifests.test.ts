@@ -287,14 +287,21 @@ test('manifests up to 4 MiB are accepted; larger ones answer 413 SIZE_INVALID', 
   await expectNoManifest(repository, sha256(over));
 });
 
-test('invalid tags answer 400 TAG_INVALID', async () => {
+/** Spec "Pulling manifests" / "Deleting Manifests": nothing can be stored under an invalid reference, so it is not found. */
+async function expectNeverStored(repository: string, reference: string): Promise<void> {
+  const body = await expectError(await s.fetch(`/v2/${repository}/manifests/${reference}`), 404, 'MANIFEST_UNKNOWN');
+  assert.match(body.errors[0]!.message, /neither a valid tag .* nor a valid digest/, `GET ${reference}`);
+  await expectHeadError(await s.fetch(`/v2/${repository}/manifests/${reference}`, { method: 'HEAD' }), 404);
+  await expectError(await s.fetch(`/v2/${repository}/manifests/${reference}`, { method: 'DELETE' }), 404, 'MANIFEST_UNKNOWN');
+}
+
+test('invalid tags: a PUT answers 400 TAG_INVALID; GET, HEAD and DELETE answer 404 MANIFEST_UNKNOWN', async () => {
   const repository = repoName();
   const image = buildImage();
   await pushImage(s.baseUrl, repository, image);
   for (const tag of ['-lead', '.lead', 'a'.repeat(129), 'has+plus', 'spa%20ce', 'caf%C3%A9']) {
     await expectError(await put(repository, tag, image.manifest, MT.ociManifest), 400, 'TAG_INVALID');
-    await expectError(await s.fetch(`/v2/${repository}/manifests/${tag}`), 400, 'TAG_INVALID');
-    await expectError(await s.fetch(`/v2/${repository}/manifests/${tag}`, { method: 'DELETE' }), 400, 'TAG_INVALID');
+    await expectNeverStored(repository, tag);
   }
   for (const tag of ['a'.repeat(128), '_under', 'V1.2.3-rc_4', '0']) {
     expectPushed(await put(repository, tag, image.manifest, MT.ociManifest), repository, image.digest);
@@ -302,13 +309,20 @@ test('invalid tags answer 400 TAG_INVALID', async () => {
   }
 });
 
-test('malformed digests as references answer 400 DIGEST_INVALID', async () => {
+test('malformed digests as references: a PUT answers 400 DIGEST_INVALID; GET, HEAD and DELETE answer 404 MANIFEST_UNKNOWN', async () => {
   const repository = repoName();
   await pushImage(s.baseUrl, repository, buildImage());
-  for (const ref of ['sha256:abc', `sha256:${'A'.repeat(64)}`, `md5:${'a'.repeat(32)}`]) {
-    await expectError(await s.fetch(`/v2/${repository}/manifests/${ref}`), 400, 'DIGEST_INVALID');
-    await expectError(await s.fetch(`/v2/${repository}/manifests/${ref}`, { method: 'DELETE' }), 400, 'DIGEST_INVALID');
+  for (const ref of ['sha256:abc', 'sha256:zz', `sha256:${'A'.repeat(64)}`, `md5:${'a'.repeat(32)}`, `sha384:${'a'.repeat(96)}`, 'a:b']) {
     await expectError(await put(repository, ref, '{}', MT.ociManifest), 400, 'DIGEST_INVALID');
+    await expectNeverStored(repository, ref);
+  }
+});
+
+test('an invalid reference in a repository that does not exist answers 404 NAME_UNKNOWN', async () => {
+  const name = repoName();
+  for (const ref of ['.lead', 'sha256:zz']) {
+    await expectError(await s.fetch(`/v2/${name}/manifests/${ref}`), 404, 'NAME_UNKNOWN');
+    await expectError(await s.fetch(`/v2/${name}/manifests/${ref}`, { method: 'DELETE' }), 404, 'NAME_UNKNOWN');
   }
 });
 
