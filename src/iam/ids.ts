@@ -1,4 +1,4 @@
-import { randomBytes, randomInt } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
@@ -37,4 +37,20 @@ export function iamArn(accountId: string, kind: 'user' | 'group' | 'role' | 'pol
 
 export function repositoryArn(region: string, accountId: string, name: string): string {
   return `arn:aws:ecr:${region}:${accountId}:repository/${name}`;
+}
+
+/**
+ * The id of the account's AWS managed key for ECR (alias `aws/ecr`), which ECR uses for a KMS or
+ * KMS_DSSE repository given no key. Berth holds no KMS keys, so the id is derived from the
+ * account and region rather than stored: the same account always reports the same key, and no
+ * two accounts (or regions) share one. It is shaped like a KMS key id (a version-4 UUID).
+ */
+export function awsManagedEcrKeyId(region: string, accountId: string): string {
+  const hex = createHash('sha256').update(`aws/ecr:${region}:${accountId}`).digest('hex');
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function kmsKeyArn(region: string, accountId: string, keyId: string): string {
+  return `arn:aws:kms:${region}:${accountId}:key/${keyId}`;
 }

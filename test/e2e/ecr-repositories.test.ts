@@ -6,12 +6,14 @@ import {
   CreateRepositoryCreationTemplateCommand,
   DeleteRepositoryCommand,
   DeleteRepositoryCreationTemplateCommand,
+  DeleteRepositoryPolicyCommand,
   DescribeRegistryCommand,
   DescribeRepositoriesCommand,
   DescribeRepositoryCreationTemplatesCommand,
   GetAccountSettingCommand,
   GetAuthorizationTokenCommand,
   GetRepositoryPolicyCommand,
+  ListImagesCommand,
   ListTagsForResourceCommand,
   paginateDescribeRepositories,
   paginateDescribeRepositoryCreationTemplates,
@@ -145,8 +147,35 @@ describe('ECR repositories, creation templates and registry settings', () => {
       assert.deepEqual(plain.imageScanningConfiguration, { scanOnPush: false });
       assert.deepEqual(plain.encryptionConfiguration, { encryptionType: 'AES256' });
       assert.deepEqual((await ecr.send(new ListTagsForResourceCommand({ resourceArn: arnOf('settings/defaults') }))).tags, []);
-      const kmsDefault = (await ecr.send(new CreateRepositoryCommand({ repositoryName: 'settings/kms', encryptionConfiguration: { encryptionType: 'KMS' } }))).repository!;
-      assert.deepEqual(kmsDefault.encryptionConfiguration, { encryptionType: 'KMS' });
+    });
+
+    test('KMS or KMS_DSSE without a key reports the account\'s AWS managed key aws/ecr, as ECR does: one key, whatever the repository or client', async () => {
+      const kms = (await ecr.send(new CreateRepositoryCommand({ repositoryName: 'settings/kms', encryptionConfiguration: { encryptionType: 'KMS' } }))).repository!;
+      const managed = kms.encryptionConfiguration?.kmsKey;
+      assert.match(managed ?? '', new RegExp(`^arn:aws:kms:${REGION}:${A}:key/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`));
+      assert.notEqual(managed, KMS_KEY);
+      assert.deepEqual(kms.encryptionConfiguration, { encryptionType: 'KMS', kmsKey: managed });
+      assert.deepEqual((await describeOne('settings/kms')).encryptionConfiguration, { encryptionType: 'KMS', kmsKey: managed });
+      const dsse = await cli('create-repository', '--repository-name', 'settings/kms-dsse', '--encryption-configuration', 'encryptionType=KMS_DSSE');
+      assert.deepEqual(dsse.repository.encryptionConfiguration, { encryptionType: 'KMS_DSSE', kmsKey: managed });
+      assert.deepEqual((await cli('describe-repositories', '--repository-names', 'settings/kms-dsse')).repositories[0].encryptionConfiguration, { encryptionType: 'KMS_DSSE', kmsKey: managed });
+      // A key that is given is reported as given, and AES256 names none.
+      assert.equal((await describeOne('settings/sdk')).encryptionConfiguration?.kmsKey, KMS_KEY);
+      assert.deepEqual((await describeOne('settings/defaults')).encryptionConfiguration, { encryptionType: 'AES256' });
+
+      // Creation templates report it the same way, and the repositories they create use it.
+      const template = (await ecr.send(new CreateRepositoryCreationTemplateCommand({ prefix: 'kms-tpl', appliedFor: ['CREATE_ON_PUSH'], encryptionConfiguration: { encryptionType: 'KMS' } }))).repositoryCreationTemplate!;
+      try {
+        assert.deepEqual(template.encryptionConfiguration, { encryptionType: 'KMS', kmsKey: managed });
+        const described = await ecr.send(new DescribeRepositoryCreationTemplatesCommand({ prefixes: ['kms-tpl'] }));
+        assert.deepEqual(described.repositoryCreationTemplates![0]!.encryptionConfiguration, { encryptionType: 'KMS', kmsKey: managed });
+        const updated = (await ecr.send(new UpdateRepositoryCreationTemplateCommand({ prefix: 'kms-tpl', description: 'kms' }))).repositoryCreationTemplate!;
+        assert.deepEqual(updated.encryptionConfiguration, { encryptionType: 'KMS', kmsKey: managed });
+        await pushImage(srv.baseUrl, 'kms-tpl/app', buildImage(), 'v1');
+        assert.deepEqual((await describeOne('kms-tpl/app')).encryptionConfiguration, { encryptionType: 'KMS', kmsKey: managed });
+      } finally {
+        await ecr.send(new DeleteRepositoryCreationTemplateCommand({ prefix: 'kms-tpl' }));
+      }
     });
 
     test('CreateRepository refuses what ECR refuses, and creates nothing then (SDK)', async () => {
@@ -369,9 +398,11 @@ describe('ECR repositories, creation templates and registry settings', () => {
       await sdkFails(ecr.send(new TagResourceCommand({ resourceArn, tags: [{ Key: 'aws:x', Value: '1' }] })), 'InvalidTagParameterException');
       await sdkFails(ecr.send(new TagResourceCommand({ resourceArn, tags: [{ Key: 'k', Value: 'bad\u0000value' }] })), 'InvalidTagParameterException');
       await sdkFails(ecr.send(new UntagResourceCommand({ resourceArn, tagKeys: [''] })), 'InvalidTagParameterException');
-      for (const bad of ['not-an-arn', `arn:aws:ecr:${REGION}:${A}:repo/${name}`, `arn:aws:ecr:eu-west-1:${A}:repository/${name}`, `arn:aws:ecr:${REGION}:${A}:repository/Bad`]) {
-        await sdkFails(ecr.send(new ListTagsForResourceCommand({ resourceArn: bad })), 'InvalidParameterException', /resourceArn/);
+      for (const bad of ['not-an-arn', `arn:aws:ecr:${REGION}:${A}:repo/${name}`, `arn:aws:ecr:${REGION}:${A}:repository/Bad`]) {
+        // ECR's words first, then what Berth expected.
+        await sdkFails(ecr.send(new ListTagsForResourceCommand({ resourceArn: bad })), 'InvalidParameterException', /^Invalid parameter at 'resourceArn' failed to satisfy constraint: 'Invalid ARN': .* is not a repository ARN; expected arn:aws:ecr:us-east-1:ACCOUNT:repository\/NAME$/);
       }
+      await sdkFails(ecr.send(new ListTagsForResourceCommand({ resourceArn: `arn:aws:ecr:eu-west-1:${A}:repository/${name}` })), 'InvalidParameterException', /resourceArn.*region eu-west-1/);
       await sdkFails(ecr.send(new TagResourceCommand({ resourceArn: arnOf('tags/missing'), tags: [{ Key: 'a', Value: 'b' }] })), 'RepositoryNotFoundException');
       await sdkFails(ecr.send(new UntagResourceCommand({ resourceArn: arnOf('tags/missing'), tagKeys: ['a'] })), 'RepositoryNotFoundException');
       await sdkFails(ecr.send(new ListTagsForResourceCommand({ resourceArn: arnOf('tags/missing') })), 'RepositoryNotFoundException');
@@ -416,6 +447,55 @@ describe('ECR repositories, creation templates and registry settings', () => {
         cliFails('InvalidParameterException', ['put-account-setting', '--name', 'REGISTRY_POLICY_SCOPE', '--value', 'V1'], /V1/),
         cliFails('InvalidParameterException', ['put-account-setting', '--name', 'BASIC_SCAN_TYPE_VERSION', '--value', 'CLAIR'], /CLAIR/),
       ]);
+    });
+
+    test('repository and registry policies take Sids as ECR does (repeated, with spaces); IAM refuses both in identity policies', async (t) => {
+      const name = 'policies/sids';
+      await ecr.send(new CreateRepositoryCommand({ repositoryName: name }));
+      // Both statements are "Same": the second is in force too, and denies the administrator ListImages.
+      const repositoryPolicy = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          { Sid: 'Same', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::444455556666:root' }, Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'] },
+          { Sid: 'Same', Effect: 'Deny', Principal: '*', Action: 'ecr:ListImages' },
+          { Sid: 'Pull for team B, from CI', Effect: 'Allow', Principal: { AWS: '444455556666' }, Action: 'ecr:BatchCheckLayerAvailability' },
+        ],
+      });
+      const set = await ecr.send(new SetRepositoryPolicyCommand({ repositoryName: name, policyText: repositoryPolicy }));
+      assert.equal(set.policyText, repositoryPolicy);
+      assert.equal((await ecr.send(new GetRepositoryPolicyCommand({ repositoryName: name }))).policyText, repositoryPolicy);
+      await sdkFails(ecr.send(new ListImagesCommand({ repositoryName: name })), 'AccessDeniedException', /explicit deny in a resource-based policy/);
+      await ecr.send(new DeleteRepositoryPolicyCommand({ repositoryName: name }));
+      assert.deepEqual((await ecr.send(new ListImagesCommand({ repositoryName: name }))).imageIds, []);
+
+      // ECR's own registry policy example "allow multiple accounts", which repeats its Sid, through the CLI.
+      const registryPolicy = {
+        Version: '2012-10-17',
+        Statement: ['444455556666', '555566667777'].map((account) => ({
+          Sid: 'ReplicationAccessCrossAccount',
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${account}:root` },
+          Action: ['ecr:CreateRepository', 'ecr:ReplicateImage'],
+          Resource: [`arn:aws:ecr:${REGION}:${A}:repository/*`],
+        })),
+      };
+      t.after(() => awsOk(srv.server, ADMIN, ['ecr', 'delete-registry-policy']).catch(() => undefined));
+      const put = await cli('put-registry-policy', '--policy-text', JSON.stringify(registryPolicy));
+      assert.deepEqual(JSON.parse(put.policyText), registryPolicy);
+      assert.deepEqual(JSON.parse((await cli('get-registry-policy')).policyText), registryPolicy);
+      // REGISTRY_POLICY_SCOPE is V2, ECR's default: a registry policy may name any ECR action, not only replication's.
+      const pulls = { Version: '2012-10-17', Statement: [{ Sid: 'Team B pulls', Effect: 'Allow', Principal: { AWS: '444455556666' }, Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'], Resource: `arn:aws:ecr:${REGION}:${A}:repository/*` }] };
+      assert.deepEqual(JSON.parse((await cli('put-registry-policy', '--policy-text', JSON.stringify(pulls))).policyText), pulls);
+      await cli('delete-registry-policy');
+
+      // IAM keeps its own rule for identity policies: Sids of letters and digits, each once.
+      const iam = iamClient(srv.server, ADMIN);
+      await iam.send(new CreateUserCommand({ UserName: 'sid-rules' }));
+      const statement = { Effect: 'Allow', Action: 'ecr:DescribeRepositories', Resource: '*' };
+      const putUserPolicy = (Statement: object[]) => iam.send(new PutUserPolicyCommand({ UserName: 'sid-rules', PolicyName: 'p', PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement }) }));
+      await sdkFails(putUserPolicy([{ ...statement, Sid: 'Same' }, { ...statement, Sid: 'Same' }]), 'MalformedPolicyDocumentException', /^Statement IDs \(SID\) in a single policy must be unique/);
+      await sdkFails(putUserPolicy([{ ...statement, Sid: 'Pull for team B' }]), 'MalformedPolicyDocumentException', /^Statement IDs \(SID\) must be alpha-numeric/);
+      await putUserPolicy([{ ...statement, Sid: 'Describe1' }, { ...statement, Sid: 'Describe2' }]);
     });
 
     test('BLOB_MOUNTING DISABLED turns a cross-repository mount into an ordinary upload (202 instead of 201)', async (t) => {

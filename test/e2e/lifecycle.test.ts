@@ -186,9 +186,11 @@ describe('lifecycle policies', () => {
     await ecr.send(new PutLifecyclePolicyCommand({ repositoryName, lifecyclePolicyText: text }));
     const got = await ecr.send(new GetLifecyclePolicyCommand({ repositoryName }));
     assert.equal(got.lifecyclePolicyText, text);
-    assert.equal(got.lastEvaluatedAt, undefined, 'never evaluated yet');
+    // ECR always sends lastEvaluatedAt; before the policy first runs it is the epoch.
+    assert.deepEqual(got.lastEvaluatedAt, new Date(0), 'never evaluated yet');
     const deleted = await ecr.send(new DeleteLifecyclePolicyCommand({ repositoryName }));
     assert.equal(deleted.lifecyclePolicyText, text);
+    assert.deepEqual(deleted.lastEvaluatedAt, new Date(0));
     assert.equal((await sdkError(ecr.send(new GetLifecyclePolicyCommand({ repositoryName })))).name, 'LifecyclePolicyNotFoundException');
   });
 
@@ -202,7 +204,9 @@ describe('lifecycle policies', () => {
     await writeFile(file, JSON.stringify({ rules: [{ rulePriority: 1, description: 'Keep only one untagged image, expire all others', selection: { tagStatus: 'untagged', countType: 'imageCountMoreThan', countNumber: 1 }, action: { type: 'expire' } }] }));
     const put = await awsOk(server, ADMIN, ['ecr', 'put-lifecycle-policy', '--repository-name', repositoryName, '--lifecycle-policy-text', `file://${file}`]);
     assert.equal(put.json.repositoryName, repositoryName);
-    assert.match((await awsOk(server, ADMIN, ['ecr', 'get-lifecycle-policy', '--repository-name', repositoryName])).json.lifecyclePolicyText, /Keep only one untagged image/);
+    const got = (await awsOk(server, ADMIN, ['ecr', 'get-lifecycle-policy', '--repository-name', repositoryName])).json;
+    assert.match(got.lifecyclePolicyText, /Keep only one untagged image/);
+    assert.equal(new Date(got.lastEvaluatedAt).getTime(), 0, `not run yet: lastEvaluatedAt ${got.lastEvaluatedAt}`);
     assert.equal((await awsOk(server, ADMIN, ['ecr', 'start-lifecycle-policy-preview', '--repository-name', repositoryName])).json.status, 'IN_PROGRESS');
     const preview = await waitFor(async () => {
       const out = (await awsOk(server, ADMIN, ['ecr', 'get-lifecycle-policy-preview', '--repository-name', repositoryName])).json;

@@ -32,13 +32,17 @@ function validated(text: unknown): string {
   return text as string;
 }
 
-/** GetLifecyclePolicy's and DeleteLifecyclePolicy's answer. */
+/**
+ * GetLifecyclePolicy's and DeleteLifecyclePolicy's answer. ECR always sends lastEvaluatedAt: a
+ * policy that has not run yet reports the epoch (1970-01-01T00:00:00Z), and tools read the field
+ * without checking for it.
+ */
 function policyOutput(ref: { account: string; name: string }, policy: LifecyclePolicyRecord): Record<string, unknown> {
   return {
     registryId: ref.account,
     repositoryName: ref.name,
     lifecyclePolicyText: policy.text,
-    ...(policy.lastEvaluatedAtMs !== null ? { lastEvaluatedAt: new Date(policy.lastEvaluatedAtMs) } : {}),
+    lastEvaluatedAt: new Date(policy.lastEvaluatedAtMs ?? 0),
   };
 }
 

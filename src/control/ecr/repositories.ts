@@ -1,5 +1,5 @@
 import { isRegistryError } from '../../errors/catalogue.ts';
-import { repositoryArn } from '../../iam/ids.ts';
+import { awsManagedEcrKeyId, kmsKeyArn, repositoryArn } from '../../iam/ids.ts';
 import { isValidRepositoryName, type RepoRef } from '../../registry/names.ts';
 import type { Repository, RepositorySettings, TagMutability } from '../../store/meta/meta-store.ts';
 import { AwsError } from '../aws-error.ts';
@@ -32,7 +32,19 @@ export function checkedMutability(mutability: TagMutability | undefined, filters
   return { imageTagMutability, imageTagMutabilityExclusionFilters: filters ?? [] };
 }
 
-/** AES256 takes no key; KMS and KMS_DSSE take one or use the account's default key. */
+/**
+ * The encryptionConfiguration ECR reports: a KMS or KMS_DSSE repository (or creation template)
+ * given no key uses the account's AWS managed key `aws/ecr`, and ECR names that key's ARN in
+ * kmsKey. Berth derives the key from the account (awsManagedEcrKeyId), so stored settings keep
+ * "no key" and every answer names the same one.
+ */
+export function encryptionOutput(region: string, accountId: string, config: { encryptionType: RepositorySettings['encryptionType']; kmsKey?: string | null }): { encryptionType: RepositorySettings['encryptionType']; kmsKey?: string } {
+  if (config.kmsKey) return { encryptionType: config.encryptionType, kmsKey: config.kmsKey };
+  if (config.encryptionType === 'AES256') return { encryptionType: 'AES256' };
+  return { encryptionType: config.encryptionType, kmsKey: kmsKeyArn(region, accountId, awsManagedEcrKeyId(region, accountId)) };
+}
+
+/** AES256 takes no key; KMS and KMS_DSSE take one or use the account's AWS managed key (encryptionOutput). */
 export function checkedEncryption(config: { encryptionType: RepositorySettings['encryptionType']; kmsKey?: string } | undefined): Pick<RepositorySettings, 'encryptionType' | 'kmsKey'> {
   if (!config) return { encryptionType: 'AES256', kmsKey: null };
   const kmsKey = config.kmsKey || null;
@@ -82,7 +94,7 @@ async function repositoryOutput(ctx: ActionContext, repository: Repository, sett
     imageTagMutability: settings.imageTagMutability,
     ...(settings.imageTagMutabilityExclusionFilters.length > 0 ? { imageTagMutabilityExclusionFilters: settings.imageTagMutabilityExclusionFilters } : {}),
     imageScanningConfiguration: { scanOnPush: settings.scanOnPush },
-    encryptionConfiguration: { encryptionType: settings.encryptionType, ...(settings.kmsKey ? { kmsKey: settings.kmsKey } : {}) },
+    encryptionConfiguration: encryptionOutput(ctx.deps.region, repository.accountId, settings),
   };
 }
 
@@ -101,7 +113,7 @@ const ARN = /^arn:aws[a-z-]*:ecr:([a-z0-9-]+):(\d{12}):repository\/(.+)$/;
 async function repositoryAtArn(ctx: ActionContext, arn: string, action: string) {
   const m = ARN.exec(arn);
   if (!m || !isValidRepositoryName(m[3]!)) {
-    throw invalid(`Invalid parameter at 'resourceArn' failed to satisfy constraint: 'Invalid ARN ${arn}: expected arn:aws:ecr:${ctx.deps.region}:ACCOUNT:repository/NAME'`);
+    throw invalid(`Invalid parameter at 'resourceArn' failed to satisfy constraint: 'Invalid ARN': ${arn} is not a repository ARN; expected arn:aws:ecr:${ctx.deps.region}:ACCOUNT:repository/NAME`);
   }
   if (m[1] !== ctx.deps.region) {
     throw invalid(`Invalid parameter at 'resourceArn' failed to satisfy constraint: 'The ARN ${arn} is in region ${m[1]}; this registry serves ${ctx.deps.region}'`);

@@ -4,7 +4,7 @@ import type { RepositoryTemplate } from '../../store/meta/meta-store.ts';
 import { AwsError } from '../aws-error.ts';
 import type { ActionContext, ActionHandler } from '../plane.ts';
 import { afterToken, nextTokenAfter } from './common.ts';
-import { checkedEncryption, checkedMutability, checkTags, MAX_TAGS } from './repositories.ts';
+import { checkedEncryption, checkedMutability, checkTags, encryptionOutput, MAX_TAGS } from './repositories.ts';
 
 /**
  * Repository creation templates (ECR CreateRepositoryCreationTemplate and friends). A template
@@ -76,8 +76,16 @@ function checkLifecyclePolicy(text: string): void {
   }
 }
 
-function templateOutput(t: RepositoryTemplate): Record<string, unknown> {
-  return { prefix: t.prefix, ...t.template, createdAt: new Date(t.createdAtMs), updatedAt: new Date(t.updatedAtMs) };
+/** ECR's RepositoryCreationTemplate; a KMS template without a key names the account's AWS managed key, as repositories do. */
+function templateOutput(ctx: ActionContext, t: RepositoryTemplate): Record<string, unknown> {
+  const fields = t.template as unknown as TemplateFields;
+  return {
+    prefix: t.prefix,
+    ...fields,
+    ...(fields.encryptionConfiguration ? { encryptionConfiguration: encryptionOutput(ctx.deps.region, ctx.principal.accountId, fields.encryptionConfiguration) } : {}),
+    createdAt: new Date(t.createdAtMs),
+    updatedAt: new Date(t.updatedAtMs),
+  };
 }
 
 async function findTemplate(ctx: ActionContext, prefix: string): Promise<RepositoryTemplate | undefined> {
@@ -104,7 +112,7 @@ export const templateActions: Record<string, ActionHandler> = {
     const now = Date.now();
     const record: RepositoryTemplate = { prefix, template: { ...template }, createdAtMs: now, updatedAtMs: now };
     await ctx.deps.registry.putRepositoryTemplate(account, record);
-    return { registryId: account, repositoryCreationTemplate: templateOutput(record) };
+    return { registryId: account, repositoryCreationTemplate: templateOutput(ctx, record) };
   },
 
   async DescribeRepositoryCreationTemplates(ctx, input) {
@@ -117,7 +125,7 @@ export const templateActions: Record<string, ActionHandler> = {
     const page = all.slice(0, limit);
     return {
       registryId: account,
-      repositoryCreationTemplates: page.map(templateOutput),
+      repositoryCreationTemplates: page.map((t) => templateOutput(ctx, t)),
       ...(all.length > limit ? { nextToken: nextTokenAfter(page[page.length - 1]!.prefix) } : {}),
     };
   },
@@ -129,7 +137,7 @@ export const templateActions: Record<string, ActionHandler> = {
     const template = checkedTemplate(input, existing.template as unknown as TemplateFields);
     const record: RepositoryTemplate = { ...existing, template: { ...template }, updatedAtMs: Math.max(Date.now(), existing.createdAtMs) };
     await ctx.deps.registry.putRepositoryTemplate(account, record);
-    return { registryId: account, repositoryCreationTemplate: templateOutput(record) };
+    return { registryId: account, repositoryCreationTemplate: templateOutput(ctx, record) };
   },
 
   async DeleteRepositoryCreationTemplate(ctx, input) {
@@ -139,6 +147,6 @@ export const templateActions: Record<string, ActionHandler> = {
     if (!(await ctx.deps.registry.deleteRepositoryTemplate(account, existing.prefix))) {
       throw new AwsError('TemplateNotFoundException', `The repository creation template with prefix '${existing.prefix}' does not exist in the registry with id '${account}'`);
     }
-    return { registryId: account, repositoryCreationTemplate: templateOutput(existing) };
+    return { registryId: account, repositoryCreationTemplate: templateOutput(ctx, existing) };
   },
 };

@@ -10,6 +10,13 @@ import type { Piece } from './wildcard.ts';
 const STATEMENT_KEYS = new Set(['Sid', 'Effect', 'Principal', 'NotPrincipal', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition']);
 const POLICY_KEYS = new Set(['Version', 'Id', 'Statement']);
 
+/**
+ * IAM's rule for the Sid of a policy it stores (identity and role trust policies): ASCII letters
+ * and digits only, unique within the policy. ECR's repository and registry policies have neither
+ * rule: ECR accepts Sids with spaces and repeated Sids (its own registry policy examples repeat one).
+ */
+const IAM_SID = /^[0-9A-Za-z]*$/;
+
 /** "*" or "service:Action", the action part possibly with wildcards (ecr:BatchGet*, iam:*AccessKey*). */
 const ACTION = /^[A-Za-z0-9-]+:[A-Za-z0-9_*?-]+$/;
 
@@ -127,6 +134,9 @@ function compileStatement(raw: unknown, index: number, kind: PolicyKind, version
 
   const sid = raw['Sid'];
   if (sid !== undefined && typeof sid !== 'string') fail(`Sid must be a string, not ${describe(sid)}.`);
+  if (kind !== 'resource' && typeof sid === 'string' && !IAM_SID.test(sid)) {
+    throw new PolicyError(`Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*: statement ${index + 1} has Sid ${JSON.stringify(sid)}.`);
+  }
 
   const effect = raw['Effect'];
   if (effect === undefined) fail('Effect is missing; it must be "Allow" or "Deny".');
@@ -205,6 +215,9 @@ function compileStatement(raw: unknown, index: number, kind: PolicyKind, version
  *   its absence meaning the resource the policy is attached to.
  * - trust: Principal required; NotPrincipal, Resource and NotResource forbidden.
  *
+ * Identity and trust policies are IAM's, and take IAM's Sid rule (IAM_SID); resource policies
+ * are ECR's, whose Sids may be any string and may repeat.
+ *
  * `options.maxLength` caps the document's length in characters (ECR's repository and registry
  * policies allow 10,240).
  */
@@ -251,10 +264,10 @@ export function parsePolicy(text: string, kind: PolicyKind, label: string, optio
   const sids = new Map<string, number>();
   for (const [index, item] of list.entries()) {
     const statement = compileStatement(item, index, kind, version);
-    if (statement.sid !== undefined) {
+    if (kind !== 'resource' && statement.sid !== undefined) {
       const first = sids.get(statement.sid);
       if (first !== undefined) {
-        throw new PolicyError(`${statementName(index, statement.sid)}: Sid "${statement.sid}" is already used by statement ${first + 1}; Sids must be unique within a policy.`);
+        throw new PolicyError(`Statement IDs (SID) in a single policy must be unique: statement ${index + 1} repeats Sid ${JSON.stringify(statement.sid)} of statement ${first + 1}.`);
       }
       sids.set(statement.sid, index);
     }
