@@ -18,6 +18,7 @@ import {
   paginateDescribeRepositories,
   paginateDescribeRepositoryCreationTemplates,
   PutAccountSettingCommand,
+  PutRegistryPolicyCommand,
   PutImageScanningConfigurationCommand,
   PutImageTagMutabilityCommand,
   SetRepositoryPolicyCommand,
@@ -444,9 +445,33 @@ describe('ECR repositories, creation templates and registry settings', () => {
       await sdkFails(ecr.send(new PutAccountSettingCommand({ name: 'BLOB_MOUNTING', value: 'MAYBE' })), 'InvalidParameterException', /ENABLED and DISABLED/);
       await Promise.all([
         cliFails('InvalidParameterException', ['put-account-setting', '--name', 'SOMETHING_ELSE', '--value', 'x'], /supported settings are/),
-        cliFails('InvalidParameterException', ['put-account-setting', '--name', 'REGISTRY_POLICY_SCOPE', '--value', 'V1'], /V1/),
+        cliFails('InvalidParameterException', ['put-account-setting', '--name', 'REGISTRY_POLICY_SCOPE', '--value', 'V3'], /valid values are V1 and V2/),
         cliFails('InvalidParameterException', ['put-account-setting', '--name', 'BASIC_SCAN_TYPE_VERSION', '--value', 'CLAIR'], /CLAIR/),
       ]);
+    });
+
+    test('under REGISTRY_POLICY_SCOPE V1 a registry policy names only replication and pull-through cache actions, as ECR refuses others', async (t) => {
+      const registryArn = `arn:aws:ecr:${REGION}:${A}:repository/*`;
+      const policy = (Action: string | string[], extra: object = {}) =>
+        JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'Cross', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::444455556666:root' }, Action, Resource: registryArn, ...extra }] });
+      t.after(async () => {
+        await awsOk(srv.server, ADMIN, ['ecr', 'delete-registry-policy']).catch(() => undefined);
+        await cli('put-account-setting', '--name', 'REGISTRY_POLICY_SCOPE', '--value', 'V2');
+      });
+      // A policy that grants pulls stops the switch to V1 until it goes.
+      await cli('put-registry-policy', '--policy-text', policy(['ecr:BatchGetImage']));
+      await cliFails('InvalidParameterException', ['put-account-setting', '--name', 'REGISTRY_POLICY_SCOPE', '--value', 'V1'], /change or delete it first/);
+      await cli('delete-registry-policy');
+      assert.deepEqual(await cli('put-account-setting', '--name', 'REGISTRY_POLICY_SCOPE', '--value', 'V1'), { name: 'REGISTRY_POLICY_SCOPE', value: 'V1' });
+      assert.deepEqual(await cli('get-account-setting', '--name', 'REGISTRY_POLICY_SCOPE'), { name: 'REGISTRY_POLICY_SCOPE', value: 'V1' });
+      for (const refused of [['ecr:BatchGetImage'], ['ecr:ReplicateImage', 'ecr:PutImage'], 'ecr:*', 'ecr:Batch*', 's3:GetObject']) {
+        await sdkFails(ecr.send(new PutRegistryPolicyCommand({ policyText: policy(refused) })), 'InvalidParameterException', /^Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided'/);
+      }
+      await sdkFails(ecr.send(new PutRegistryPolicyCommand({ policyText: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: '444455556666' }, NotAction: 'ecr:PutImage', Resource: registryArn }] }) })), 'InvalidParameterException', /Invalid registry policy provided/);
+      for (const accepted of [['ecr:CreateRepository', 'ecr:ReplicateImage'], ['ecr:CreateRepository', 'ecr:BatchImportUpstreamImage'], 'ecr:Replicate*', 'ECR:createrepository']) {
+        const text = policy(accepted);
+        assert.equal((await ecr.send(new PutRegistryPolicyCommand({ policyText: text }))).policyText, text);
+      }
     });
 
     test('repository and registry policies take Sids as ECR does (repeated, with spaces); IAM refuses both in identity policies', async (t) => {

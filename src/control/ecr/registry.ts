@@ -1,4 +1,5 @@
 import { AwsError } from '../aws-error.ts';
+import { namesOnlyV1Actions } from './policies.ts';
 import type { ActionHandler } from '../plane.ts';
 
 /** ECR's registry-wide operations: DescribeRegistry and the account settings. */
@@ -14,14 +15,15 @@ interface AccountSetting {
 
 /**
  * The account settings ECR documents, as Berth offers them. BLOB_MOUNTING governs
- * cross-repository mounts on the data plane (Registry.mountBlob). The other two have one value
- * here: Berth's registry policy applies to every ECR action (scope V2), and basic scanning,
- * when it comes, is AWS_NATIVE (ECR has retired CLAIR).
+ * cross-repository mounts on the data plane (Registry.mountBlob). REGISTRY_POLICY_SCOPE decides
+ * what a registry policy may name: under V2 (the default) any ECR action, under V1 only
+ * replication's and the pull-through cache's (PutRegistryPolicy). Basic scanning, when it comes,
+ * is AWS_NATIVE (ECR has retired CLAIR).
  */
 const ACCOUNT_SETTINGS: Readonly<Record<string, AccountSetting>> = {
   BLOB_MOUNTING: { values: ['ENABLED', 'DISABLED'], defaultValue: 'ENABLED' },
   BASIC_SCAN_TYPE_VERSION: { values: ['AWS_NATIVE'], defaultValue: 'AWS_NATIVE', refusal: 'CLAIR is retired in ECR and not offered by this registry' },
-  REGISTRY_POLICY_SCOPE: { values: ['V2'], defaultValue: 'V2', refusal: 'this registry applies the registry policy to every ECR action (V2); V1, which limits it to replication, is not offered' },
+  REGISTRY_POLICY_SCOPE: { values: ['V1', 'V2'], defaultValue: 'V2' },
 };
 
 function settingNamed(name: string): AccountSetting {
@@ -55,6 +57,13 @@ export const registryActions: Record<string, ActionHandler> = {
     if (!setting.values.includes(value)) {
       const valid = setting.values.length === 1 ? `the only valid value is ${setting.values[0]}` : `valid values are ${setting.values.join(' and ')}`;
       throw new AwsError('InvalidParameterException', `Invalid parameter at 'value' failed to satisfy constraint: '${value} is not a valid value for ${name}: ${valid}${setting.refusal ? ` (${setting.refusal})` : ''}'`);
+    }
+    if (name === 'REGISTRY_POLICY_SCOPE' && value === 'V1') {
+      // V1 limits what a registry policy may name; one that names more is kept, so the switch is refused.
+      const current = await ctx.deps.identity.store.getRegistryPolicy(ctx.principal.accountId);
+      if (current !== undefined && !namesOnlyV1Actions(current)) {
+        throw new AwsError('InvalidParameterException', "Invalid parameter at 'value' failed to satisfy constraint: 'The registry policy names actions other than ecr:ReplicateImage, ecr:BatchImportUpstreamImage and ecr:CreateRepository, which scope V1 does not allow; change or delete it first'");
+      }
     }
     await ctx.deps.registry.putAccountSetting(ctx.principal.accountId, name, value);
     return { name, value };
