@@ -24,10 +24,15 @@ export interface Berth {
   close(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** A young-generation garbage collection on demand, if the process can run one (main.ts). */
+  collectYoungGarbage?: (() => void) | undefined;
+}
+
 /** Builds stores, the registry and the HTTP server from a config, and starts listening. */
-export async function startBerth(config: Config, log: Logger): Promise<Berth> {
+export async function startBerth(config: Config, log: Logger, options: StartOptions = {}): Promise<Berth> {
   const meta = await openMetaStore(config.metadataUrl, { poolSize: config.metadata.poolSize });
-  const blobs = await openBlobStore(config.blobUrl, { s3: config.s3 }).catch(async (err: unknown) => {
+  const blobs = await openBlobStore(config.blobUrl, { s3: config.s3, collectYoungGarbage: options.collectYoungGarbage }).catch(async (err: unknown) => {
     await meta.close();
     throw err;
   });

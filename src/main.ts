@@ -1,7 +1,24 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ConfigError, loadConfig } from './config/config.ts';
 import { createLogger } from './log/logger.ts';
 import { redactUrl, StoreConfigError } from './store/open.ts';
 import { startBerth } from './app.ts';
+
+type GcFunction = (options: { type: 'minor' | 'major' }) => void;
+
+/**
+ * V8's `gc()`, without running the whole process with --expose-gc: the flag is set just long
+ * enough to create one context that has the function. Undefined if this V8 does not offer it.
+ */
+function garbageCollector(): GcFunction | undefined {
+  setFlagsFromString('--expose-gc');
+  try {
+    return runInNewContext('typeof gc === "function" ? gc : undefined') as GcFunction | undefined;
+  } finally {
+    setFlagsFromString('--no-expose-gc');
+  }
+}
 
 /** Composition root: config, then stores and server, then signals. */
 async function main(): Promise<void> {
@@ -16,9 +33,10 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger({ level: config.log.level });
+  const gc = garbageCollector();
   let berth;
   try {
-    berth = await startBerth(config, log);
+    berth = await startBerth(config, log, { collectYoungGarbage: gc && (() => gc({ type: 'minor' })) });
   } catch (err) {
     if (err instanceof StoreConfigError || (err as Error).name === 'IdentityConflictError' || (err as Error).name === 'MigrationError' || (err as NodeJS.ErrnoException).code === 'EADDRINUSE' || (err as NodeJS.ErrnoException).code === 'EACCES') {
       process.stderr.write(`berth: cannot start: ${(err as Error).message}\n`);

@@ -111,10 +111,10 @@ export const BERTH_BENCH_ADMIN = {
  * (no per-request lines, as for the others) Berth does not log "listening", so readiness is
  * polled on /healthz, which needs no credentials.
  */
-export async function startBerth(dir: string, repoRoot: string): Promise<BenchServer> {
+export async function startBerth(dir: string, repoRoot: string, options: { nodeArgs?: string[] } = {}): Promise<BenchServer> {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
-  const child = launch(process.execPath, ['src/main.ts', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(dir, 'data')], {
+  const child = launch(process.execPath, [...(options.nodeArgs ?? []), 'src/main.ts', '--listen', `127.0.0.1:${port}`, '--data-dir', path.join(dir, 'data')], {
     cwd: repoRoot,
     env: {
       ...process.env,
@@ -174,7 +174,8 @@ export async function startDistribution(dir: string): Promise<BenchServer> {
 /**
  * nginx serving a document root laid out like the registry's URL space, so the same paths
  * (/v2/<repo>/blobs/<digest>, /v2/<repo>/manifests/<reference>) return the same bytes. One
- * worker per core, sendfile on, no access log: a plain static-file deployment.
+ * worker per core, sendfile on, no access log: a plain static-file deployment. PUT under /put/
+ * stores a file, for the push benchmark.
  */
 export async function startNginx(dir: string, manifestMediaType: string): Promise<BenchServer> {
   const root = path.join(dir, 'www');
@@ -209,6 +210,14 @@ http {
     listen 127.0.0.1:${port};
     root ${root};
     location ~ /manifests/ { default_type ${manifestMediaType}; }
+    # The push benchmark's reference: PUT writes the body to a temp file and renames it into
+    # place (WebDAV), no hashing, no fsync; what the disk and the HTTP stack alone allow.
+    location /put/ {
+      dav_methods PUT;
+      create_full_put_path on;
+      client_max_body_size 0;
+      client_body_buffer_size 1m;
+    }
   }
 }
 `;

@@ -9,6 +9,10 @@ import type { RegistryContext } from './context.ts';
 import type { RepoRef } from './names.ts';
 import type { Repositories } from './repositories.ts';
 
+function changedMeanwhile(uploadId: string): RegistryError {
+  return new RegistryError('RangeInvalid', { uploadId }, { message: 'Another request changed this upload at the same time; check its status and resume.' });
+}
+
 /** A chunk's position as the client declared it (Content-Range and Content-Length). */
 export interface ChunkBounds {
   start?: number | undefined;
@@ -164,7 +168,12 @@ export class Uploads {
     });
   }
 
-  private async appendLocked(upload: Upload, body: Readable, bounds: ChunkBounds): Promise<Upload> {
+  /**
+   * Appends the chunk's bytes. With `record: false` the new size is not written to the metadata
+   * store: the caller records it in a transaction of its own (completeUpload), which saves a
+   * commit, and with it a sync to disk, per single-request push.
+   */
+  private async appendLocked(upload: Upload, body: Readable, bounds: ChunkBounds, options: { record: boolean } = { record: true }): Promise<Upload> {
     if (bounds.start !== undefined && bounds.start !== upload.sizeBytes) {
       body.resume();
       throw new RegistryError('RangeInvalid', { expectedStart: upload.sizeBytes, start: bounds.start }, {
@@ -189,9 +198,7 @@ export class Uploads {
       });
     }
     const now = this.ctx.now();
-    if (!(await this.ctx.meta.advanceUpload(upload.id, upload.sizeBytes, upload.sizeBytes + written, now))) {
-      throw new RegistryError('RangeInvalid', { uploadId: upload.id }, { message: 'Another request changed this upload at the same time; check its status and resume.' });
-    }
+    if (options.record && !(await this.ctx.meta.advanceUpload(upload.id, upload.sizeBytes, upload.sizeBytes + written, now))) throw changedMeanwhile(upload.id);
     return { ...upload, sizeBytes: upload.sizeBytes + written, updatedAtMs: now };
   }
 
@@ -209,7 +216,8 @@ export class Uploads {
     }
     return this.withUploadLock(uploadId, async () => {
       let upload = await this.getUpload(repo, uploadId);
-      if (lastChunk) upload = await this.appendLocked(upload, lastChunk.body, lastChunk.bounds);
+      const recordedBytes = upload.sizeBytes;
+      if (lastChunk) upload = await this.appendLocked(upload, lastChunk.body, lastChunk.bounds, { record: false });
       let blob: BlobInfo;
       try {
         blob = await this.ctx.blobs.commit(upload.id, upload.sizeBytes, digest);
@@ -221,6 +229,9 @@ export class Uploads {
       const now = this.ctx.now();
       try {
         await this.ctx.meta.transaction(async (tx) => {
+          // The last chunk's size, recorded here rather than in a commit of its own: the check
+          // that no other request changed the upload meanwhile (advanceUpload) still holds.
+          if (upload.sizeBytes !== recordedBytes && !(await tx.advanceUpload(upload.id, recordedBytes, upload.sizeBytes, now))) throw changedMeanwhile(upload.id);
           // putBlob waits for a garbage collection that holds the blob's row. The blob store's
           // commit may have found the bytes already there and kept them instead of the upload's,
           // and that collection may have removed them since: so, with the row recorded (and held

@@ -1,16 +1,36 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import type { Hash } from 'node:crypto';
 import path from 'node:path';
-import { Transform, type Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
 import { RegistryError } from '../../../errors/catalogue.ts';
 import { newHasher, parseDigest, type Digest } from '../../../digest/digest.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../blob-store.ts';
 import { FileRangeReader, writeFileRange } from './file-reader.ts';
+import { writeHashed } from './file-writer.ts';
 
 /** Read buffer for blob streams: large enough that a GiB pull is a few thousand syscalls. */
 const READ_CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * Request bytes taken in between two young-generation collections, when the store is given a
+ * way to ask for one (FsBlobStoreOptions.collectYoungGarbage).
+ */
+const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
+
+export interface FsBlobStoreOptions {
+  /**
+   * Runs a young-generation (minor) garbage collection. Every chunk of a request body is a
+   * buffer node:http allocated outside V8's heap for it alone, garbage once written; V8 frees
+   * those only when the small JavaScript objects holding them are collected, and an upload
+   * allocates too little on the heap itself to start a collection soon: the buffers pile up to
+   * V8's 64 MiB allowance for external memory, which then forces a full mark-compact of the
+   * whole heap (11-15 per 512 MiB pushed). Asking for a minor collection every 8 MiB taken in
+   * keeps them to a few MiB, for under a millisecond each, and makes those mark-compacts rare
+   * (docs/benchmarks.md, "The push path and memory").
+   */
+  collectYoungGarbage?: (() => void) | undefined;
+}
 
 interface HashState {
   hasher: Hash;
@@ -30,15 +50,25 @@ interface HashState {
 export class FsBlobStore implements BlobStore {
   private readonly root: string;
   private readonly hashes = new Map<string, HashState>();
+  private readonly onChunk: ((bytes: number) => void) | undefined;
+  /** Bytes taken in since the last collection this store asked for. */
+  private uncollectedBytes = 0;
 
-  constructor(root: string) {
+  constructor(root: string, options: FsBlobStoreOptions = {}) {
     this.root = root;
+    const collect = options.collectYoungGarbage;
+    this.onChunk = collect === undefined ? undefined : (bytes) => {
+      this.uncollectedBytes += bytes;
+      if (this.uncollectedBytes < COLLECT_EVERY_BYTES) return;
+      this.uncollectedBytes = 0;
+      collect();
+    };
   }
 
-  static async open(root: string): Promise<FsBlobStore> {
+  static async open(root: string, options: FsBlobStoreOptions = {}): Promise<FsBlobStore> {
     await mkdir(path.join(root, 'blobs'), { recursive: true });
     await mkdir(path.join(root, 'uploads'), { recursive: true });
-    return new FsBlobStore(root);
+    return new FsBlobStore(root, options);
   }
 
   private blobPath(digest: Digest): string {
@@ -96,33 +126,23 @@ export class FsBlobStore implements BlobStore {
 
   async append(uploadId: string, offset: number, body: Readable, options: { maxBytes?: number } = {}): Promise<number> {
     const file = this.uploadPath(uploadId);
+    const handle = await openExisting(file, 'r+', () => new RegistryError('BlobUploadUnknown', { uploadId }));
+    let written: number;
+    let hasher: Hash;
     try {
       // Drop whatever a failed earlier append left past the committed size.
-      await truncate(file, offset);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new RegistryError('BlobUploadUnknown', { uploadId });
-      throw err;
+      await handle.truncate(offset);
+      const state = this.hashes.get(uploadId);
+      hasher = state && state.offset === offset ? state.hasher : await this.rehash(file, offset, 'sha256');
+      this.hashes.delete(uploadId);
+      written = await writeHashed(handle, offset, body, hasher, {
+        maxBytes: options.maxBytes,
+        tooLarge: (maxBytes) => new RegistryError('SizeInvalid', { maxBytes }, { message: `The body is larger than the ${maxBytes} bytes declared.` }),
+        onChunk: this.onChunk,
+      });
+    } finally {
+      await handle.close();
     }
-    let state = this.hashes.get(uploadId);
-    if (!state || state.offset !== offset) {
-      state = { hasher: await this.rehash(file, offset, 'sha256'), offset };
-    }
-    this.hashes.delete(uploadId);
-    let written = 0;
-    const hasher = state.hasher;
-    const maxBytes = options.maxBytes;
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        written += chunk.length;
-        if (maxBytes !== undefined && written > maxBytes) {
-          done(new RegistryError('SizeInvalid', { maxBytes }, { message: `The body is larger than the ${maxBytes} bytes declared.` }));
-          return;
-        }
-        hasher.update(chunk);
-        done(null, chunk);
-      },
-    });
-    await pipeline(body, tap, createWriteStream(file, { flags: 'r+', start: offset, highWaterMark: READ_CHUNK_BYTES }));
     this.hashes.set(uploadId, { hasher, offset: offset + written });
     return written;
   }
