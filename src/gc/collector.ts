@@ -88,6 +88,21 @@ export interface GcReport {
   nextDueAtMs: number | null;
 }
 
+/**
+ * Resolves at once, or, when the pass has held the event loop for more than a few milliseconds
+ * since it last gave it back, after letting pending I/O and timers run. On SQLite every query
+ * completes synchronously and resolves as a microtask, so a collection that only awaits the
+ * store would hold the server's requests until it ends.
+ */
+function pacer(budgetMs = 4): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < budgetMs) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    since = performance.now();
+  };
+}
+
 const byKey = (a: ManifestKey, b: ManifestKey) => a.repositoryId - b.repositoryId || (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
 const byDigest = (a: { digest: string }, b: { digest: string }) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0);
 
@@ -110,6 +125,7 @@ class Collection {
   private readonly removed = new Map<number, Set<Digest>>();
   /** Dry run: for each blob, how many references of the manifests that would go name it. */
   private readonly freedReferences = new Map<Digest, number>();
+  private readonly pace = pacer();
 
   constructor(deps: GcDeps, options: GcOptions) {
     this.deps = deps;
@@ -206,6 +222,7 @@ class Collection {
   private async removeManifestAndFreed(first: ManifestKey): Promise<void> {
     const queue: ManifestKey[] = [first];
     while (queue.length > 0) {
+      await this.pace();
       const key = queue.shift()!;
       if (this.isRemoved(key.repositoryId, key.digest)) continue;
       let freed: (ManifestCandidate & { children: Digest[]; referrers: Digest[]; blobs: Digest[] }) | undefined;
@@ -339,7 +356,11 @@ class Collection {
   private async eachLimited<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
     let next = 0;
     const worker = async () => {
-      while (next < items.length) await fn(items[next++]!);
+      while (next < items.length) {
+        const item = items[next++]!;
+        await this.pace();
+        await fn(item);
+      }
     };
     await Promise.all(Array.from({ length: Math.min(items.length, Math.max(1, this.options.concurrency ?? 4)) }, worker));
   }
@@ -358,10 +379,12 @@ export async function storageReport(meta: MetaStore, options: { accountId?: stri
   const accounts = (await meta.gc.accountUsage()).filter((a) => options.accountId === undefined || a.accountId === options.accountId);
   const repositories: RepositoryUsage[] = [];
   let afterId: number | undefined;
+  // Small pages: each is a pass over those repositories' manifests and references.
+  const pageSize = 50;
   for (;;) {
-    const page = await meta.gc.repositoryUsage({ afterId, limit: 1000 });
+    const page = await meta.gc.repositoryUsage({ afterId, limit: pageSize });
     repositories.push(...page.filter((r) => options.accountId === undefined || r.accountId === options.accountId));
-    if (page.length < 1000) break;
+    if (page.length < pageSize) break;
     afterId = page[page.length - 1]!.repositoryId;
   }
   return { total, accounts, repositories };

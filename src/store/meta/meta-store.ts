@@ -265,8 +265,9 @@ export interface MetaStore {
   /** The manifests among `digests` that the repository holds, as listImages shows them; absent ones are left out. */
   getImages(repositoryId: number, digests: Digest[]): Promise<Map<Digest, ImageRecord>>;
   /**
-   * Records pulls (lastRecordedPullTime) in one transaction. A manifest's time only moves
-   * forward, so replays and out-of-order batches are harmless; manifests since deleted are skipped.
+   * Records pulls (lastRecordedPullTime), in transactions of a few hundred. A manifest's time
+   * only moves forward, so replays, out-of-order batches and a batch that failed after an earlier
+   * one committed are harmless; manifests since deleted are skipped.
    */
   recordPulls(pulls: PullRecord[]): Promise<void>;
   /** Whether a manifest of the repository references the digest (as its config, a layer or a listed manifest). */

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { AccountUsage, BlobRecord, GcStore, ManifestCandidate, ManifestKey, ManifestState, RemovedManifest, RepositoryUsage, TotalUsage } from '../gc-store.ts';
 import { deleteManifestRows, IN_CHUNK, withLock, type Db, type Dialect, type InTransaction } from './locks.ts';
+import { pacer, scanWindow } from './pacing.ts';
 
 const blobColumns = ['digest', 'size_bytes', 'created_at', 'last_used_at', 'deleting_at'] as const;
 
@@ -26,47 +27,67 @@ function toBlob(r: BlobRow): BlobRecord {
 export class KyselyGcStore implements GcStore {
   private readonly db: Db;
   private readonly dialect: Dialect;
+  /** Rows one query of a long pass reads (pacing.ts). */
+  private readonly window: number;
   private readonly inTransaction: InTransaction;
 
   constructor(db: Db, dialect: Dialect, inTransaction: InTransaction) {
     this.db = db;
     this.dialect = dialect;
+    this.window = scanWindow(dialect);
     this.inTransaction = inTransaction;
   }
 
   // --- manifests ----------------------------------------------------------------------------
 
   async listManifestCandidates(query: { createdBeforeMs: number; after?: ManifestKey | undefined; limit: number }): Promise<ManifestCandidate[]> {
-    let q = this.db
-      .selectFrom('manifests as m')
-      .innerJoin('repositories as r', 'r.id', 'm.repository_id')
-      .select(['m.repository_id', 'm.digest', 'm.size_bytes', 'm.created_at', 'r.account_id', 'r.name'])
-      .where('m.created_at', '<', query.createdBeforeMs)
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest'))))
-      .where((eb) =>
-        eb.not(eb.exists(eb.selectFrom('manifest_references as p').select('p.manifest_digest').whereRef('p.repository_id', '=', 'm.repository_id').whereRef('p.reference_digest', '=', 'm.digest'))),
-      )
-      .where((eb) =>
-        eb.or([
-          eb('m.subject_digest', 'is', null),
-          eb.not(eb.exists(eb.selectFrom('manifests as s').select('s.digest').whereRef('s.repository_id', '=', 'm.repository_id').whereRef('s.digest', '=', 'm.subject_digest'))),
-        ]),
-      )
-      .orderBy('m.repository_id')
-      .orderBy('m.digest')
-      .limit(query.limit);
-    const after = query.after;
-    if (after) {
-      q = q.where((eb) => eb.or([eb('m.repository_id', '>', after.repositoryId), eb.and([eb('m.repository_id', '=', after.repositoryId), eb('m.digest', '>', after.digest)])]));
+    // In windows of the primary key: a window's keys first (from the index alone), then the
+    // test on that range only, so that no query walks far however rare candidates are.
+    const out: ManifestCandidate[] = [];
+    const pace = pacer();
+    let after = query.after;
+    while (out.length < query.limit) {
+      let keys = this.db.selectFrom('manifests').select(['repository_id', 'digest']).orderBy('repository_id').orderBy('digest').limit(this.window);
+      if (after) keys = keys.where((eb) => eb(eb.refTuple('repository_id', 'digest'), '>', eb.tuple(after!.repositoryId, after!.digest)));
+      const window = await keys.execute();
+      if (window.length === 0) break;
+      const last = window[window.length - 1]!;
+      const upto: ManifestKey = { repositoryId: last.repository_id, digest: last.digest };
+      let q = this.db
+        .selectFrom('manifests as m')
+        .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+        .select(['m.repository_id', 'm.digest', 'm.size_bytes', 'm.created_at', 'r.account_id', 'r.name'])
+        .where((eb) => eb(eb.refTuple('m.repository_id', 'm.digest'), '<=', eb.tuple(upto.repositoryId, upto.digest)))
+        .where('m.created_at', '<', query.createdBeforeMs)
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('tags as t').select('t.name').whereRef('t.repository_id', '=', 'm.repository_id').whereRef('t.manifest_digest', '=', 'm.digest'))))
+        .where((eb) =>
+          eb.not(eb.exists(eb.selectFrom('manifest_references as p').select('p.manifest_digest').whereRef('p.repository_id', '=', 'm.repository_id').whereRef('p.reference_digest', '=', 'm.digest'))),
+        )
+        .where((eb) =>
+          eb.or([
+            eb('m.subject_digest', 'is', null),
+            eb.not(eb.exists(eb.selectFrom('manifests as s').select('s.digest').whereRef('s.repository_id', '=', 'm.repository_id').whereRef('s.digest', '=', 'm.subject_digest'))),
+          ]),
+        )
+        .orderBy('m.repository_id')
+        .orderBy('m.digest')
+        .limit(query.limit - out.length);
+      if (after) q = q.where((eb) => eb(eb.refTuple('m.repository_id', 'm.digest'), '>', eb.tuple(after!.repositoryId, after!.digest)));
+      for (const r of await q.execute()) {
+        out.push({
+          repositoryId: r.repository_id,
+          digest: r.digest,
+          accountId: r.account_id,
+          repositoryName: r.name,
+          sizeBytes: Number(r.size_bytes),
+          createdAtMs: Number(r.created_at),
+        });
+      }
+      if (window.length < this.window) break;
+      after = upto;
+      await pace();
     }
-    return (await q.execute()).map((r) => ({
-      repositoryId: r.repository_id,
-      digest: r.digest,
-      accountId: r.account_id,
-      repositoryName: r.name,
-      sizeBytes: Number(r.size_bytes),
-      createdAtMs: Number(r.created_at),
-    }));
+    return out;
   }
 
   async getManifestState(repositoryId: number, digest: string): Promise<ManifestState | undefined> {
@@ -128,20 +149,34 @@ export class KyselyGcStore implements GcStore {
   // --- blobs --------------------------------------------------------------------------------
 
   async listBlobCandidates(query: { usedBeforeMs: number; after?: { lastUsedAtMs: number; digest: string } | undefined; limit: number }): Promise<BlobRecord[]> {
-    let q = this.db
-      .selectFrom('blobs as b')
-      .select(['b.digest', 'b.size_bytes', 'b.created_at', 'b.last_used_at', 'b.deleting_at'])
-      .where('b.last_used_at', '<', query.usedBeforeMs)
-      .where('b.deleting_at', 'is', null)
-      .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_references as r').select('r.reference_digest').whereRef('r.reference_digest', '=', 'b.digest'))))
-      .orderBy('b.last_used_at')
-      .orderBy('b.digest')
-      .limit(query.limit);
-    const after = query.after;
-    if (after) {
-      q = q.where((eb) => eb.or([eb('b.last_used_at', '>', after.lastUsedAtMs), eb.and([eb('b.last_used_at', '=', after.lastUsedAtMs), eb('b.digest', '>', after.digest)])]));
+    // In windows of blobs_last_used, as listManifestCandidates does with manifests.
+    const out: BlobRecord[] = [];
+    const pace = pacer();
+    let after = query.after;
+    while (out.length < query.limit) {
+      let keys = this.db.selectFrom('blobs').select(['last_used_at', 'digest']).where('last_used_at', '<', query.usedBeforeMs).orderBy('last_used_at').orderBy('digest').limit(this.window);
+      if (after) keys = keys.where((eb) => eb(eb.refTuple('last_used_at', 'digest'), '>', eb.tuple(after!.lastUsedAtMs, after!.digest)));
+      const window = await keys.execute();
+      if (window.length === 0) break;
+      const last = window[window.length - 1]!;
+      const upto = { lastUsedAtMs: Number(last.last_used_at), digest: last.digest };
+      let q = this.db
+        .selectFrom('blobs as b')
+        .select(['b.digest', 'b.size_bytes', 'b.created_at', 'b.last_used_at', 'b.deleting_at'])
+        .where((eb) => eb(eb.refTuple('b.last_used_at', 'b.digest'), '<=', eb.tuple(upto.lastUsedAtMs, upto.digest)))
+        .where('b.last_used_at', '<', query.usedBeforeMs)
+        .where('b.deleting_at', 'is', null)
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('manifest_references as r').select('r.reference_digest').whereRef('r.reference_digest', '=', 'b.digest'))))
+        .orderBy('b.last_used_at')
+        .orderBy('b.digest')
+        .limit(query.limit - out.length);
+      if (after) q = q.where((eb) => eb(eb.refTuple('b.last_used_at', 'b.digest'), '>', eb.tuple(after!.lastUsedAtMs, after!.digest)));
+      out.push(...(await q.execute()).map(toBlob));
+      if (window.length < this.window) break;
+      after = upto;
+      await pace();
     }
-    return (await q.execute()).map(toBlob);
+    return out;
   }
 
   async listDeletingBlobs(query: { after?: string | undefined; limit: number }): Promise<BlobRecord[]> {
@@ -234,88 +269,181 @@ export class KyselyGcStore implements GcStore {
 
   // --- storage accounting --------------------------------------------------------------------
 
+  // Each pass below reads in windows and yields between them (pacing.ts), so it never holds a
+  // SQLite server's event loop for long. The figures are therefore not one snapshot: writes
+  // landing during a pass may be counted in one window and not another, which storage metrics
+  // (recomputed every 30 s) tolerate.
+
   async repositoryUsage(query: { afterId?: number | undefined; limit: number }): Promise<RepositoryUsage[]> {
-    const { rows } = await sql<{ id: number; account_id: string; name: string; manifests: number; manifest_bytes: number; blobs: number; blob_bytes: number }>`
-      select r.id, r.account_id, r.name,
-        (select count(*) from manifests m where m.repository_id = r.id) as manifests,
-        (select coalesce(sum(m.size_bytes), 0) from manifests m where m.repository_id = r.id) as manifest_bytes,
-        (select count(*) from blobs b where b.digest in
-          (select mr.reference_digest from manifest_references mr where mr.repository_id = r.id and mr.kind = 'blob')) as blobs,
-        (select coalesce(sum(b.size_bytes), 0) from blobs b where b.digest in
-          (select mr.reference_digest from manifest_references mr where mr.repository_id = r.id and mr.kind = 'blob')) as blob_bytes
-      from repositories r
-      where r.id > ${query.afterId ?? -1}
-      order by r.id
-      limit ${query.limit}`.execute(this.db);
-    return rows.map((r) => ({
-      repositoryId: Number(r.id),
-      accountId: r.account_id,
-      name: r.name,
-      manifests: Number(r.manifests),
-      manifestBytes: Number(r.manifest_bytes),
-      blobs: Number(r.blobs),
-      blobBytes: Number(r.blob_bytes),
-    }));
+    const pace = pacer();
+    const repositories = await this.db
+      .selectFrom('repositories')
+      .select(['id', 'account_id', 'name'])
+      .where('id', '>', query.afterId ?? -1)
+      .orderBy('id')
+      .limit(query.limit)
+      .execute();
+    const out: RepositoryUsage[] = [];
+    for (const r of repositories) {
+      const usage: RepositoryUsage = { repositoryId: Number(r.id), accountId: r.account_id, name: r.name, manifests: 0, manifestBytes: 0, blobs: 0, blobBytes: 0 };
+      let afterDigest: string | undefined;
+      for (;;) {
+        let q = this.db.selectFrom('manifests').select(['digest', 'size_bytes']).where('repository_id', '=', r.id).orderBy('digest').limit(this.window);
+        if (afterDigest !== undefined) q = q.where('digest', '>', afterDigest);
+        const rows = await q.execute();
+        for (const m of rows) {
+          usage.manifests++;
+          usage.manifestBytes += Number(m.size_bytes);
+        }
+        await pace();
+        if (rows.length < this.window) break;
+        afterDigest = rows[rows.length - 1]!.digest;
+      }
+      // The distinct blobs its manifests reference, in digest order: grouped by the digest alone,
+      // so that the grouping follows manifest_references_target and stops at the window's end
+      // (grouping by the blob's size too made SQLite sort every reference of the repository
+      // for each window); then the window's sizes.
+      afterDigest = undefined;
+      for (;;) {
+        let q = this.db
+          .selectFrom('manifest_references')
+          .select('reference_digest')
+          .where('repository_id', '=', r.id)
+          .where('kind', '=', 'blob')
+          .groupBy('reference_digest')
+          .orderBy('reference_digest')
+          .limit(this.window);
+        if (afterDigest !== undefined) q = q.where('reference_digest', '>', afterDigest);
+        const digests = (await q.execute()).map((row) => row.reference_digest);
+        if (digests.length > 0) {
+          const sizes = await this.db.selectFrom('blobs').select('size_bytes').where('digest', 'in', digests).execute();
+          for (const b of sizes) {
+            usage.blobs++;
+            usage.blobBytes += Number(b.size_bytes);
+          }
+        }
+        await pace();
+        if (digests.length < this.window) break;
+        afterDigest = digests[digests.length - 1];
+      }
+      out.push(usage);
+    }
+    return out;
+  }
+
+  /** Calls `fn` with successive ranges (after, upto] of blob digests, scanWindow rows of `blobs` each. */
+  private async blobWindows(fn: (after: string | undefined, upto: string) => Promise<void>): Promise<void> {
+    const pace = pacer();
+    let after: string | undefined;
+    for (;;) {
+      let q = this.db.selectFrom('blobs').select('digest').orderBy('digest').limit(this.window);
+      if (after !== undefined) q = q.where('digest', '>', after);
+      const rows = await q.execute();
+      if (rows.length === 0) return;
+      const upto = rows[rows.length - 1]!.digest;
+      await fn(after, upto);
+      await pace();
+      if (rows.length < this.window) return;
+      after = upto;
+    }
+  }
+
+  /** Count and bytes of every manifest, per repository id, in windows of the primary key. */
+  private async manifestTotals(): Promise<Map<number, { manifests: number; bytes: number }>> {
+    const pace = pacer();
+    const totals = new Map<number, { manifests: number; bytes: number }>();
+    let after: { repositoryId: number; digest: string } | undefined;
+    for (;;) {
+      let q = this.db.selectFrom('manifests').select(['repository_id', 'digest', 'size_bytes']).orderBy('repository_id').orderBy('digest').limit(this.window);
+      if (after) q = q.where((eb) => eb(eb.refTuple('repository_id', 'digest'), '>', eb.tuple(after!.repositoryId, after!.digest)));
+      const rows = await q.execute();
+      for (const m of rows) {
+        const t = totals.get(m.repository_id) ?? { manifests: 0, bytes: 0 };
+        t.manifests++;
+        t.bytes += Number(m.size_bytes);
+        totals.set(m.repository_id, t);
+      }
+      await pace();
+      if (rows.length < this.window) return totals;
+      const last = rows[rows.length - 1]!;
+      after = { repositoryId: last.repository_id, digest: last.digest };
+    }
   }
 
   async accountUsage(): Promise<AccountUsage[]> {
-    const { rows: manifestRows } = await sql<{ account_id: string; repositories: number; manifests: number; manifest_bytes: number }>`
-      select r.account_id, count(distinct r.id) as repositories, count(m.digest) as manifests, coalesce(sum(m.size_bytes), 0) as manifest_bytes
-      from repositories r left join manifests m on m.repository_id = r.id
-      group by r.account_id
-      order by r.account_id`.execute(this.db);
+    const accounts = new Map<string, AccountUsage>();
+    const accountOf = new Map<number, string>();
+    const pace = pacer();
+    let afterId = -1;
+    for (;;) {
+      const rows = await this.db.selectFrom('repositories').select(['id', 'account_id']).where('id', '>', afterId).orderBy('id').limit(this.window).execute();
+      for (const r of rows) {
+        accountOf.set(Number(r.id), r.account_id);
+        const a = accounts.get(r.account_id) ?? { accountId: r.account_id, repositories: 0, manifests: 0, manifestBytes: 0, blobs: 0, blobBytes: 0, sharedBlobs: 0, sharedBytes: 0 };
+        a.repositories++;
+        accounts.set(r.account_id, a);
+      }
+      await pace();
+      if (rows.length < this.window) break;
+      afterId = Number(rows[rows.length - 1]!.id);
+    }
+    for (const [repositoryId, t] of await this.manifestTotals()) {
+      const a = accounts.get(accountOf.get(repositoryId) ?? '');
+      if (!a) continue;
+      a.manifests += t.manifests;
+      a.manifestBytes += t.bytes;
+    }
     // Each blob once per account, with the number of the account's repositories referencing it.
-    const { rows: blobRows } = await sql<{ account_id: string; blobs: number; blob_bytes: number; shared_blobs: number; shared_bytes: number }>`
-      select x.account_id, count(*) as blobs, coalesce(sum(x.size_bytes), 0) as blob_bytes,
-        coalesce(sum(case when x.repositories > 1 then 1 else 0 end), 0) as shared_blobs,
-        coalesce(sum(case when x.repositories > 1 then x.size_bytes else 0 end), 0) as shared_bytes
-      from (
-        select r.account_id, b.digest, b.size_bytes, count(distinct mr.repository_id) as repositories
+    await this.blobWindows(async (after, upto) => {
+      const { rows } = await sql<{ account_id: string; size_bytes: number; repositories: number }>`
+        select r.account_id, b.size_bytes, count(distinct mr.repository_id) as repositories
         from manifest_references mr
           join repositories r on r.id = mr.repository_id
           join blobs b on b.digest = mr.reference_digest
-        where mr.kind = 'blob'
-        group by r.account_id, b.digest, b.size_bytes
-      ) x
-      group by x.account_id`.execute(this.db);
-    const blobs = new Map(blobRows.map((r) => [r.account_id, r]));
-    return manifestRows.map((r) => {
-      const b = blobs.get(r.account_id);
-      return {
-        accountId: r.account_id,
-        repositories: Number(r.repositories),
-        manifests: Number(r.manifests),
-        manifestBytes: Number(r.manifest_bytes),
-        blobs: Number(b?.blobs ?? 0),
-        blobBytes: Number(b?.blob_bytes ?? 0),
-        sharedBlobs: Number(b?.shared_blobs ?? 0),
-        sharedBytes: Number(b?.shared_bytes ?? 0),
-      };
+        where mr.kind = 'blob' and mr.reference_digest > ${after ?? ''} and mr.reference_digest <= ${upto}
+        group by r.account_id, b.digest, b.size_bytes`.execute(this.db);
+      for (const row of rows) {
+        const a = accounts.get(row.account_id);
+        if (!a) continue;
+        const sizeBytes = Number(row.size_bytes);
+        a.blobs++;
+        a.blobBytes += sizeBytes;
+        if (Number(row.repositories) > 1) {
+          a.sharedBlobs++;
+          a.sharedBytes += sizeBytes;
+        }
+      }
     });
+    return [...accounts.values()].sort((x, y) => (x.accountId < y.accountId ? -1 : x.accountId > y.accountId ? 1 : 0));
   }
 
   async totalUsage(): Promise<TotalUsage> {
-    const { rows } = await sql<{ manifests: number; manifest_bytes: number; blobs: number; blob_bytes: number; unreferenced_blobs: number; unreferenced_bytes: number }>`
-      select m.manifests, m.manifest_bytes, b.blobs, b.blob_bytes, b.unreferenced_blobs, b.unreferenced_bytes
-      from (select count(*) as manifests, coalesce(sum(size_bytes), 0) as manifest_bytes from manifests) m
-      cross join (
-        -- One pass over the blobs, each asked once whether a manifest references it.
-        select count(*) as blobs, coalesce(sum(x.size_bytes), 0) as blob_bytes,
-          coalesce(sum(1 - x.referenced), 0) as unreferenced_blobs,
-          coalesce(sum(case when x.referenced = 0 then x.size_bytes else 0 end), 0) as unreferenced_bytes
-        from (
-          select bl.size_bytes, case when exists (select 1 from manifest_references r where r.reference_digest = bl.digest) then 1 else 0 end as referenced
-          from blobs bl
-        ) x
-      ) b`.execute(this.db);
-    const r = rows[0]!;
-    return {
-      manifests: Number(r.manifests),
-      manifestBytes: Number(r.manifest_bytes),
-      blobs: Number(r.blobs),
-      blobBytes: Number(r.blob_bytes),
-      unreferencedBlobs: Number(r.unreferenced_blobs),
-      unreferencedBytes: Number(r.unreferenced_bytes),
-    };
+    const total: TotalUsage = { manifests: 0, manifestBytes: 0, blobs: 0, blobBytes: 0, unreferencedBlobs: 0, unreferencedBytes: 0 };
+    for (const t of (await this.manifestTotals()).values()) {
+      total.manifests += t.manifests;
+      total.manifestBytes += t.bytes;
+    }
+    // Each blob asked once whether a manifest references it.
+    await this.blobWindows(async (after, upto) => {
+      let q = this.db
+        .selectFrom('blobs as b')
+        .select((eb) => [
+          'b.size_bytes',
+          eb.exists(eb.selectFrom('manifest_references as r').select('r.reference_digest').whereRef('r.reference_digest', '=', 'b.digest')).as('referenced'),
+        ])
+        .where('b.digest', '<=', upto);
+      if (after !== undefined) q = q.where('b.digest', '>', after);
+      for (const row of await q.execute()) {
+        const sizeBytes = Number(row.size_bytes);
+        total.blobs++;
+        total.blobBytes += sizeBytes;
+        // SQLite answers 0 or 1, PostgreSQL a boolean.
+        if (!row.referenced || Number(row.referenced) === 0) {
+          total.unreferencedBlobs++;
+          total.unreferencedBytes += sizeBytes;
+        }
+      }
+    });
+    return total;
   }
 }

@@ -1,5 +1,19 @@
 import type { LifecycleImageRecord, LifecyclePolicyRecord, LifecyclePreview, LifecyclePreviewStatus, LifecycleRepository, LifecycleStore } from '../lifecycle-store.ts';
 import type { Db } from './locks.ts';
+import { pacer } from './pacing.ts';
+
+/** Manifests per window: each brings its tags and about ten references per manifest. */
+const WINDOW = 200;
+
+function group<T>(rows: T[], key: (r: T) => string, value: (r: T) => string): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const r of rows) {
+    const list = map.get(key(r));
+    if (list) list.push(value(r));
+    else map.set(key(r), [value(r)]);
+  }
+  return map;
+}
 
 /** Lifecycle policies and previews over Kysely; the same SQL on SQLite and PostgreSQL. */
 export class KyselyLifecycleStore implements LifecycleStore {
@@ -75,49 +89,68 @@ export class KyselyLifecycleStore implements LifecycleStore {
   }
 
   async listLifecycleImages(repositoryId: number): Promise<LifecycleImageRecord[]> {
-    const manifests = await this.db
-      .selectFrom('manifests')
-      .select(['digest', 'created_at', 'last_pulled_at', 'subject_digest'])
-      .where('repository_id', '=', repositoryId)
-      .orderBy('digest')
-      .execute();
-    const tags = await this.db.selectFrom('tags').select(['manifest_digest', 'name']).where('repository_id', '=', repositoryId).orderBy('name').execute();
-    const children = await this.db
-      .selectFrom('manifest_references')
-      .select(['manifest_digest', 'reference_digest'])
-      .where('repository_id', '=', repositoryId)
-      .where('kind', '=', 'manifest')
-      .orderBy('reference_digest')
-      .execute();
-    const sizes = await this.db
-      .selectFrom('manifest_references as r')
-      .innerJoin('blobs as b', 'b.digest', 'r.reference_digest')
-      .select((eb) => ['r.manifest_digest', eb.fn.sum<number>('b.size_bytes').as('size_bytes')])
-      .where('r.repository_id', '=', repositoryId)
-      .where('r.kind', '=', 'blob')
-      .groupBy('r.manifest_digest')
-      .execute();
-    const group = <T>(rows: T[], key: (r: T) => string, value: (r: T) => string) => {
-      const map = new Map<string, string[]>();
-      for (const r of rows) {
-        const list = map.get(key(r)) ?? [];
-        list.push(value(r));
-        map.set(key(r), list);
+    // In windows of the repository's manifests, with each window's tags, children and sizes
+    // looked up by digest, yielding between windows (pacing.ts).
+    const out: LifecycleImageRecord[] = [];
+    const pace = pacer();
+    let after: string | undefined;
+    for (;;) {
+      let q = this.db
+        .selectFrom('manifests')
+        .select(['digest', 'created_at', 'last_pulled_at', 'subject_digest'])
+        .where('repository_id', '=', repositoryId)
+        .orderBy('digest')
+        .limit(WINDOW);
+      if (after !== undefined) q = q.where('digest', '>', after);
+      const manifests = await q.execute();
+      if (manifests.length === 0) break;
+      const digests = manifests.map((m) => m.digest);
+      const tags = await this.db
+        .selectFrom('tags')
+        .select(['manifest_digest', 'name'])
+        .where('repository_id', '=', repositoryId)
+        .where('manifest_digest', 'in', digests)
+        .orderBy('manifest_digest')
+        .orderBy('name')
+        .execute();
+      const children = await this.db
+        .selectFrom('manifest_references')
+        .select(['manifest_digest', 'reference_digest'])
+        .where('repository_id', '=', repositoryId)
+        .where('manifest_digest', 'in', digests)
+        .where('kind', '=', 'manifest')
+        .orderBy('manifest_digest')
+        .orderBy('reference_digest')
+        .execute();
+      await pace();
+      const sizes = await this.db
+        .selectFrom('manifest_references as r')
+        .innerJoin('blobs as b', 'b.digest', 'r.reference_digest')
+        .select((eb) => ['r.manifest_digest', eb.fn.sum<number>('b.size_bytes').as('size_bytes')])
+        .where('r.repository_id', '=', repositoryId)
+        .where('r.manifest_digest', 'in', digests)
+        .where('r.kind', '=', 'blob')
+        .groupBy('r.manifest_digest')
+        .execute();
+      const tagsOf = group(tags, (t) => t.manifest_digest, (t) => t.name);
+      const childrenOf = group(children, (c) => c.manifest_digest, (c) => c.reference_digest);
+      const sizeOf = new Map(sizes.map((s) => [s.manifest_digest, Number(s.size_bytes ?? 0)]));
+      for (const m of manifests) {
+        out.push({
+          digest: m.digest,
+          tags: tagsOf.get(m.digest) ?? [],
+          pushedAtMs: Number(m.created_at),
+          lastPulledAtMs: m.last_pulled_at === null ? null : Number(m.last_pulled_at),
+          children: childrenOf.get(m.digest) ?? [],
+          subject: m.subject_digest,
+          sizeBytes: sizeOf.get(m.digest) ?? 0,
+        });
       }
-      return map;
-    };
-    const tagsOf = group(tags, (t) => t.manifest_digest, (t) => t.name);
-    const childrenOf = group(children, (c) => c.manifest_digest, (c) => c.reference_digest);
-    const sizeOf = new Map(sizes.map((s) => [s.manifest_digest, Number(s.size_bytes ?? 0)]));
-    return manifests.map((m) => ({
-      digest: m.digest,
-      tags: tagsOf.get(m.digest) ?? [],
-      pushedAtMs: Number(m.created_at),
-      lastPulledAtMs: m.last_pulled_at === null ? null : Number(m.last_pulled_at),
-      children: childrenOf.get(m.digest) ?? [],
-      subject: m.subject_digest,
-      sizeBytes: sizeOf.get(m.digest) ?? 0,
-    }));
+      if (manifests.length < WINDOW) break;
+      after = digests[digests.length - 1];
+      await pace();
+    }
+    return out;
   }
 
   private async repositoryExists(repositoryId: number): Promise<boolean> {

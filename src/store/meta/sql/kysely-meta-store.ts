@@ -9,7 +9,11 @@ import type { GcStore } from '../gc-store.ts';
 import type { LifecycleStore } from '../lifecycle-store.ts';
 import { KyselyGcStore } from './kysely-gc-store.ts';
 import { KyselyLifecycleStore } from './kysely-lifecycle-store.ts';
+import { yieldToEventLoop } from './pacing.ts';
 import { deleteManifestRows, IN_CHUNK, lockManifests, touchBlobs, withLock, type Db, type Dialect } from './locks.ts';
+
+/** Pull times written per transaction. */
+const PULL_BATCH = 200;
 
 const summaryColumns = ['digest', 'media_type', 'size_bytes', 'artifact_type', 'subject_digest', 'annotations', 'created_at'] as const;
 
@@ -552,6 +556,9 @@ export class KyselyMetaStore implements MetaStore {
         .select(['manifest_digest', 'name'])
         .where('repository_id', '=', repositoryId)
         .where('manifest_digest', 'in', rows.slice(i, i + 500).map((r) => r.digest))
+        // By manifest, then name: the order of tags_manifest. By name alone, SQLite walks every
+        // tag of the repository through the primary key to avoid a sort.
+        .orderBy('manifest_digest')
         .orderBy('name')
         .execute();
       for (const t of found) {
@@ -568,7 +575,17 @@ export class KyselyMetaStore implements MetaStore {
   }
 
   async recordPulls(pulls: PullRecord[]): Promise<void> {
-    if (pulls.length === 0) return;
+    // Batches of PULL_BATCH, each a transaction, with the event loop let in between: after a
+    // burst of pulls of many images one flush holds thousands of updates, which on SQLite would
+    // hold every request for as long as they take (pacing.ts). Each update stands alone (a time
+    // only moves forward), so batches need not commit together.
+    for (let i = 0; i < pulls.length; i += PULL_BATCH) {
+      if (i > 0) await yieldToEventLoop();
+      await this.recordPullBatch(pulls.slice(i, i + PULL_BATCH));
+    }
+  }
+
+  private async recordPullBatch(pulls: PullRecord[]): Promise<void> {
     await this.transaction(async (tx) => {
       const db = (tx as KyselyMetaStore).db;
       for (const p of pulls) {
