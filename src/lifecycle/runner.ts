@@ -3,6 +3,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import type { Logger } from '../log/logger.ts';
 import type { RepoRef } from '../registry/names.ts';
 import type { Registry } from '../registry/registry.ts';
+import type { LifecycleImageRecord } from '../store/meta/lifecycle-store.ts';
 import { evaluateLifecycle, type LifecycleDecision } from './evaluate.ts';
 import { parseLifecyclePolicy } from './policy.ts';
 
@@ -35,6 +36,11 @@ export interface LifecycleOutcome {
 
 /** What the policy `text` expires in the repository at this moment. Throws LifecyclePolicyError for a bad policy. */
 export async function previewLifecycle(deps: LifecycleDeps, repositoryId: number, text: string): Promise<LifecycleDecision[]> {
+  return (await evaluateRepository(deps, repositoryId, text)).decisions;
+}
+
+/** previewLifecycle, with the images it evaluated (a preview lists their tags and push times). */
+export async function evaluateRepository(deps: LifecycleDeps, repositoryId: number, text: string): Promise<{ decisions: LifecycleDecision[]; images: LifecycleImageRecord[] }> {
   const policy = parseLifecyclePolicy(text);
   const now = (deps.now ?? Date.now)();
   const records = await deps.registry.lifecycleImages(repositoryId);
@@ -47,7 +53,7 @@ export async function previewLifecycle(deps: LifecycleDeps, repositoryId: number
     children: r.children,
     subject: r.subject,
   }));
-  return evaluateLifecycle(policy, images, now);
+  return { decisions: evaluateLifecycle(policy, images, now), images: records };
 }
 
 /**

@@ -83,7 +83,12 @@ function layerBytes(doc: Record<string, any>): number {
  * sum of the sizes of the images it lists that the repository holds.
  */
 async function imageDetails(ctx: ActionContext, repo: { ref: RepoRef; id: number }, images: ImageRecord[]): Promise<Record<string, unknown>[]> {
-  const docs = new Map(images.map((i) => [i.digest, manifestJson(i)]));
+  const docs = new Map<string, Record<string, any>>();
+  for (const [i, image] of images.entries()) {
+    docs.set(image.digest, manifestJson(image));
+    // A page holds up to 1,000 manifests: parsed in slices, so that other requests get in between.
+    if (i % 200 === 199) await new Promise((resolve) => setImmediate(resolve));
+  }
   const children = [...new Set(images.filter((i) => isIndexMediaType(i.mediaType)).flatMap((i) => ((docs.get(i.digest)!['manifests'] as { digest: string }[] | undefined) ?? []).map((m) => m.digest)))];
   const childSizes = new Map<string, number>();
   if (children.length > 0) {

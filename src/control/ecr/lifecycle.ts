@@ -1,6 +1,6 @@
 import type { LifecycleDecision } from '../../lifecycle/evaluate.ts';
 import { LifecyclePolicyError, parseLifecyclePolicy } from '../../lifecycle/policy.ts';
-import { previewLifecycle } from '../../lifecycle/runner.ts';
+import { evaluateRepository } from '../../lifecycle/runner.ts';
 import type { LifecyclePolicyRecord, LifecyclePreview } from '../../store/meta/lifecycle-store.ts';
 import { AwsError } from '../aws-error.ts';
 import type { ActionContext, ActionHandler } from '../plane.ts';
@@ -67,8 +67,9 @@ async function computePreview(ctx: ActionContext, repositoryId: number, text: st
   const { registry } = ctx.deps;
   let preview: LifecyclePreview;
   try {
-    const decisions = await previewLifecycle({ registry, region: ctx.deps.region, log: ctx.deps.registry.log }, repositoryId, text);
-    const images = new Map((await registry.lifecycleImages(repositoryId)).map((i) => [i.digest, i]));
+    const evaluated = await evaluateRepository({ registry, region: ctx.deps.region, log: ctx.deps.registry.log }, repositoryId, text);
+    const decisions = evaluated.decisions;
+    const images = new Map(evaluated.images.map((i) => [i.digest, i]));
     preview = { status: 'COMPLETE', policyText: text, result: previewEntries(decisions, images), startedAtMs, finishedAtMs: Date.now() };
   } catch (err) {
     registry.log.error({ err }, 'lifecycle policy preview failed');
