@@ -102,7 +102,7 @@ describe('garbage collection for an operator', () => {
     assert.equal(real.errors, 0);
     for (const [i, gone] of [img1.config, u1!, img4.config, u4!].entries()) assert.equal(await blobStatus(server, a, gone.digest), 404, `blob ${i} ${gone.digest} is gone`);
     // The server trusts a manifest it has read for cache.ttlSeconds (10 s), as after a deletion through another node.
-    await waitFor(async () => (await authedFetch(`${server.baseUrl}/v2/${a}/manifests/${img4.digest}`, { method: 'HEAD' })).status === 404, { what: 'the collected manifest to be gone', timeoutMs: 15_000, intervalMs: 500 });
+    await waitFor(async () => (await authedFetch(`${server.baseUrl}/v2/${a}/manifests/${img4.digest}`, { method: 'HEAD' })).status === 404, { what: 'the collected manifest to be gone', timeoutMs: 60_000, intervalMs: 500 });
     await assertPullsBack(server.baseUrl, a, 'two', img2);
     await assertPullsBack(server.baseUrl, a, 'moving', img5);
     await assertPullsBack(server.baseUrl, b, 'three', img3);
@@ -133,7 +133,7 @@ describe('garbage collection for an operator', () => {
     const gone = imageOver([layer(4000), layer(5000)]);
     await pushImage(server.baseUrl, repository, kept, 'kept');
     await pushImage(server.baseUrl, repository, gone, 'gone');
-    const first = await waitFor(async () => (await scrape(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}'), { what: 'the collection at start', timeoutMs: 20_000 });
+    const first = await waitFor(async () => (await scrape(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}'), { what: 'the collection at start', timeoutMs: 60_000 });
     await pause(1100);
     assert.equal(await blobStatus(server, repository, gone.layers[0]!.digest), 200, 'nothing is collected before the deletion');
 
@@ -141,10 +141,10 @@ describe('garbage collection for an operator', () => {
     await waitFor(async () => {
       for (const b of [gone.config, ...gone.layers]) if ((await blobStatus(server, repository, b.digest)) !== 404) return false;
       return true;
-    }, { what: 'the scheduled collection to reclaim the deleted image\'s blobs', timeoutMs: 30_000, intervalMs: 250 });
+    }, { what: 'the scheduled collection to reclaim the deleted image\'s blobs', timeoutMs: 90_000, intervalMs: 250 });
     // The blobs go before the run records that it finished: wait for that too.
     const ranAgain = async () => (await scrape(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}')! > first;
-    await waitFor(ranAgain, { what: 'the gc job to record its second run', timeoutMs: 10_000, intervalMs: 100 });
+    await waitFor(ranAgain, { what: 'the gc job to record its second run', timeoutMs: 60_000, intervalMs: 100 });
     const metrics = await scrape(server);
     assert.equal(metrics.get('berth_job_last_run_failed{job="gc"}'), 0);
     assert.ok(metrics.get('berth_job_next_run_timestamp_seconds{job="gc"}')! > Date.now() / 1000 + 3600, 'with nothing left in its grace period, the next run is the periodic one');

@@ -32,7 +32,7 @@ test('downloads dropped mid-blob leave no open files and the server serving', as
   const before = await fdCount();
 
   for (let i = 0; i < 20; i++) await abortedDownload(url);
-  await waitFor(async () => (await fdCount()) <= before, { timeoutMs: 10_000, what: 'file handles of dropped downloads to be closed' });
+  await waitFor(async () => (await fdCount()) <= before, { timeoutMs: 60_000, what: 'file handles of dropped downloads to be closed' });
 
   const res = await authedFetch(url, { headers: { range: 'bytes=1048570-1048580' } });
   assert.equal(res.status, 206);

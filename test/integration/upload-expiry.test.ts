@@ -17,7 +17,7 @@ test('an abandoned upload session expires and its bytes are removed', async (t) 
   const uploadId = location.pathname.split('/').pop()!;
   assert.ok((await storedUploadIds(server)).includes(uploadId), 'upload bytes are in the blob store while the session lives');
 
-  await waitFor(async () => !(await storedUploadIds(server)).includes(uploadId), { timeoutMs: 15_000, what: 'the sweeper to remove the upload' });
+  await waitFor(async () => !(await storedUploadIds(server)).includes(uploadId), { timeoutMs: 60_000, what: 'the sweeper to remove the upload' });
   const status = await authedFetch(location);
   assert.equal(status.status, 404);
   const body = (await status.json()) as { errors: { code: string }[] };

@@ -121,7 +121,9 @@ export async function assertPullsBack(baseUrl: string, repository: string, refer
 
 /** Polls `check` until it resolves truthy or the deadline passes. */
 export async function waitFor<T>(check: () => Promise<T | undefined | false>, options: { timeoutMs?: number; intervalMs?: number; what?: string } = {}): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  // Generous: the deadline only matters when the condition never comes, and on a busy CI
+  // machine background work can take many times longer than on an idle one.
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (;;) {
     const value = await check();
     if (value) return value;
