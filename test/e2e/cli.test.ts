@@ -107,8 +107,14 @@ test('another account\'s registry is addressed as ACCOUNT.HOST; the bare host se
   const catalog = async (host: string | undefined, authorization: string) =>
     JSON.parse((await httpRequest(url('/v2/_catalog'), { method: 'GET', headers: { ...(host ? { host } : {}), authorization } })).body.toString()).repositories;
   assert.deepEqual(await catalog(bHost, asB), ['team/b-only'], 'B sees its repository in its own registry');
-  assert.ok(!(await catalog(undefined, asB)).includes('team/b-only'), 'the bare host is the default account, not B');
-  assert.deepEqual(await catalog(bHost, basicAuthorization(ADMIN.accessKeyId, ADMIN.secretAccessKey)), [], 'A sees nothing of B without a policy');
+  // On the bare host B is a caller from another account, allowed nothing there: refused.
+  const bOnBare = await httpRequest(url('/v2/_catalog'), { method: 'GET', headers: { authorization: asB } });
+  assert.equal(bOnBare.status, 403, 'the bare host is the default account, not B');
+  assert.doesNotMatch(bOnBare.body.toString(), /team\/b-only/);
+  // A may describe none of B's repositories: refused, as ECR refuses a listing to such a caller.
+  const byAdminOfA = await httpRequest(url('/v2/_catalog'), { method: 'GET', headers: { host: bHost, authorization: basicAuthorization(ADMIN.accessKeyId, ADMIN.secretAccessKey) } });
+  assert.equal(byAdminOfA.status, 403, 'A sees nothing of B without a policy');
+  assert.match(byAdminOfA.body.toString(), /DENIED.*ecr:DescribeRepositories/s);
 
   const read = await httpRequest(url(`/v2/team/b-only/blobs/${digest}`), { method: 'GET', headers: { host: bHost, authorization: asB } });
   assert.equal(read.status, 200);
