@@ -374,6 +374,7 @@ export class S3BlobStore implements BlobStore {
   private async hashSegments(segments: Segment[], algorithm: DigestAlgorithm, onBytes?: (bytes: Buffer, blobOffset: number) => Promise<void>): Promise<Digest> {
     const hasher = newHasher(algorithm);
     const requests = new Map<number, Promise<Readable>>();
+    let failed = false;
     const request = (i: number): Promise<Readable> => {
       let body = requests.get(i);
       if (!body) {
@@ -381,7 +382,9 @@ export class S3BlobStore implements BlobStore {
         body = this.client
           .send(new GetObjectCommand({ Bucket: this.bucket, Key: chunk.key, Range: `bytes=0-${length - 1}`, IfMatch: chunk.etag }))
           .then((out) => out.Body as Readable);
-        body.catch(() => undefined); // awaited in its turn, or dropped
+        // Awaited in its turn, or dropped; once one has failed, the commit will, so nothing
+        // more is read ahead.
+        body.catch(() => (failed = true));
         requests.set(i, body);
       }
       return body;
@@ -389,7 +392,7 @@ export class S3BlobStore implements BlobStore {
     let blobOffset = 0;
     try {
       for (let i = 0; i < segments.length; i++) {
-        for (let j = i + 1, ahead = segments[i]!.length; j < segments.length && j <= i + READ_AHEAD && ahead <= READ_AHEAD_BYTES; ahead += segments[j++]!.length) {
+        for (let j = i + 1, ahead = segments[i]!.length; !failed && j < segments.length && j <= i + READ_AHEAD && ahead <= READ_AHEAD_BYTES; ahead += segments[j++]!.length) {
           void request(j);
         }
         const { chunk, length } = segments[i]!;
@@ -406,7 +409,9 @@ export class S3BlobStore implements BlobStore {
         if (read !== length) throw new Error(`read ${read} bytes of ${chunk.key}, expected ${length}`);
       }
     } finally {
-      for (const body of requests.values()) body.then((b) => b.destroy(), () => undefined);
+      // Every request read ahead is settled (and its body dropped) before this returns, so that
+      // a failed commit sends nothing after it aborts the multipart upload.
+      await Promise.allSettled([...requests.values()].map((body) => body.then((b) => b.destroy())));
     }
     return `${algorithm}:${hasher.digest('hex')}`;
   }
