@@ -55,6 +55,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
   const graceMs = config.gc.graceSeconds * 1000;
   const delayMs = config.gc.delaySeconds * 1000;
   const registry = new Registry({
+    region: config.region,
     meta,
     // What a deletion frees is collectable a grace period later; the delay lets deletions batch.
     onGarbage: () => scheduler.hurry('gc', Date.now() + graceMs + delayMs),

@@ -45,7 +45,8 @@ test('the digest primitives import only errors/', () => {
 
 test('the registry domain imports the store interfaces, never a driver or a plane', () => {
   const drivers = ['store/meta/sql/', 'store/meta/sqlite/', 'store/meta/postgres/', 'store/meta/migrations/', 'store/blob/fs/', 'store/blob/s3/'];
-  const allowed = (target: string) => under('registry', 'store', 'digest', 'errors', 'log')(target) && !drivers.some((d) => target.startsWith(d));
+  // events/envelope.ts: the pure builders of the events the registry writes to the outbox.
+  const allowed = (target: string) => (under('registry', 'store', 'digest', 'errors', 'log')(target) || target === 'events/envelope.ts') && !drivers.some((d) => target.startsWith(d));
   assert.deepEqual(offenders('registry', allowed), []);
 });
 

@@ -7,6 +7,7 @@ import { managedPolicyByArn } from '../iam/managed-policies.ts';
 import { Secrets } from '../iam/secrets.ts';
 import { createLogger } from '../log/logger.ts';
 import { openBlobStore, openMetaStore, redactUrl } from '../store/open.ts';
+import { compilePattern, EventPatternError, type EventPattern } from '../events/pattern.ts';
 import { Registry } from '../registry/registry.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { allowAll } from '../registry/access.ts';
@@ -51,6 +52,11 @@ Commands:
                                           reclaimed; --dry-run removes nothing and prints what a run would remove
   storage [--account ID]                  bytes stored per account (shared layers once, and how much is shared)
                                           and per repository
+  events tail [--account ID] [--repository NAME] [--after SEQ] [--pattern JSON] [--follow]
+                                          print the event log as JSON lines ({"seq":N,"event":{...}}), oldest
+                                          first: every event, or those of an account or repository, after a
+                                          sequence number, matching an EventBridge pattern; --follow keeps
+                                          printing new events until interrupted
 `;
 
 class UsageError extends Error {}
@@ -67,6 +73,9 @@ const own = {
   until: { type: 'string' },
   limit: { type: 'string' },
   'dry-run': { type: 'boolean' },
+  after: { type: 'string' },
+  pattern: { type: 'string' },
+  follow: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -125,6 +134,7 @@ async function withStores<T>(config: Config, sealing: boolean, fn: (meta: MetaSt
 async function withRegistry<T>(config: Config, meta: MetaStore, fn: (registry: Registry) => Promise<T>): Promise<T> {
   const blobs = await openBlobStore(config.blobUrl, { s3: config.s3 });
   const registry = new Registry({
+    region: config.region,
     meta,
     blobs,
     authorizer: allowAll,
@@ -349,6 +359,32 @@ export async function run(argv: string[]): Promise<number> {
         const had = (await store.getRegistryPolicy(account)) !== undefined;
         await store.setRegistryPolicy(account, null, Date.now());
         print({ accountId: account, result: had ? 'deleted' : 'had no policy' });
+        return 0;
+      }
+      case 'events tail': {
+        let after = values['after'] === undefined ? 0 : Number(values['after']);
+        if (!Number.isSafeInteger(after) || after < 0) throw new UsageError('--after must be a sequence number (0 or more)');
+        let pattern: EventPattern | undefined;
+        try {
+          pattern = typeof values['pattern'] === 'string' ? compilePattern(values['pattern']) : undefined;
+        } catch (err) {
+          if (err instanceof EventPatternError || err instanceof SyntaxError) throw new UsageError(`--pattern: ${(err as Error).message}`);
+          throw err;
+        }
+        const accountId = values['account'] as string | undefined;
+        const repository = values['repository'] as string | undefined;
+        if (repository !== undefined && accountId === undefined) throw new UsageError('--repository needs --account');
+        let stopped = false;
+        if (values['follow']) process.once('SIGINT', () => (stopped = true)).once('SIGTERM', () => (stopped = true));
+        for (;;) {
+          const batch = await meta.events.read({ after, limit: 500, accountId, repository });
+          for (const e of batch) if (!pattern || pattern.matches(e.body)) process.stdout.write(JSON.stringify({ seq: e.seq, event: e.body }) + '\n');
+          if (batch.length > 0) after = batch[batch.length - 1]!.seq;
+          if (batch.length === 500) continue;
+          if (!values['follow'] || stopped) break;
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          if (stopped) break;
+        }
         return 0;
       }
       case 'audit': {

@@ -71,7 +71,7 @@ export async function runLifecycle(deps: LifecycleDeps, repo: RepoRef): Promise<
   const decisions = await previewLifecycle(deps, repository.id, stored.text);
   const expired: ExpiredImage[] = [];
   for (const decision of decisions) {
-    if (!(await deleteImage(registry, repo, decision.digest))) continue;
+    if (!(await deleteImage(registry, repo, decision.digest, decision.rulePriority))) continue;
     const deletedDependents: string[] = [];
     // Dependents are listed parents first; a child still listed by a parent that went later
     // in the list is retried once the parents are gone.
@@ -79,7 +79,7 @@ export async function runLifecycle(deps: LifecycleDeps, repo: RepoRef): Promise<
     for (let pass = 0; pass < 4 && pending.length > 0; pass++) {
       const next: string[] = [];
       for (const digest of pending) {
-        const done = await deleteImage(registry, repo, digest, true);
+        const done = await deleteImage(registry, repo, digest, decision.rulePriority, true);
         if (done === 'referenced') next.push(digest);
         else if (done) deletedDependents.push(digest);
       }
@@ -130,9 +130,10 @@ export async function runAllLifecycles(deps: LifecycleDeps): Promise<LifecycleOu
 }
 
 /** Deletes a manifest and its tags; false when it is already gone, 'referenced' when an index still lists it. */
-async function deleteImage(registry: Registry, repo: RepoRef, digest: string, dependent = false): Promise<boolean | 'referenced'> {
+async function deleteImage(registry: Registry, repo: RepoRef, digest: string, rulePriority: number, dependent = false): Promise<boolean | 'referenced'> {
   try {
-    await registry.deleteManifest(repo, digest);
+    // Recorded as the lifecycle policy's expiry (an EXPIRE event), not a client's deletion.
+    await registry.deleteManifest(repo, digest, { expiredBy: { rulePriority } });
     return true;
   } catch (err) {
     if (isRegistryError(err, 'ManifestUnknown')) return false;

@@ -5,6 +5,7 @@
 export type OciRoute =
   | { kind: 'base' }
   | { kind: 'catalog' }
+  | { kind: 'events' }
   | { kind: 'tags'; name: string }
   | { kind: 'manifest'; name: string; reference: string }
   | { kind: 'uploads'; name: string }
@@ -26,6 +27,8 @@ export function parseOciPath(pathname: string): OciRoute | undefined {
   if (!pathname.startsWith('/v2/')) return undefined;
   const rest = pathname.slice(4);
   if (rest === '_catalog') return { kind: 'catalog' };
+  // Berth's event feed (docs/events.md): `_` cannot start a repository name, so it is free.
+  if (rest === '_events') return { kind: 'events' };
   for (const [re, build] of patterns) {
     const m = re.exec(rest);
     if (m) return build(m);

@@ -11,6 +11,7 @@ import { handleManifest } from './manifests.ts';
 import { parseOciPath, type OciRoute } from './paths.ts';
 import { handleReferrers } from './referrers.ts';
 import { handleCatalog, handleTags } from './tags.ts';
+import { handleEvents } from './events.ts';
 import { handleUpload, handleUploads } from './uploads.ts';
 
 export interface OciDeps {
@@ -146,6 +147,9 @@ export function registerOciPlane(app: FastifyInstance, deps: OciDeps): void {
       case 'catalog':
         if (m !== 'GET') throw unsupported(request);
         return handleCatalog(deps, route, request, reply);
+      case 'events':
+        if (m !== 'GET') throw unsupported(request);
+        return handleEvents(deps, route, request, reply);
       case 'tags':
         if (m !== 'GET') throw unsupported(request);
         return handleTags(deps, route, request, reply);

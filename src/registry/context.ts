@@ -9,6 +9,8 @@ export interface RegistryOptions {
   blobs: BlobStore;
   authorizer: Authorizer;
   log: Logger;
+  /** The region events and ARNs name. */
+  region: string;
   /**
    * Create any repository on first push (Distribution's behaviour). Off, as in ECR, a push creates
    * a repository only when a CREATE_ON_PUSH creation template covers its name.
@@ -44,6 +46,7 @@ export interface RegistryContext {
   readonly blobs: BlobStore;
   readonly authorizer: Authorizer;
   readonly log: Logger;
+  readonly region: string;
   readonly options: RegistryOptions;
   readonly now: () => number;
   /** Tells garbage collection that a deletion may have left something to collect. */

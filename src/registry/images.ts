@@ -6,6 +6,8 @@ import type { ImageId, ImageRecord, ManifestRecord, ManifestSummary, MetaStore, 
 import type { RegistryContext } from './context.ts';
 import { parseManifest, type Descriptor } from './manifest.ts';
 import { assertRepositoryName, assertTag, isValidTag, type RepoRef } from './names.ts';
+import { imageDeleted, imagePushed, lifecycleImageExpired, tagMoved, type BuiltEvent } from '../events/envelope.ts';
+import { eventContext, recordEvents } from './event-log.ts';
 import { PullRecorder } from './pull-recorder.ts';
 import type { Repositories } from './repositories.ts';
 import { isTagImmutable } from './tag-mutability.ts';
@@ -137,7 +139,24 @@ export class Images {
         });
       }
       created = outcome.created;
+      const previous = tag === undefined ? undefined : await tx.findTagDigest(repository.id, tag);
       if (tag !== undefined) await tx.putTag(repository.id, tag, digest, now);
+      // Events for what changed: a new manifest, or a tag that now points at it. A push of what
+      // is already there changes nothing and records nothing.
+      if (!created && previous === digest) return;
+      const context = { ...eventContext(repo.account, this.ctx.region, now), repositoryName: repository.name };
+      const isIndex = parsed.manifests.length > 0 || parsed.blobs.length === 0;
+      const events: BuiltEvent[] = [
+        imagePushed({
+          ...context,
+          imageDigest: digest,
+          imageTag: tag,
+          manifestMediaType: parsed.mediaType,
+          artifactMediaType: (isIndex ? parsed.artifactType : parsed.blobs[0]?.mediaType) ?? undefined,
+        }),
+      ];
+      if (tag !== undefined && previous !== undefined && previous !== digest) events.push(tagMoved({ ...context, imageTag: tag, imageDigest: digest, previousImageDigest: previous }));
+      await recordEvents(tx, now, events);
     });
     return { digest, subject: record.subjectDigest, created };
   }
@@ -188,13 +207,26 @@ export class Images {
   /**
    * Deletes by digest (the manifest and every tag on it) or by tag (the tag only). A manifest
    * that an index in the same repository still lists is kept, so no index is left dangling.
+   * Each deletion is an `ECR Image Action` DELETE event, or, for a lifecycle policy's run
+   * (`expiredBy`), a `Berth Lifecycle Policy Action` EXPIRE event instead, as ECR reports
+   * expiries apart from deletions.
    */
-  async deleteManifest(repo: RepoRef, reference: string): Promise<void> {
+  async deleteManifest(repo: RepoRef, reference: string, options: { expiredBy?: { rulePriority: number } } = {}): Promise<void> {
     const repository = await this.repositories.get(repo);
     const unknown = () => new RegistryError('ManifestUnknown', { reference }, { message: `Manifest ${reference} is not in repository ${repo.name}.` });
     assertStorable(repo, reference);
+    const now = this.ctx.now();
+    const context = { ...eventContext(repo.account, this.ctx.region, now), repositoryName: repository.name };
     if (!isDigest(reference)) {
-      if (!(await this.ctx.meta.deleteTag(repository.id, reference))) throw unknown();
+      await this.ctx.meta.transaction(async (tx) => {
+        const digest = await tx.findTagDigest(repository.id, reference);
+        if (digest === undefined || !(await tx.deleteTag(repository.id, reference))) throw unknown();
+        await recordEvents(tx, now, [
+          options.expiredBy
+            ? lifecycleImageExpired({ ...context, imageDigest: digest, imageTags: [reference], rulePriority: options.expiredBy.rulePriority })
+            : imageDeleted({ ...context, imageDigest: digest, imageTag: reference }),
+        ]);
+      });
       this.ctx.garbageMade();
       return;
     }
@@ -205,7 +237,13 @@ export class Images {
           message: `Manifest ${reference} is listed by index ${parents[0]}${parents.length > 1 ? ` and ${parents.length - 1} more` : ''}; delete the index first.`,
         });
       }
-      if (!(await tx.deleteManifest(repository.id, reference, this.ctx.now()))) throw unknown();
+      const image = (await tx.getImages(repository.id, [reference])).get(reference);
+      if (!image || !(await tx.deleteManifest(repository.id, reference, now))) throw unknown();
+      await recordEvents(tx, now, [
+        options.expiredBy
+          ? lifecycleImageExpired({ ...context, imageDigest: reference, imageTags: image.tags, rulePriority: options.expiredBy.rulePriority })
+          : imageDeleted({ ...context, imageDigest: reference, manifestMediaType: image.mediaType }),
+      ]);
     });
     this.cache.delete(`${repository.id}@${reference}`);
     this.ctx.garbageMade();

@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../digest/digest.ts';
 import type { Logger } from '../log/logger.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../store/blob/blob-store.ts';
+import type { StoredEvent } from '../store/meta/event-store.ts';
 import type { LifecyclePolicyRecord, LifecyclePreview, LifecycleImageRecord, LifecycleRepository } from '../store/meta/lifecycle-store.ts';
 import type { ImageId, ImageRecord, ManifestRecord, ManifestSummary, MetaStore, Page, Repository, RepositorySettings, RepositoryTemplate, TagStatus, Upload } from '../store/meta/meta-store.ts';
 import type { Authorizer, Caller } from './access.ts';
@@ -47,6 +48,7 @@ export class Registry {
       blobs: options.blobs,
       authorizer: options.authorizer,
       log: options.log,
+      region: options.region,
       options,
       now: options.now ?? Date.now,
       garbageMade: () => this.garbageMade(),
@@ -65,6 +67,11 @@ export class Registry {
   /** Writes what is still held in memory (recorded pulls); call on shutdown, before the stores close. */
   async close(): Promise<void> {
     await this.images.close();
+  }
+
+  /** The event log (docs/adr/0012-event-outbox.md), in sequence order; see EventStore.read. */
+  readEvents(query: { after: number; limit: number; accountId?: string | undefined; repository?: string | undefined }): Promise<StoredEvent[]> {
+    return this.meta.events.read(query);
   }
 
   // --- repositories (repositories.ts) ---------------------------------------------------------
@@ -99,17 +106,17 @@ export class Registry {
   repositoryPolicy(repositoryId: number): Promise<string | undefined> {
     return this.repositories.policy(repositoryId);
   }
-  setRepositoryPolicy(repositoryId: number, text: string | null): Promise<boolean> {
-    return this.repositories.setPolicy(repositoryId, text);
+  setRepositoryPolicy(repository: Repository, text: string | null): Promise<boolean> {
+    return this.repositories.setPolicy(repository, text);
   }
   lifecyclePolicy(repositoryId: number): Promise<LifecyclePolicyRecord | undefined> {
     return this.repositories.lifecyclePolicy(repositoryId);
   }
-  putLifecyclePolicy(repositoryId: number, text: string): Promise<boolean> {
-    return this.repositories.putLifecyclePolicy(repositoryId, text);
+  putLifecyclePolicy(repository: Repository, text: string): Promise<boolean> {
+    return this.repositories.putLifecyclePolicy(repository, text);
   }
-  deleteLifecyclePolicy(repositoryId: number): Promise<boolean> {
-    return this.repositories.deleteLifecyclePolicy(repositoryId);
+  deleteLifecyclePolicy(repository: Repository): Promise<boolean> {
+    return this.repositories.deleteLifecyclePolicy(repository);
   }
   markLifecycleEvaluated(repositoryId: number, atMs: number): Promise<boolean> {
     return this.repositories.markLifecycleEvaluated(repositoryId, atMs);
@@ -198,8 +205,8 @@ export class Registry {
   putManifest(repo: RepoRef, reference: string, contentType: string | undefined, payload: Uint8Array): Promise<PutManifestResult> {
     return this.images.putManifest(repo, reference, contentType, payload);
   }
-  deleteManifest(repo: RepoRef, reference: string): Promise<void> {
-    return this.images.deleteManifest(repo, reference);
+  deleteManifest(repo: RepoRef, reference: string, options?: { expiredBy?: { rulePriority: number } }): Promise<void> {
+    return this.images.deleteManifest(repo, reference, options);
   }
   listTags(repo: RepoRef, page: Page): Promise<{ names: string[]; more: boolean }> {
     return this.images.listTags(repo, page);

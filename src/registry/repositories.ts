@@ -1,10 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import { RegistryError } from '../errors/catalogue.ts';
+import { repositoryCreated, repositoryDeleted, repositoryPolicyChanged, type RepositoryPolicyType } from '../events/envelope.ts';
 import type { LifecyclePolicyRecord, LifecyclePreview, LifecycleRepository } from '../store/meta/lifecycle-store.ts';
-import type { Page, Repository, RepositorySettings, RepositoryTemplate } from '../store/meta/meta-store.ts';
+import type { MetaStore, Page, Repository, RepositorySettings, RepositoryTemplate } from '../store/meta/meta-store.ts';
 import type { Caller } from './access.ts';
 import type { RegistryContext } from './context.ts';
 import { initFromTemplate, templateForPush, type RepositoryInit } from './creation-templates.ts';
+import { eventContext, recordEvents } from './event-log.ts';
 import { assertRepositoryName, isValidRepositoryName, type RepoRef } from './names.ts';
 
 function cacheKey(repo: RepoRef): string {
@@ -31,9 +33,11 @@ export class Repositories {
   /** The one explicit step that makes a repository exist. Idempotent: `init` applies only when it creates. */
   async create(repo: RepoRef, init: RepositoryInit = {}): Promise<{ repository: Repository; created: boolean }> {
     assertRepositoryName(repo.name);
+    const now = this.ctx.now();
     const result = await this.ctx.meta.transaction(async (tx) => {
-      const created = await tx.createRepository(repo.account, repo.name, this.ctx.now(), init.settings);
+      const created = await tx.createRepository(repo.account, repo.name, now, init.settings);
       if (created.created && init.repositoryPolicy) await tx.setRepositoryPolicy(created.repository.id, init.repositoryPolicy);
+      if (created.created) await recordEvents(tx, now, [repositoryCreated({ ...eventContext(repo.account, this.ctx.region, now), repositoryName: repo.name })]);
       return created;
     });
     if (result.created) {
@@ -73,9 +77,12 @@ export class Repositories {
    * collection, which this schedules.
    */
   async delete(repository: Repository, options: { force: boolean }): Promise<RepositoryDeletion> {
+    const now = this.ctx.now();
     const outcome = await this.ctx.meta.transaction(async (tx): Promise<RepositoryDeletion> => {
       if (!options.force && (await tx.countManifests(repository.id)) > 0) return 'not-empty';
-      return (await tx.deleteRepository(repository.id)) ? 'deleted' : 'missing';
+      if (!(await tx.deleteRepository(repository.id))) return 'missing';
+      await recordEvents(tx, now, [repositoryDeleted({ ...eventContext(repository.accountId, this.ctx.region, now), repositoryName: repository.name })]);
+      return 'deleted';
     });
     if (outcome === 'deleted') {
       this.forget({ account: repository.accountId, name: repository.name });
@@ -160,10 +167,21 @@ export class Repositories {
   }
 
   /** Sets (or with null, removes) the repository policy; the caller validated the text. */
-  async setPolicy(repositoryId: number, text: string | null): Promise<boolean> {
-    const changed = await this.ctx.meta.setRepositoryPolicy(repositoryId, text);
+  async setPolicy(repository: Repository, text: string | null): Promise<boolean> {
+    const changed = await this.ctx.meta.transaction(async (tx) => {
+      if (!(await tx.setRepositoryPolicy(repository.id, text))) return false;
+      await this.policyChanged(tx, repository, 'REPOSITORY_POLICY', text === null);
+      return true;
+    });
     this.ctx.options.onPolicyChange?.();
     return changed;
+  }
+
+  private async policyChanged(tx: MetaStore, repository: Repository, policyType: RepositoryPolicyType, isDeleted: boolean): Promise<void> {
+    const now = this.ctx.now();
+    await recordEvents(tx, now, [
+      repositoryPolicyChanged({ ...eventContext(repository.accountId, this.ctx.region, now), repositoryName: repository.name, policyType, changeType: isDeleted ? 'DELETE' : 'PUT' }),
+    ]);
   }
 
   // --- lifecycle policies ---------------------------------------------------------------------
@@ -173,12 +191,20 @@ export class Repositories {
   }
 
   /** Creates or replaces the policy (the caller validated it); false when the repository is gone. */
-  async putLifecyclePolicy(repositoryId: number, text: string): Promise<boolean> {
-    return this.ctx.meta.lifecycle.putPolicy(repositoryId, text, this.ctx.now());
+  async putLifecyclePolicy(repository: Repository, text: string): Promise<boolean> {
+    return this.ctx.meta.transaction(async (tx) => {
+      if (!(await tx.lifecycle.putPolicy(repository.id, text, this.ctx.now()))) return false;
+      await this.policyChanged(tx, repository, 'LIFECYCLE_POLICY', false);
+      return true;
+    });
   }
 
-  async deleteLifecyclePolicy(repositoryId: number): Promise<boolean> {
-    return this.ctx.meta.lifecycle.deletePolicy(repositoryId);
+  async deleteLifecyclePolicy(repository: Repository): Promise<boolean> {
+    return this.ctx.meta.transaction(async (tx) => {
+      if (!(await tx.lifecycle.deletePolicy(repository.id))) return false;
+      await this.policyChanged(tx, repository, 'LIFECYCLE_POLICY', true);
+      return true;
+    });
   }
 
   async markLifecycleEvaluated(repositoryId: number, atMs: number): Promise<boolean> {

@@ -6,8 +6,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { MetaStore } from '../../src/store/meta/meta-store.ts';
 import { migrationProvider } from '../../src/store/meta/migrations/index.ts';
 import { openPostgresMetaStore } from '../../src/store/meta/postgres/postgres-meta-store.ts';
+import { EVENT_APPEND_LOCK_KEY } from '../../src/store/meta/sql/kysely-event-store.ts';
 import { openMetaStore } from '../../src/store/open.ts';
 import { usePostgres, type TestPostgres } from '../support/postgres.ts';
+import { eventStoreContract } from './event-store.contract.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
 
@@ -115,6 +117,25 @@ if (postgres) {
   identityStoreContract('postgres', async () => {
     const { store, cleanup } = await open(postgres());
     return { meta: store, cleanup };
+  });
+
+  eventStoreContract('postgres', async () => {
+    const pg = postgres();
+    const { store, database, cleanup } = await open(pg);
+    // A bigint advisory lock shows in pg_locks as its high and low 32 bits.
+    const classid = Number(EVENT_APPEND_LOCK_KEY >> 32n);
+    const objid = Number(EVENT_APPEND_LOCK_KEY & 0xffffffffn);
+    const appendLockWaiters = async () => {
+      const [row] = await pg.query<{ n: string }>(
+        `select count(*) as n from pg_locks
+          where locktype = 'advisory' and not granted and classid = $1 and objid = $2 and objsubid = 1
+            and database = (select oid from pg_database where datname = current_database())`,
+        [classid, objid],
+        database,
+      );
+      return Number(row?.n);
+    };
+    return { store, cleanup, appendLockWaiters };
   });
 
   describe('PostgreSQL driver', () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { openSqliteMetaStore } from '../../src/store/meta/sqlite/sqlite-meta-store.ts';
 import type { MetaStore } from '../../src/store/meta/meta-store.ts';
+import { eventStoreContract } from './event-store.contract.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
 
@@ -24,3 +25,5 @@ identityStoreContract('sqlite', async () => {
   const { store, cleanup } = await open();
   return { meta: store, cleanup };
 });
+
+eventStoreContract('sqlite', open);

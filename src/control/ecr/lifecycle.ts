@@ -82,7 +82,7 @@ export const lifecycleActions: Record<string, ActionHandler> = {
   async PutLifecyclePolicy(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:PutLifecyclePolicy');
     const text = validated(input['lifecyclePolicyText']);
-    await ctx.deps.registry.putLifecyclePolicy(repo.id, text);
+    await ctx.deps.registry.putLifecyclePolicy(repo.repository, text);
     return { registryId: repo.ref.account, repositoryName: repo.ref.name, lifecyclePolicyText: text };
   },
 
@@ -96,7 +96,7 @@ export const lifecycleActions: Record<string, ActionHandler> = {
   async DeleteLifecyclePolicy(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:DeleteLifecyclePolicy');
     const policy = await ctx.deps.registry.lifecyclePolicy(repo.id);
-    if (!policy || !(await ctx.deps.registry.deleteLifecyclePolicy(repo.id))) throw notFound(repo.ref);
+    if (!policy || !(await ctx.deps.registry.deleteLifecyclePolicy(repo.repository))) throw notFound(repo.ref);
     return policyOutput(repo.ref, policy);
   },
 

@@ -84,7 +84,7 @@ export const policyActions: Record<string, ActionHandler> = {
   async SetRepositoryPolicy(ctx, input) {
     const repo = await repositoryOf(ctx, input, 'ecr:SetRepositoryPolicy');
     const text = validated(input['policyText'], 'repository policy');
-    await ctx.deps.registry.setRepositoryPolicy(repo.id, text);
+    await ctx.deps.registry.setRepositoryPolicy(repo.repository, text);
     return { registryId: repo.ref.account, repositoryName: repo.ref.name, policyText: text };
   },
 
@@ -103,7 +103,7 @@ export const policyActions: Record<string, ActionHandler> = {
     if (text === undefined) {
       throw new AwsError('RepositoryPolicyNotFoundException', `Repository policy does not exist for the repository with name '${repo.ref.name}' in the registry with id '${repo.ref.account}'`);
     }
-    await ctx.deps.registry.setRepositoryPolicy(repo.id, null);
+    await ctx.deps.registry.setRepositoryPolicy(repo.repository, null);
     return { registryId: repo.ref.account, repositoryName: repo.ref.name, policyText: text };
   },
 

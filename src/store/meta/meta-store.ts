@@ -3,6 +3,7 @@ import type { BlobInfo } from '../blob/blob-store.ts';
 import type { IdentityStore } from './identity-store.ts';
 import type { GcStore } from './gc-store.ts';
 import type { LifecycleStore } from './lifecycle-store.ts';
+import type { EventStore } from './event-store.ts';
 
 export interface Repository {
   id: number;
@@ -140,6 +141,8 @@ export interface MetaStore {
   readonly gc: GcStore;
   /** Lifecycle policies and previews. */
   readonly lifecycle: LifecycleStore;
+  /** The event outbox and its consumers' cursors (docs/adr/0012-event-outbox.md). */
+  readonly events: EventStore;
 
   /** Runs fn with a store whose writes commit together, or not at all if fn rejects. */
   transaction<T>(fn: (tx: MetaStore) => Promise<T>): Promise<T>;

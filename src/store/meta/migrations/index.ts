@@ -6,6 +6,7 @@ import * as m0004 from './0004-jobs.ts';
 import * as m0005 from './0005-postgres-byte-order.ts';
 import * as m0006 from './0006-gc-and-lifecycle.ts';
 import * as m0007 from './0007-covering-indexes.ts';
+import * as m0008 from './0008-events.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 interface DialectMigration {
@@ -21,6 +22,7 @@ const all: Record<string, DialectMigration> = {
   '0005-postgres-byte-order': m0005,
   '0006-gc-and-lifecycle': m0006,
   '0007-covering-indexes': m0007,
+  '0008-events': m0008,
 };
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

@@ -7,8 +7,10 @@ import { KyselyIdentityStore } from './kysely-identity-store.ts';
 import type { IdentityStore } from '../identity-store.ts';
 import type { GcStore } from '../gc-store.ts';
 import type { LifecycleStore } from '../lifecycle-store.ts';
+import type { EventStore } from '../event-store.ts';
 import { KyselyGcStore } from './kysely-gc-store.ts';
 import { KyselyLifecycleStore } from './kysely-lifecycle-store.ts';
+import { KyselyEventStore } from './kysely-event-store.ts';
 import { yieldToEventLoop } from './pacing.ts';
 import { deleteManifestRows, IN_CHUNK, lockManifests, touchBlobs, withLock, type Db, type Dialect } from './locks.ts';
 
@@ -83,6 +85,7 @@ export class KyselyMetaStore implements MetaStore {
   readonly identity: IdentityStore;
   readonly gc: GcStore;
   readonly lifecycle: LifecycleStore;
+  readonly events: EventStore;
 
   constructor(db: Kysely<Schema>, options: { dialect: Dialect; tx?: Transaction<Schema> }) {
     this.root = db;
@@ -92,6 +95,7 @@ export class KyselyMetaStore implements MetaStore {
     const inTransaction = <T>(fn: (db: Db) => Promise<T>): Promise<T> => (options.tx ? fn(options.tx) : this.root.transaction().execute(fn));
     this.gc = new KyselyGcStore(this.db, this.dialect, inTransaction);
     this.lifecycle = new KyselyLifecycleStore(this.db);
+    this.events = new KyselyEventStore(this.db, this.dialect, inTransaction);
   }
 
   /**

@@ -109,4 +109,19 @@ export interface Schema {
     started_at: number;
     finished_at: number | null;
   };
+  events: { seq: Generated<number>; id: string; account_id: string; repository: string | null; detail_type: string; time_ms: number; body: string };
+  event_consumers: { name: string; cursor: Generated<number>; lease_owner: string | null; lease_until: number | null };
+  webhook_subscriptions: {
+    id: string;
+    account_id: string | null;
+    url: string;
+    pattern: string | null;
+    secret_sealed: string;
+    headers: Generated<string>;
+    timeout_ms: number;
+    max_attempts: number;
+    created_at: number;
+    is_disabled: Generated<number>;
+  };
+  webhook_dead_letters: { subscription_id: string; seq: number; event_id: string; attempts: number; last_error: string; failed_at: number; body: string };
 }
