@@ -4,7 +4,7 @@ import { DescribeRepositoriesCommand, GetAuthorizationTokenCommand } from '@aws-
 import { AttachRolePolicyCommand, CreateRoleCommand, GetUserCommand } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import { ADMIN } from '../support/auth.ts';
-import { awsFails, awsOk, ecrClient, iamClient, signedFetch, stsClient, type AwsCredentials } from '../support/aws.ts';
+import { type AwsCredentials, awsFails, awsOk, ecrClient, iamClient, sdkError, signedFetch, stsClient } from '../support/aws.ts';
 import { repoName } from '../support/oci.ts';
 import { startServer, type TestServer } from '../support/server.ts';
 
@@ -23,21 +23,7 @@ before(async () => {
 });
 after(() => server?.close());
 
-interface ErrorSeen {
-  name: string;
-  status: number | undefined;
-  message: string;
-}
 
-async function sdkError(call: Promise<unknown>): Promise<ErrorSeen> {
-  try {
-    await call;
-  } catch (err) {
-    const e = err as Error & { $metadata?: { httpStatusCode?: number } };
-    return { name: e.name, status: e.$metadata?.httpStatusCode, message: e.message };
-  }
-  assert.fail('the call succeeded but should have failed');
-}
 
 /** A CreateRepository body sent with `target` (or with no X-Amz-Target at all), signed for ECR as the admin. */
 function createWithTarget(repositoryName: string, target: string | undefined): Promise<Response> {

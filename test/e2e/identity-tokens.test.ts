@@ -4,7 +4,7 @@ import { GetAuthorizationTokenCommand, type ECRClient } from '@aws-sdk/client-ec
 import { AttachRolePolicyCommand, CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, GetUserCommand, PutUserPolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { ADMIN, basicAuthorization } from '../support/auth.ts';
-import { ecrClient, ecrRequest, iamClient, queryErrorCode, queryRequest, REGION, signedFetch, stsClient, type AwsCredentials } from '../support/aws.ts';
+import { type AwsCredentials, ecrClient, ecrRequest, iamClient, queryErrorCode, queryRequest, REGION, sdkError, signedFetch, stsClient } from '../support/aws.ts';
 import { checkErrorBody } from '../support/http.ts';
 import { buildRealImage, readOciLayout, writeOciLayout } from '../support/layout.ts';
 import { MT, repoName, type Blob } from '../support/oci.ts';
@@ -25,22 +25,7 @@ import { requireTools, toolSandbox } from '../support/tools.ts';
 
 const keyBasic = basicAuthorization(ADMIN.accessKeyId, ADMIN.secretAccessKey);
 
-interface ErrorSeen {
-  name: string;
-  status: number | undefined;
-  message: string;
-}
 
-/** The error an SDK call rejects with: the name the SDK surfaces and the HTTP status. */
-async function sdkError(call: Promise<unknown>): Promise<ErrorSeen> {
-  try {
-    await call;
-  } catch (err) {
-    const e = err as Error & { $metadata?: { httpStatusCode?: number } };
-    return { name: e.name, status: e.$metadata?.httpStatusCode, message: e.message };
-  }
-  assert.fail('the call succeeded but should have failed');
-}
 
 async function expectUnauthorized(res: Response, what: string): Promise<void> {
   const text = await res.text();

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { accessSync, constants, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -204,4 +205,22 @@ export function queryRequest(service: 'iam' | 'sts', action: string, params: Rec
 /** The error code of an AWS Query error response (`<Error><Code>...</Code>`). */
 export function queryErrorCode(xml: string): string | undefined {
   return /<Code>([^<]+)<\/Code>/.exec(xml)?.[1];
+}
+
+/** What an SDK call rejected with: the error name the SDK surfaces, the HTTP status and the message. */
+export interface ErrorSeen {
+  name: string;
+  status: number | undefined;
+  message: string;
+}
+
+/** The error an SDK call rejects with; fails the test when the call succeeds. */
+export async function sdkError(call: Promise<unknown>): Promise<ErrorSeen> {
+  try {
+    await call;
+  } catch (err) {
+    const e = err as Error & { $metadata?: { httpStatusCode?: number } };
+    return { name: e.name, status: e.$metadata?.httpStatusCode, message: e.message };
+  }
+  assert.fail('the call succeeded but should have failed');
 }
