@@ -418,7 +418,7 @@ export class Identity {
 
   private async compiledPolicy(label: string, text: string): Promise<CompiledPolicy | undefined> {
     try {
-      return parsePolicy(text, 'identity', label);
+      return parsePolicy(text, 'identity', label, { isStored: true });
     } catch (err) {
       // Stored documents were validated when set; one that no longer parses grants nothing.
       this.log.warn({ policy: label, err: { message: (err as Error).message } }, 'stored policy does not parse; ignored');
@@ -504,7 +504,7 @@ export class Identity {
   /** The trust policy of a role, compiled. */
   async trustPolicy(role: RoleRow): Promise<CompiledPolicy | undefined> {
     try {
-      return parsePolicy(role.trustPolicy, 'trust', `trust policy of role ${role.name}`);
+      return parsePolicy(role.trustPolicy, 'trust', `trust policy of role ${role.name}`, { isStored: true });
     } catch {
       return undefined;
     }

@@ -226,3 +226,11 @@ for (const a of accepted) {
     a.check?.(p);
   });
 }
+
+test('a stored identity or trust policy is read back even if its Sids break the character rule it was stored before', () => {
+  const stored = doc({ ...ok, Sid: 'pull-all_images' });
+  assert.throws(() => parsePolicy(stored, 'identity', 'p'), /must be alpha-numeric/);
+  assert.equal(parsePolicy(stored, 'identity', 'p', { isStored: true }).statements[0]!.sid, 'pull-all_images');
+  const trust = doc({ ...okTrust, Sid: 'assume_role' });
+  assert.equal(parsePolicy(trust, 'trust', 't', { isStored: true }).statements.length, 1);
+});

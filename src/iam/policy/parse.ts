@@ -124,7 +124,7 @@ function compileResources(value: unknown, element: 'Resource' | 'NotResource', w
   return new PatternSet(patterns, 'resource');
 }
 
-function compileStatement(raw: unknown, index: number, kind: PolicyKind, version: PolicyVersion): CompiledStatement {
+function compileStatement(raw: unknown, index: number, kind: PolicyKind, version: PolicyVersion, isStored: boolean): CompiledStatement {
   if (!isObject(raw)) throw new PolicyError(`Statement ${index + 1} must be an object, not ${describe(raw)}.`);
   const name = statementName(index, raw['Sid']);
   const fail: (problem: string) => never = (problem) => {
@@ -134,7 +134,7 @@ function compileStatement(raw: unknown, index: number, kind: PolicyKind, version
 
   const sid = raw['Sid'];
   if (sid !== undefined && typeof sid !== 'string') fail(`Sid must be a string, not ${describe(sid)}.`);
-  if (kind !== 'resource' && typeof sid === 'string' && !IAM_SID.test(sid)) {
+  if (kind !== 'resource' && !isStored && typeof sid === 'string' && !IAM_SID.test(sid)) {
     throw new PolicyError(`Statement IDs (SID) must be alpha-numeric. Check that your input satisfies the regular expression [0-9A-Za-z]*: statement ${index + 1} has Sid ${JSON.stringify(sid)}.`);
   }
 
@@ -221,7 +221,12 @@ function compileStatement(raw: unknown, index: number, kind: PolicyKind, version
  * `options.maxLength` caps the document's length in characters (ECR's repository and registry
  * policies allow 10,240).
  */
-export function parsePolicy(text: string, kind: PolicyKind, label: string, options: { maxLength?: number } = {}): CompiledPolicy {
+/**
+ * `isStored`: the policy was accepted when it was stored and is read back to be evaluated. IAM's
+ * Sid characters are then not checked again: Berth accepted `-` and `_` in identity policies'
+ * Sids before it applied IAM's rule, and such a policy must keep granting what it granted.
+ */
+export function parsePolicy(text: string, kind: PolicyKind, label: string, options: { maxLength?: number; isStored?: boolean } = {}): CompiledPolicy {
   if (options.maxLength !== undefined && text.length > options.maxLength) {
     throw new PolicyError(`Policy document is ${text.length} characters long; the limit is ${options.maxLength}.`);
   }
@@ -263,7 +268,7 @@ export function parsePolicy(text: string, kind: PolicyKind, label: string, optio
   const statements: CompiledStatement[] = [];
   const sids = new Map<string, number>();
   for (const [index, item] of list.entries()) {
-    const statement = compileStatement(item, index, kind, version);
+    const statement = compileStatement(item, index, kind, version, options.isStored === true);
     if (kind !== 'resource' && statement.sid !== undefined) {
       const first = sids.get(statement.sid);
       if (first !== undefined) {
