@@ -9,6 +9,7 @@ import { Secrets } from './iam/secrets.ts';
 import { Scheduler } from './workers/scheduler.ts';
 import { runAllLifecycles } from './lifecycle/runner.ts';
 import { collectGarbage } from './gc/collector.ts';
+import { WebhookDispatcher, pruneEvents } from './events/webhooks.ts';
 import { startMetricsServer } from './http/metrics.ts';
 import { Registry } from './registry/registry.ts';
 import { buildServer } from './http/server.ts';
@@ -105,8 +106,26 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
       return { nextRunAtMs: report.nextDueAtMs === null ? undefined : Math.max(report.nextDueAtMs + delayMs, Date.now() + 60_000) };
     },
   });
+  await scheduler.register({
+    name: 'events-prune',
+    intervalMs: 3600_000,
+    async run() {
+      const { pruned, orphans } = await pruneEvents(meta, Date.now() - config.events.retentionSeconds * 1000);
+      log.info({ task: 'events-prune', pruned, orphans }, 'event log pruned');
+    },
+  });
   scheduler.start();
-  const metrics = config.metrics.listen === undefined ? undefined : await startMetricsServer({ meta, log, listen: config.metrics.listen, jobs: ['gc', 'lifecycle', 'upload-sweep'] });
+  // Every node runs one; each subscription is delivered by whichever node holds its lease.
+  const webhooks = new WebhookDispatcher({
+    meta,
+    secrets,
+    log,
+    pollIntervalMs: config.events.pollIntervalMs,
+    leaseMs: config.events.leaseSeconds * 1000,
+    retry: { baseMs: config.events.retryBaseMs, maxMs: config.events.retryMaxMs },
+  });
+  webhooks.start();
+  const metrics = config.metrics.listen === undefined ? undefined : await startMetricsServer({ meta, log, listen: config.metrics.listen, jobs: ['gc', 'lifecycle', 'upload-sweep', 'events-prune'] });
 
   return {
     url,
@@ -116,6 +135,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     server,
     async close() {
       await metrics?.close();
+      await webhooks.stop();
       await scheduler.stop();
       await server.close();
       await registry.close();

@@ -1,3 +1,4 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/config.ts';
@@ -8,6 +9,9 @@ import { Secrets } from '../iam/secrets.ts';
 import { createLogger } from '../log/logger.ts';
 import { openBlobStore, openMetaStore, redactUrl } from '../store/open.ts';
 import { compilePattern, EventPatternError, type EventPattern } from '../events/pattern.ts';
+import { eventTime } from '../events/envelope.ts';
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, deliveryOf } from '../events/webhooks.ts';
+import { webhookConsumer, type WebhookSubscription } from '../store/meta/event-store.ts';
 import { Registry } from '../registry/registry.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { allowAll } from '../registry/access.ts';
@@ -57,6 +61,18 @@ Commands:
                                           first: every event, or those of an account or repository, after a
                                           sequence number, matching an EventBridge pattern; --follow keeps
                                           printing new events until interrupted
+  events add --url URL [--account ID] [--pattern JSON] [--secret S] [--header 'Name: value' ...]
+             [--timeout-seconds N] [--max-attempts N]
+                                          subscribe a webhook (docs/webhooks.md) to the events after now: every
+                                          account's or one account's, all or those matching an EventBridge
+                                          pattern; each delivery is signed with the secret (generated and
+                                          printed once unless given); timeout 10 s and 10 attempts by default
+  events list                             list webhook subscriptions: cursor, lag, dead letters, delivering node
+  events remove --id ID                   delete a subscription and its dead letters
+  events disable|enable --id ID           pause a subscription (its events wait, unpruned) or resume it
+  events test --id ID                     send a signed "Berth Test Event" now and print the receiver's answer
+  events deliveries --id ID               list the subscription's dead letters: events it gave up on
+  events redeliver --id ID [--seq N]      send the dead letters (or one) again now; those delivered are removed
 `;
 
 class UsageError extends Error {}
@@ -76,11 +92,18 @@ const own = {
   after: { type: 'string' },
   pattern: { type: 'string' },
   follow: { type: 'boolean' },
+  id: { type: 'string' },
+  url: { type: 'string' },
+  secret: { type: 'string' },
+  header: { type: 'string', multiple: true },
+  'timeout-seconds': { type: 'string' },
+  'max-attempts': { type: 'string' },
+  seq: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Splits argv into this command's options and the server's configuration flags. */
-function split(argv: string[]): { positionals: string[]; values: Record<string, string | boolean | undefined>; serverArgs: string[] } {
+function split(argv: string[]): { positionals: string[]; values: Record<string, string | boolean | string[] | undefined>; serverArgs: string[] } {
   const mine: string[] = [];
   const serverArgs: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -95,10 +118,10 @@ function split(argv: string[]): { positionals: string[]; values: Record<string, 
     }
   }
   const { positionals, values } = parseArgs({ args: mine, options: own, allowPositionals: true, strict: true });
-  return { positionals, values: values as Record<string, string | boolean | undefined>, serverArgs };
+  return { positionals, values: values as Record<string, string | boolean | string[] | undefined>, serverArgs };
 }
 
-function need(values: Record<string, string | boolean | undefined>, name: string): string {
+function need(values: Record<string, string | boolean | string[] | undefined>, name: string): string {
   const v = values[name];
   if (typeof v !== 'string' || v === '') throw new UsageError(`--${name} is required`);
   return v;
@@ -106,6 +129,40 @@ function need(values: Record<string, string | boolean | undefined>, name: string
 
 function print(obj: unknown): void {
   process.stdout.write(JSON.stringify(obj, null, 2) + '\n');
+}
+
+/** Header names a subscription may not set: the delivery's own. */
+const reservedHeaders = new Set(['content-type', 'content-length', 'host', 'transfer-encoding', 'connection', 'berth-signature', 'berth-timestamp', 'berth-event-id']);
+
+/** `--header 'Name: value'` options as a header object, refusing what fetch would refuse or the delivery sets. */
+function parseHeaders(list: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const h of list) {
+    const at = h.indexOf(':');
+    const name = at > 0 ? h.slice(0, at).trim() : '';
+    const value = at > 0 ? h.slice(at + 1).trim() : '';
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new UsageError(`--header ${JSON.stringify(h)}: expected 'Name: value'`);
+    if (/[\r\n\0]/.test(value)) throw new UsageError(`--header ${name}: the value may not contain line breaks`);
+    if (reservedHeaders.has(name.toLowerCase())) throw new UsageError(`--header ${name}: Berth sets this header itself`);
+    headers[name] = value;
+  }
+  return headers;
+}
+
+/** A positive whole number option, or its default. */
+function count(values: Record<string, string | boolean | string[] | undefined>, name: string, fallback: number, max: number): number {
+  const v = values[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isSafeInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}`);
+  return n;
+}
+
+async function subscriptionOf(meta: MetaStore, values: Record<string, string | boolean | string[] | undefined>): Promise<WebhookSubscription> {
+  const id = need(values, 'id');
+  const subscription = await meta.events.getWebhook(id);
+  if (!subscription) throw new UsageError(`webhook subscription ${id} does not exist (berth events list)`);
+  return subscription;
 }
 
 /**
@@ -166,7 +223,8 @@ export async function run(argv: string[]): Promise<number> {
     return -1;
   }
   const config = loadConfig({ argv: serverArgs });
-  const sealing = (command === 'account' && sub === 'create') || (command === 'key' && sub === 'create');
+  // The webhook commands that seal or use a subscription's secret need the server's key too.
+  const sealing = (command === 'account' && sub === 'create') || (command === 'key' && sub === 'create') || (command === 'events' && (sub === 'add' || sub === 'test' || sub === 'redeliver'));
   return withStores(config, sealing, async (meta, identity, secrets) => {
     const store = meta.identity;
     switch (`${command} ${sub ?? ''}`.trim()) {
@@ -387,6 +445,118 @@ export async function run(argv: string[]): Promise<number> {
         }
         return 0;
       }
+      case 'events add': {
+        const url = need(values, 'url');
+        let parsed: URL | undefined;
+        try {
+          parsed = new URL(url);
+        } catch {
+          parsed = undefined;
+        }
+        if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw new UsageError(`--url must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
+        let pattern: string | null = null;
+        if (values['pattern'] !== undefined) {
+          try {
+            compilePattern(values['pattern'] as string);
+          } catch (err) {
+            if (err instanceof EventPatternError) throw new UsageError(`--pattern: ${err.message}`);
+            throw err;
+          }
+          pattern = JSON.stringify(JSON.parse(values['pattern'] as string));
+        }
+        const accountId = (values['account'] as string | undefined) ?? null;
+        if (accountId !== null && !(await store.getAccount(accountId))) throw new UsageError(`account ${accountId} does not exist`);
+        const given = values['secret'];
+        if (given !== undefined && (typeof given !== 'string' || given.length < 16)) throw new UsageError('--secret must be at least 16 characters');
+        const secret = (given as string | undefined) ?? `whsec_${randomBytes(24).toString('base64url')}`;
+        const subscription: WebhookSubscription = {
+          id: randomUUID(),
+          accountId,
+          url: parsed.href,
+          pattern,
+          secretSealed: secrets.seal(secret),
+          headers: parseHeaders((values['header'] as string[] | undefined) ?? []),
+          timeoutMs: count(values, 'timeout-seconds', DEFAULT_TIMEOUT_MS / 1000, 300) * 1000,
+          maxAttempts: count(values, 'max-attempts', DEFAULT_MAX_ATTEMPTS, 100),
+          createdAtMs: Date.now(),
+          isDisabled: false,
+        };
+        await meta.events.createWebhook(subscription);
+        print({ ...describeWebhook(subscription), ...(given === undefined ? { secret } : {}) });
+        if (given === undefined) process.stderr.write('The secret is shown only now; give it to the receiver to verify deliveries with.\n');
+        return 0;
+      }
+      case 'events list': {
+        const last = await meta.events.lastSeq();
+        const out = [];
+        for (const w of await meta.events.listWebhooks()) {
+          const { cursor, leaseOwner, leaseUntilMs } = await meta.events.consumer(webhookConsumer(w.id));
+          // The node delivering it now (host:pid:random), if its lease runs.
+          const deliveredBy = leaseUntilMs !== null && leaseUntilMs >= Date.now() ? leaseOwner : null;
+          out.push({ ...describeWebhook(w), cursor, lag: Math.max(0, last - cursor), deadLetters: (await meta.events.listDeadLetters(w.id)).length, deliveredBy });
+        }
+        print(out);
+        return 0;
+      }
+      case 'events remove': {
+        const id = need(values, 'id');
+        if (!(await meta.events.deleteWebhook(id))) throw new UsageError(`webhook subscription ${id} does not exist (berth events list)`);
+        print({ id, result: 'deleted' });
+        return 0;
+      }
+      case 'events disable':
+      case 'events enable': {
+        const id = need(values, 'id');
+        if (!(await meta.events.setWebhookDisabled(id, sub === 'disable'))) throw new UsageError(`webhook subscription ${id} does not exist (berth events list)`);
+        print({ id, result: sub === 'disable' ? 'disabled' : 'enabled' });
+        return 0;
+      }
+      case 'events test': {
+        const subscription = await subscriptionOf(meta, values);
+        const eventId = randomUUID();
+        const body = {
+          version: '0',
+          id: eventId,
+          'detail-type': 'Berth Test Event',
+          source: 'aws.ecr',
+          account: subscription.accountId ?? (await store.listAccounts())[0]?.id ?? '',
+          time: eventTime(Date.now()),
+          region: config.region,
+          resources: [],
+          detail: { 'subscription-id': subscription.id },
+        };
+        const result = await deliveryOf(subscription, secrets.unseal(subscription.secretSealed), { id: eventId, body });
+        print({ id: subscription.id, url: subscription.url, eventId, delivered: result.ok, status: result.status ?? null, ...(result.ok ? {} : { error: result.error }) });
+        return result.ok ? 0 : 1;
+      }
+      case 'events deliveries': {
+        const subscription = await subscriptionOf(meta, values);
+        print(
+          (await meta.events.listDeadLetters(subscription.id)).map((d) => {
+            const body = d.body as { 'detail-type'?: string; detail?: { 'repository-name'?: string } };
+            return { seq: d.seq, eventId: d.eventId, detailType: body['detail-type'] ?? null, repository: body.detail?.['repository-name'] ?? null, attempts: d.attempts, lastError: d.lastError, failed: new Date(d.failedAtMs).toISOString() };
+          }),
+        );
+        return 0;
+      }
+      case 'events redeliver': {
+        const subscription = await subscriptionOf(meta, values);
+        const seq = values['seq'] === undefined ? undefined : Number(values['seq']);
+        if (seq !== undefined && !(Number.isSafeInteger(seq) && seq > 0)) throw new UsageError('--seq must be a sequence number (berth events deliveries)');
+        const letters = (await meta.events.listDeadLetters(subscription.id)).filter((d) => seq === undefined || d.seq === seq);
+        if (seq !== undefined && letters.length === 0) throw new UsageError(`subscription ${subscription.id} has no dead letter at ${seq}`);
+        const secret = secrets.unseal(subscription.secretSealed);
+        const out = [];
+        // In sequence order, one at a time, so a repository's events arrive in their order.
+        for (const d of letters) {
+          const result = await deliveryOf(subscription, secret, { id: d.eventId, body: d.body });
+          if (result.ok) await meta.events.deleteDeadLetter(subscription.id, d.seq);
+          else await meta.events.putDeadLetter({ ...d, attempts: d.attempts + 1, lastError: result.error, failedAtMs: Date.now() });
+          out.push({ seq: d.seq, eventId: d.eventId, delivered: result.ok, status: result.status ?? null, ...(result.ok ? {} : { error: result.error }) });
+        }
+        print(out);
+        return out.every((r) => r.delivered) ? 0 : 1;
+      }
       case 'audit': {
         const time = (name: string) => {
           const v = values[name];
@@ -431,6 +601,21 @@ export async function run(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command: ${positionals.join(' ')}`);
     }
   });
+}
+
+/** A subscription as `berth events` shows it: never its secret, and only the names of its headers (they often carry credentials). */
+function describeWebhook(w: WebhookSubscription) {
+  return {
+    id: w.id,
+    url: w.url,
+    accountId: w.accountId,
+    pattern: w.pattern === null ? null : (JSON.parse(w.pattern) as unknown),
+    headers: Object.keys(w.headers),
+    timeoutSeconds: w.timeoutMs / 1000,
+    maxAttempts: w.maxAttempts,
+    disabled: w.isDisabled,
+    created: new Date(w.createdAtMs).toISOString(),
+  };
 }
 
 // `berth audit | head` closes the pipe early: that is the reader's choice, not an error.

@@ -119,6 +119,11 @@ test('every setting can be set by its flag and by its environment variable', (t)
     'gc.intervalSeconds': ['7200', 7200],
     'gc.delaySeconds': ['30', 30],
     'gc.deleteUntagged': ['false', false],
+    'events.retentionSeconds': ['86400', 86400],
+    'events.pollIntervalMs': ['100', 100],
+    'events.leaseSeconds': ['10', 10],
+    'events.retryBaseMs': ['50', 50],
+    'events.retryMaxMs': ['5000', 5000],
     'metrics.listen': ['127.0.0.1:9464', '127.0.0.1:9464'],
     'cache.ttlSeconds': ['0', 0],
     'cache.manifestBytes': ['1000', 1000],
@@ -257,6 +262,7 @@ test('bad values are reported with the key path and where they came from', (t) =
   assert.throws(load({ argv: ['--listen', '127.0.0.1:70000'] }), configError(/^listen: expected HOST:PORT/));
   assert.throws(load({ argv: ['--tls-cert', 'c.pem'] }), configError(/tls\.cert and tls\.key must be given together/));
   assert.throws(load({ env: { BERTH_TLS_KEY: 'k.pem' } }), configError(/tls\.cert and tls\.key must be given together/));
+  assert.throws(load({ argv: ['--events-retry-base-ms', '2000', '--events-retry-max-ms', '1000'] }), configError(/^events\.retryMaxMs: must be at least events\.retryBaseMs \(2000\), got 1000$/));
 
   const file = writeJson(cwd, 'bad.json', { manifests: { maxBytes: 'big' } });
   assert.throws(load({ argv: ['--config', file] }), configError(new RegExp(`^manifests\\.maxBytes \\(from ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\): expected a whole number, got "big"$`)));

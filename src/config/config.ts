@@ -45,6 +45,11 @@ export const settings = [
   { key: 'gc.intervalSeconds', kind: 'integer', default: 86400, min: 60, doc: 'How often a garbage collection runs anyway, without a deletion to prompt it.' },
   { key: 'gc.deleteUntagged', kind: 'boolean', default: true, doc: 'Garbage collection also removes manifests that nothing keeps: untagged, listed by no index, and no referrer of a manifest the repository holds (older than the grace period). Off, untagged images stay until deleted or expired by a lifecycle policy, as in ECR.' },
   { key: 'gc.delaySeconds', kind: 'integer', default: 600, min: 0, doc: 'A deletion (an image, a tag, a repository, a lifecycle expiry) schedules a garbage collection when what it freed leaves the grace period, plus this long, so that many deletions share one collection.' },
+  { key: 'events.retentionSeconds', kind: 'integer', default: 604800, min: 60, doc: 'Events older than this are pruned from the event log, once every consumer (each webhook subscription) has passed them.' },
+  { key: 'events.pollIntervalMs', kind: 'integer', default: 500, min: 10, doc: 'How often an idle webhook subscription looks for new events, and each node for new subscriptions.' },
+  { key: 'events.leaseSeconds', kind: 'integer', default: 30, min: 1, doc: 'A node delivers a webhook subscription\'s events under a lease renewed every third of this; a node that dies is replaced after at most this long.' },
+  { key: 'events.retryBaseMs', kind: 'integer', default: 1000, min: 1, doc: 'A failed webhook delivery is retried after a random delay of up to this, doubling with each further failure (full jitter).' },
+  { key: 'events.retryMaxMs', kind: 'integer', default: 600000, min: 1, doc: 'The longest delay between two attempts at a webhook delivery; at least `events.retryBaseMs`.' },
   { key: 'metrics.listen', kind: 'string', default: undefined, doc: 'HOST:PORT of a separate listener serving Prometheus metrics at /metrics (storage per repository and account, background jobs). Unauthenticated: keep it on loopback or a private network. Unset, there is none.' },
   { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },
   { key: 'cache.ttlSeconds', kind: 'integer', default: 10, min: 0, doc: 'How long a node trusts repositories and manifests it has read (deletions made through another node show after at most this long; tags are never cached).' },
@@ -80,6 +85,7 @@ export interface Config {
   manifests: { maxBytes: number };
   lifecycle: { intervalSeconds: number };
   gc: { graceSeconds: number; intervalSeconds: number; delaySeconds: number; deleteUntagged: boolean };
+  events: { retentionSeconds: number; pollIntervalMs: number; leaseSeconds: number; retryBaseMs: number; retryMaxMs: number };
   metrics: { listen: string | undefined };
   cache: { ttlSeconds: number; manifestBytes: number };
   server: { shutdownGraceSeconds: number; trustProxy: boolean | number | string[] | undefined };
@@ -236,6 +242,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError('tls.cert and tls.key must be given together');
   }
 
+  if (get<number>('events.retryMaxMs') < get<number>('events.retryBaseMs')) {
+    throw new ConfigError(`events.retryMaxMs: must be at least events.retryBaseMs (${get<number>('events.retryBaseMs')}), got ${get<number>('events.retryMaxMs')}`);
+  }
+
   const region = get<string>('region');
   if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new ConfigError(`region: expected an AWS-style region name such as us-east-1, got ${JSON.stringify(region)}`);
   const bootstrap = {
@@ -283,6 +293,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
     manifests: { maxBytes: get<number>('manifests.maxBytes') },
     lifecycle: { intervalSeconds: get<number>('lifecycle.intervalSeconds') },
     gc: { graceSeconds: get<number>('gc.graceSeconds'), intervalSeconds: get<number>('gc.intervalSeconds'), delaySeconds: get<number>('gc.delaySeconds'), deleteUntagged: get<boolean>('gc.deleteUntagged') },
+    events: {
+      retentionSeconds: get<number>('events.retentionSeconds'),
+      pollIntervalMs: get<number>('events.pollIntervalMs'),
+      leaseSeconds: get<number>('events.leaseSeconds'),
+      retryBaseMs: get<number>('events.retryBaseMs'),
+      retryMaxMs: get<number>('events.retryMaxMs'),
+    },
     metrics: { listen: metricsListen },
     cache: { ttlSeconds: get<number>('cache.ttlSeconds'), manifestBytes: get<number>('cache.manifestBytes') },
     server: { shutdownGraceSeconds: get<number>('server.shutdownGraceSeconds'), trustProxy: parseTrustProxy(get<string | undefined>('server.trustProxy')) },

@@ -339,12 +339,16 @@ export function eventStoreContract(name: string, open: () => Promise<EventStoreH
       await assert.rejects(store.events.putDeadLetter(deadLetter(randomUUID(), 1)), 'only for a subscription that exists');
     });
 
-    eventTest('deleteConsumer forgets a consumer, so it no longer holds back pruning', async (store) => {
+    eventTest('listConsumers lists them by name; deleteConsumer forgets one, so it no longer holds back pruning', async (store) => {
       await store.events.append([event(), event()]);
       await store.events.consumer('stuck');
       assert.equal(await store.events.prune(T0 + 1), 0);
+      await store.events.consumer('other');
+      assert.deepEqual((await store.events.listConsumers()).map((c) => c.name), ['other', 'stuck']);
       await store.events.deleteConsumer('stuck');
       await store.events.deleteConsumer('stuck');
+      assert.deepEqual((await store.events.listConsumers()).map((c) => c.name), ['other']);
+      await store.events.deleteConsumer('other');
       assert.equal(await store.events.prune(T0 + 1), 2);
       assert.equal((await store.events.consumer('stuck')).cursor, 0, 'named again, it starts over');
     });

@@ -116,6 +116,8 @@ export interface EventStore {
    * created later starts at 0 but finds the pruned events gone.
    */
   prune(beforeMs: number): Promise<number>;
+  /** Every consumer, by name. */
+  listConsumers(): Promise<ConsumerState[]>;
   /**
    * Forgets a consumer: its cursor and lease. Idempotent. A consumer that is gone no longer holds
    * back pruning; naming it again starts it at 0.

@@ -173,6 +173,10 @@ export class KyselyEventStore implements EventStore {
     await this.db.insertInto('event_consumers').values({ name }).onConflict((oc) => oc.column('name').doNothing()).execute();
   }
 
+  async listConsumers(): Promise<ConsumerState[]> {
+    return (await this.db.selectFrom('event_consumers').selectAll().orderBy('name').execute()).map(toConsumer);
+  }
+
   async deleteConsumer(name: string): Promise<void> {
     await this.db.deleteFrom('event_consumers').where('name', '=', name).execute();
   }
