@@ -408,14 +408,14 @@ export async function run(argv: string[]): Promise<number> {
         const repository = await meta.getRepository(account, name);
         if (!repository) throw new UsageError(`repository ${name} does not exist in account ${account}`);
         const had = (await meta.getRepositoryPolicy(repository.id)) !== undefined;
-        await meta.setRepositoryPolicy(repository.id, null);
+        // Through the registry, so that the change is in the event log like any other.
+        if (had) await withRegistry(config, meta, (registry) => registry.setRepositoryPolicy(repository, null));
         print({ accountId: account, repositoryName: name, result: had ? 'deleted' : 'had no policy' });
         return 0;
       }
       case 'registry-policy delete': {
         const account = need(values, 'account');
-        const had = (await store.getRegistryPolicy(account)) !== undefined;
-        await store.setRegistryPolicy(account, null, Date.now());
+        const had = await withRegistry(config, meta, (registry) => registry.setRegistryPolicy(account, null));
         print({ accountId: account, result: had ? 'deleted' : 'had no policy' });
         return 0;
       }

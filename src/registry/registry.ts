@@ -103,6 +103,9 @@ export class Registry {
   updateRepositorySettings(repositoryId: number, patch: Partial<RepositorySettings>): Promise<boolean> {
     return this.repositories.updateSettings(repositoryId, patch);
   }
+  setRegistryPolicy(accountId: string, text: string | null): Promise<boolean> {
+    return this.repositories.setRegistryPolicy(accountId, text);
+  }
   repositoryPolicy(repositoryId: number): Promise<string | undefined> {
     return this.repositories.policy(repositoryId);
   }

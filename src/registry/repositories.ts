@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { RegistryError } from '../errors/catalogue.ts';
-import { repositoryCreated, repositoryDeleted, repositoryPolicyChanged, type RepositoryPolicyType } from '../events/envelope.ts';
+import { registryPolicyChanged, repositoryCreated, repositoryDeleted, repositoryPolicyChanged, type RepositoryPolicyType } from '../events/envelope.ts';
 import type { LifecyclePolicyRecord, LifecyclePreview, LifecycleRepository } from '../store/meta/lifecycle-store.ts';
 import type { MetaStore, Page, Repository, RepositorySettings, RepositoryTemplate } from '../store/meta/meta-store.ts';
 import type { Caller } from './access.ts';
@@ -175,6 +175,23 @@ export class Repositories {
     });
     this.ctx.options.onPolicyChange?.();
     return changed;
+  }
+
+  /**
+   * Sets (or with null, removes) the account's registry policy, with its event; the caller
+   * validated the text. Resolves whether there was one before.
+   */
+  async setRegistryPolicy(accountId: string, text: string | null): Promise<boolean> {
+    const now = this.ctx.now();
+    const had = await this.ctx.meta.transaction(async (tx) => {
+      const before = await tx.identity.getRegistryPolicy(accountId);
+      if (text === null && before === undefined) return false;
+      await tx.identity.setRegistryPolicy(accountId, text, now);
+      await recordEvents(tx, now, [registryPolicyChanged({ ...eventContext(accountId, this.ctx.region, now), changeType: text === null ? 'DELETE' : 'PUT' })]);
+      return before !== undefined;
+    });
+    this.ctx.options.onPolicyChange?.();
+    return had;
   }
 
   private async policyChanged(tx: MetaStore, repository: Repository, policyType: RepositoryPolicyType, isDeleted: boolean): Promise<void> {

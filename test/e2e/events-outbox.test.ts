@@ -181,3 +181,22 @@ test('GET /v2/_events pages through the log with n, last and Link, and shows eac
   assert.equal(none.status, 400);
   assert.equal(((await none.json()) as { errors: { code: string }[] }).errors[0]!.code, 'PAGINATION_NUMBER_INVALID');
 });
+
+test('registry policy changes, through the AWS CLI and the berth command, are Berth Registry Action events', async () => {
+  const before = await tail('--account', A);
+  const mark = before.at(-1)?.seq ?? 0;
+  const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::444455556666:root' }, Action: ['ecr:CreateRepository', 'ecr:ReplicateImage'], Resource: `arn:aws:ecr:us-east-1:${A}:repository/*` }] });
+  await awsOk(server, ADMIN, ['ecr', 'put-registry-policy', '--policy-text', policy]);
+  await awsOk(server, ADMIN, ['ecr', 'delete-registry-policy']);
+  await awsOk(server, ADMIN, ['ecr', 'put-registry-policy', '--policy-text', policy]);
+  await runBerth(server, ['registry-policy', 'delete', '--account', A]);
+  const changes = (await tail('--account', A, '--after', String(mark)))
+    .filter((e) => e.event['detail-type'] === 'Berth Registry Action')
+    .map((e) => [e.event.detail['action-type'], e.event.detail['policy-type'], e.event.detail['change-type'], e.event.resources.length]);
+  assert.deepEqual(changes, [
+    ['POLICY_CHANGE', 'REGISTRY_POLICY', 'PUT', 0],
+    ['POLICY_CHANGE', 'REGISTRY_POLICY', 'DELETE', 0],
+    ['POLICY_CHANGE', 'REGISTRY_POLICY', 'PUT', 0],
+    ['POLICY_CHANGE', 'REGISTRY_POLICY', 'DELETE', 0],
+  ]);
+});

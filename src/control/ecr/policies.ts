@@ -111,8 +111,7 @@ export const policyActions: Record<string, ActionHandler> = {
     await ctx.authorize('ecr:PutRegistryPolicy', '*');
     const text = validated(input['policyText'], 'registry policy');
     if ((await ctx.deps.registry.accountSetting(registryOf(ctx), 'REGISTRY_POLICY_SCOPE')) === 'V1' && !namesOnlyV1Actions(text)) throw invalidV1RegistryPolicy();
-    await ctx.deps.identity.store.setRegistryPolicy(registryOf(ctx), text, Date.now());
-    ctx.deps.identity.invalidate();
+    await ctx.deps.registry.setRegistryPolicy(registryOf(ctx), text);
     return { registryId: registryOf(ctx), policyText: text };
   },
 
@@ -127,8 +126,7 @@ export const policyActions: Record<string, ActionHandler> = {
     await ctx.authorize('ecr:DeleteRegistryPolicy', '*');
     const text = await ctx.deps.identity.store.getRegistryPolicy(registryOf(ctx));
     if (text === undefined) throw new AwsError('RegistryPolicyNotFoundException', `Registry policy does not exist in the registry with id '${registryOf(ctx)}'`);
-    await ctx.deps.identity.store.setRegistryPolicy(registryOf(ctx), null, Date.now());
-    ctx.deps.identity.invalidate();
+    await ctx.deps.registry.setRegistryPolicy(registryOf(ctx), null);
     return { registryId: registryOf(ctx), policyText: text };
   },
 };
