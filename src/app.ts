@@ -10,6 +10,7 @@ import { Scheduler } from './workers/scheduler.ts';
 import { runAllLifecycles } from './lifecycle/runner.ts';
 import { collectGarbage } from './gc/collector.ts';
 import { WebhookDispatcher, pruneEvents } from './events/webhooks.ts';
+import { syncConfigWebhooks } from './events/webhook-config.ts';
 import { startMetricsServer } from './http/metrics.ts';
 import { Registry } from './registry/registry.ts';
 import { buildServer } from './http/server.ts';
@@ -48,6 +49,8 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
   });
   await identity.checkSecretKey();
   await identity.bootstrap({ dataDir: config.dataDir, ...config.bootstrap });
+  // Before any dispatcher here starts, so the declared subscriptions are what it finds.
+  await syncConfigWebhooks({ meta, secrets, log, webhooks: config.events.webhooks });
   const audit = new AuditLog(meta, log, config.audit.flushIntervalMs);
   const authorizer = new IamAuthorizer(identity, audit);
   // Background work runs once across the cluster: each job is leased in the metadata store.

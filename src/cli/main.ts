@@ -11,6 +11,7 @@ import { openBlobStore, openMetaStore, redactUrl } from '../store/open.ts';
 import { compilePattern, EventPatternError, type EventPattern } from '../events/pattern.ts';
 import { eventTime } from '../events/envelope.ts';
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, deliveryOf } from '../events/webhooks.ts';
+import { isConfigWebhook } from '../events/webhook-config.ts';
 import { webhookConsumer, type WebhookSubscription } from '../store/meta/event-store.ts';
 import { Registry } from '../registry/registry.ts';
 import { AuditLog } from '../audit/audit-log.ts';
@@ -500,6 +501,7 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'events remove': {
         const id = need(values, 'id');
+        if (isConfigWebhook(id)) throw new UsageError(`webhook subscription ${id} is managed by the configuration: remove its entry from events.webhooks and restart Berth`);
         if (!(await meta.events.deleteWebhook(id))) throw new UsageError(`webhook subscription ${id} does not exist (berth events list)`);
         print({ id, result: 'deleted' });
         return 0;

@@ -124,6 +124,10 @@ test('every setting can be set by its flag and by its environment variable', (t)
     'events.leaseSeconds': ['10', 10],
     'events.retryBaseMs': ['50', 50],
     'events.retryMaxMs': ['5000', 5000],
+    'events.webhooks': [
+      '[{"id":"ci","url":"https://ci.example.com/hook","secret":"whsec_0123456789abcdef"}]',
+      [{ id: 'ci', url: 'https://ci.example.com/hook', accountId: null, pattern: null, secret: 'whsec_0123456789abcdef', headers: {}, timeoutMs: 10_000, maxAttempts: 10, isEnabled: true }],
+    ],
     'metrics.listen': ['127.0.0.1:9464', '127.0.0.1:9464'],
     'cache.ttlSeconds': ['0', 0],
     'cache.manifestBytes': ['1000', 1000],
@@ -150,7 +154,7 @@ test('every setting can be set by its flag and by its environment variable', (t)
     env[envName(s.key)] = entry[0];
   }
   for (const config of [loadConfig({ argv, env: {}, cwd }), loadConfig({ argv: [], env, cwd })]) {
-    for (const s of settings) assert.equal(valueAt(config, s.key), sample[s.key]![1], s.key);
+    for (const s of settings) assert.deepEqual(valueAt(config, s.key), sample[s.key]![1], s.key);
   }
 });
 
@@ -336,4 +340,57 @@ test('every JSON block in docs/configuration.md is a config file that loads', (t
     const file = writeJson(cwd, `block-${i}.json`, block);
     assert.doesNotThrow(() => loadConfig({ argv: ['--config', file], env: {}, cwd }), `JSON block ${i + 1}`);
   });
+});
+
+test('events.webhooks: entries from the config file are checked, defaulted and their secret files read', (t) => {
+  const cwd = workDir(t);
+  writeFileSync(path.join(cwd, 'hook.secret'), 'whsec_from-a-file-0123\n');
+  const pattern = { 'detail-type': ['ECR Image Action'], detail: { 'repository-name': [{ prefix: 'prod/' }] } };
+  const file = writeJson(cwd, 'berth.json', {
+    events: {
+      webhooks: [
+        { id: 'ci-1', url: 'https://ci.example.com/berth', account: '123456789012', pattern, secretFile: 'hook.secret', headers: { Authorization: 'Bearer x' }, timeoutSeconds: 5, maxAttempts: 3, enabled: false },
+        { id: 'audit', url: 'http://127.0.0.1:8080/x', secret: 'whsec_0123456789abcdef' },
+      ],
+    },
+  });
+  const config = loadConfig({ argv: ['--config', file], env: {}, cwd });
+  assert.deepEqual(config.events.webhooks, [
+    { id: 'ci-1', url: 'https://ci.example.com/berth', accountId: '123456789012', pattern: JSON.stringify(pattern), secret: 'whsec_from-a-file-0123', headers: { Authorization: 'Bearer x' }, timeoutMs: 5000, maxAttempts: 3, isEnabled: false },
+    { id: 'audit', url: 'http://127.0.0.1:8080/x', accountId: null, pattern: null, secret: 'whsec_0123456789abcdef', headers: {}, timeoutMs: 10_000, maxAttempts: 10, isEnabled: true },
+  ]);
+  assert.deepEqual(loadConfig({ argv: [], env: {}, cwd }).events.webhooks, [], 'none by default');
+});
+
+test('events.webhooks: a bad entry is reported by its index, id and problem', (t) => {
+  const cwd = workDir(t);
+  const ok = { id: 'ok', url: 'https://ci.example.com/hook', secret: 'whsec_0123456789abcdef' };
+  const cases: [unknown, RegExp][] = [
+    [{ id: 'x' }, /events\.webhooks \(from .*berth\.json\): expected a JSON array/],
+    [[ok, 'nope'], /\[1\]: expected an object/],
+    [[{ ...ok, id: 'Bad_Id' }], /\[0\]: id: expected 1 to 64 lower-case letters/],
+    [[{ ...ok, id: undefined }], /\[0\]: id: expected/],
+    [[ok, ok], /\[1\] \(id ok\): id: another entry has the same id/],
+    [[{ ...ok, url: 'ftp://x/' }], /\[0\] \(id ok\): url: expected an http:\/\/ or https:\/\/ URL/],
+    [[{ ...ok, url: 'not a url' }], /\(id ok\): url: /],
+    [[{ ...ok, account: '12' }], /\(id ok\): account: expected an account id of 12 digits/],
+    [[{ ...ok, pattern: '{"detail-type":["x"]}' }], /\(id ok\): pattern: expected an EventBridge event pattern/],
+    [[{ ...ok, pattern: { detail: { 'repository-name': [{ prefix: 7 }] } } }], /\(id ok\): pattern: /],
+    [[{ id: 'ok', url: ok.url }], /\(id ok\): give exactly one of secret and secretFile/],
+    [[{ ...ok, secretFile: 'x' }], /\(id ok\): give exactly one of secret and secretFile/],
+    [[{ ...ok, secret: 'short' }], /\(id ok\): the secret must be at least 16 characters/],
+    [[{ id: 'ok', url: ok.url, secretFile: 'missing.secret' }], /\(id ok\): secretFile: cannot read .*missing\.secret/],
+    [[{ ...ok, headers: { 'Berth-Signature': 'x' } }], /\(id ok\): headers: Berth-Signature: Berth sets this header itself/],
+    [[{ ...ok, headers: { 'X-A': 'a\nb' } }], /\(id ok\): headers: X-A: expected a string without line breaks/],
+    [[{ ...ok, timeoutSeconds: 0 }], /\(id ok\): timeoutSeconds: expected a whole number from 1 to 300/],
+    [[{ ...ok, maxAttempts: 1.5 }], /\(id ok\): maxAttempts: expected a whole number from 1 to 100/],
+    [[{ ...ok, enabled: 'yes' }], /\(id ok\): enabled: expected true or false/],
+    [[{ ...ok, url2: 'x' }], /\(id ok\): unknown field "url2"/],
+  ];
+  for (const [webhooks, pattern] of cases) {
+    const file = writeJson(cwd, 'berth.json', { events: { webhooks } });
+    assert.throws(() => loadConfig({ argv: ['--config', file], env: {}, cwd }), configError(pattern), JSON.stringify(webhooks));
+  }
+  assert.throws(() => loadConfig({ argv: [], env: { BERTH_EVENTS_WEBHOOKS: '[{' }, cwd }), configError(/events\.webhooks \(from BERTH_EVENTS_WEBHOOKS\): expected JSON/));
+  assert.throws(() => loadConfig({ argv: ['--events-webhooks', '[1]'], env: {}, cwd }), configError(/events\.webhooks \(from --events-webhooks\): \[0\]: expected an object/));
 });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { parseConfigWebhooks, WebhookConfigError, type ConfigWebhook } from '../events/webhook-config.ts';
 
 /**
  * One schema holds every setting, its default and its documentation. A setting comes, from
@@ -10,7 +11,8 @@ import path from 'node:path';
  * docs/configuration.md lists the same table; a test keeps them in step.
  */
 
-type Kind = 'string' | 'integer' | 'boolean' | 'enum';
+/** `json`: any JSON value in the config file; a JSON text in the environment or a flag. */
+type Kind = 'string' | 'integer' | 'boolean' | 'enum' | 'json';
 
 export interface SettingSpec {
   key: string;
@@ -50,6 +52,7 @@ export const settings = [
   { key: 'events.leaseSeconds', kind: 'integer', default: 30, min: 1, doc: 'A node delivers a webhook subscription\'s events under a lease renewed every third of this; a node that dies is replaced after at most this long.' },
   { key: 'events.retryBaseMs', kind: 'integer', default: 1000, min: 1, doc: 'A failed webhook delivery is retried after a random delay of up to this, doubling with each further failure (full jitter).' },
   { key: 'events.retryMaxMs', kind: 'integer', default: 600000, min: 1, doc: 'The longest delay between two attempts at a webhook delivery; at least `events.retryBaseMs`.' },
+  { key: 'events.webhooks', kind: 'json', default: undefined, doc: 'Webhook subscriptions managed by the configuration: a JSON array of `{id, url, account, pattern, secret | secretFile, headers, timeoutSeconds, maxAttempts, enabled}` (docs/webhooks.md). Applied at each start, where entries removed from the list are unsubscribed. Default: none.' },
   { key: 'metrics.listen', kind: 'string', default: undefined, doc: 'HOST:PORT of a separate listener serving Prometheus metrics at /metrics (storage per repository and account, background jobs). Unauthenticated: keep it on loopback or a private network. Unset, there is none.' },
   { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },
   { key: 'cache.ttlSeconds', kind: 'integer', default: 10, min: 0, doc: 'How long a node trusts repositories and manifests it has read (deletions made through another node show after at most this long; tags are never cached).' },
@@ -85,7 +88,7 @@ export interface Config {
   manifests: { maxBytes: number };
   lifecycle: { intervalSeconds: number };
   gc: { graceSeconds: number; intervalSeconds: number; delaySeconds: number; deleteUntagged: boolean };
-  events: { retentionSeconds: number; pollIntervalMs: number; leaseSeconds: number; retryBaseMs: number; retryMaxMs: number };
+  events: { retentionSeconds: number; pollIntervalMs: number; leaseSeconds: number; retryBaseMs: number; retryMaxMs: number; webhooks: ConfigWebhook[] };
   metrics: { listen: string | undefined };
   cache: { ttlSeconds: number; manifestBytes: number };
   server: { shutdownGraceSeconds: number; trustProxy: boolean | number | string[] | undefined };
@@ -109,8 +112,11 @@ export function flagName(key: string): string {
   return '--' + key.replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/\./g, '-').toLowerCase();
 }
 
-function coerce(spec: SettingSpec, raw: unknown, source: string): string | number | boolean {
-  const where = `${spec.key} (from ${source})`;
+/** coerce()'s source for a value read from the config file. */
+const FILE_SOURCE = Symbol('config file');
+
+function coerce(spec: SettingSpec, raw: unknown, source: string | typeof FILE_SOURCE, file?: string): unknown {
+  const where = `${spec.key} (from ${source === FILE_SOURCE ? file : source})`;
   switch (spec.kind) {
     case 'string':
       if (typeof raw !== 'string' || raw === '') throw new ConfigError(`${where}: expected a non-empty string`);
@@ -131,6 +137,14 @@ function coerce(spec: SettingSpec, raw: unknown, source: string): string | numbe
       if (spec.min !== undefined && n < spec.min) throw new ConfigError(`${where}: must be at least ${spec.min}, got ${n}`);
       return n;
     }
+    case 'json':
+      // The file holds the value itself; the environment and flags can only hold its text.
+      if (source === FILE_SOURCE) return raw;
+      try {
+        return JSON.parse(raw as string) as unknown;
+      } catch (err) {
+        throw new ConfigError(`${where}: expected JSON: ${(err as Error).message}`);
+      }
   }
 }
 
@@ -218,15 +232,26 @@ export function loadConfig(options: LoadOptions = {}): Config {
     checkUnknownKeys(fileValues, '', configFile);
   }
 
-  const resolved = new Map<string, string | number | boolean | undefined>();
+  const resolved = new Map<string, unknown>();
+  /** Where each setting given came from, for the checks made after coercion. */
+  const sources = new Map<string, string>();
   for (const spec of settings as readonly SettingSpec[]) {
-    let value: string | number | boolean | undefined = spec.default;
+    let value: unknown = spec.default;
     const fromFile = getPath(fileValues, spec.key);
-    if (fromFile !== undefined) value = coerce(spec, fromFile, configFile!);
+    if (fromFile !== undefined) {
+      value = coerce(spec, fromFile, FILE_SOURCE, configFile);
+      sources.set(spec.key, configFile!);
+    }
     const fromEnv = env[envName(spec.key)];
-    if (fromEnv !== undefined && fromEnv !== '') value = coerce(spec, fromEnv, envName(spec.key));
+    if (fromEnv !== undefined && fromEnv !== '') {
+      value = coerce(spec, fromEnv, envName(spec.key));
+      sources.set(spec.key, envName(spec.key));
+    }
     const fromFlag = flags.values.get(spec.key);
-    if (fromFlag !== undefined) value = coerce(spec, fromFlag, flagName(spec.key));
+    if (fromFlag !== undefined) {
+      value = coerce(spec, fromFlag, flagName(spec.key));
+      sources.set(spec.key, flagName(spec.key));
+    }
     resolved.set(spec.key, value);
   }
   const get = <T>(key: string) => resolved.get(key) as T;
@@ -244,6 +269,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
 
   if (get<number>('events.retryMaxMs') < get<number>('events.retryBaseMs')) {
     throw new ConfigError(`events.retryMaxMs: must be at least events.retryBaseMs (${get<number>('events.retryBaseMs')}), got ${get<number>('events.retryMaxMs')}`);
+  }
+
+  let webhooks: ConfigWebhook[] = [];
+  const rawWebhooks = get<unknown>('events.webhooks');
+  if (rawWebhooks !== undefined) {
+    try {
+      webhooks = parseConfigWebhooks(rawWebhooks, { cwd });
+    } catch (err) {
+      if (err instanceof WebhookConfigError) throw new ConfigError(`events.webhooks (from ${sources.get('events.webhooks')}): ${err.message}`);
+      throw err;
+    }
   }
 
   const region = get<string>('region');
@@ -299,6 +335,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       leaseSeconds: get<number>('events.leaseSeconds'),
       retryBaseMs: get<number>('events.retryBaseMs'),
       retryMaxMs: get<number>('events.retryMaxMs'),
+      webhooks,
     },
     metrics: { listen: metricsListen },
     cache: { ttlSeconds: get<number>('cache.ttlSeconds'), manifestBytes: get<number>('cache.manifestBytes') },

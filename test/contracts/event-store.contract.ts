@@ -313,6 +313,48 @@ export function eventStoreContract(name: string, open: () => Promise<EventStoreH
       assert.equal(await store.events.prune(T0 + 1), 1, 'no consumer was left behind');
     });
 
+    eventTest('upsertWebhook: creates at the end of the log, then updates everything but the creation time, keeping the cursor and dead letters', async (store) => {
+      await store.events.append([event(), event()]);
+      const last = await store.events.lastSeq();
+      const a = subscription({ id: 'config:a', createdAtMs: T0 });
+      assert.equal(await store.events.upsertWebhook(a), 'created');
+      assert.deepEqual(await store.events.getWebhook(a.id), a);
+      assert.equal((await store.events.consumer(webhookConsumer(a.id))).cursor, last, 'the history is not for it');
+
+      const owner = 'node-1';
+      assert.equal(await store.events.acquireConsumer(webhookConsumer(a.id), owner, T0, T0 + 30_000), true);
+      await store.events.append([event()]);
+      assert.equal(await store.events.advanceConsumer(webhookConsumer(a.id), owner, last + 1), true);
+      await store.events.putDeadLetter(deadLetter(a.id, last + 1));
+
+      const changed = subscription({ id: a.id, accountId: null, url: 'https://other.example.com/hook', pattern: null, secretSealed: 'v1:b3RoZXI=', headers: {}, timeoutMs: 1000, maxAttempts: 2, createdAtMs: T0 + 5, isDisabled: true });
+      assert.equal(await store.events.upsertWebhook(changed), 'updated');
+      assert.deepEqual(await store.events.getWebhook(a.id), { ...changed, createdAtMs: T0 }, 'every field replaced but the creation time');
+      assert.deepEqual(await store.events.consumer(webhookConsumer(a.id)), { name: webhookConsumer(a.id), cursor: last + 1, leaseOwner: owner, leaseUntilMs: T0 + 30_000 }, 'cursor and lease untouched');
+      assert.equal((await store.events.listDeadLetters(a.id)).length, 1, 'dead letters kept');
+      assert.equal(await store.events.upsertWebhook(changed), 'updated', 'idempotent');
+      assert.equal((await store.events.consumer(webhookConsumer(a.id))).cursor, last + 1);
+    });
+
+    eventTest('upsertWebhook: of concurrent callers for a new id, one creates it and the rest update it', async (store) => {
+      await store.events.append([event()]);
+      const id = 'config:race';
+      const outcomes = await Promise.all(Array.from({ length: 5 }, (_, i) => store.events.upsertWebhook(subscription({ id, url: `https://hooks.example.com/${i}` }))));
+      assert.deepEqual(outcomes.filter((o) => o === 'created').length, 1, `one creator: ${outcomes.join(', ')}`);
+      assert.deepEqual((await store.events.listWebhooks()).map((w) => w.id), [id]);
+      assert.equal((await store.events.consumer(webhookConsumer(id))).cursor, await store.events.lastSeq());
+    });
+
+    eventTest('listWebhooks with idPrefix: only ids starting with it, exactly (no wildcards, case-sensitive)', async (store) => {
+      const names = ['config:a', 'config:b', 'Config:c', 'configXd', 'config_e', randomUUID()];
+      for (const [i, id] of names.entries()) await store.events.createWebhook(subscription({ id, createdAtMs: T0 + i }));
+      assert.deepEqual((await store.events.listWebhooks({ idPrefix: 'config:' })).map((w) => w.id), ['config:a', 'config:b'], 'oldest first');
+      assert.deepEqual((await store.events.listWebhooks({ idPrefix: 'config_' })).map((w) => w.id), ['config_e'], '_ is no wildcard');
+      assert.deepEqual((await store.events.listWebhooks({ idPrefix: '%' })).map((w) => w.id), [], '% is no wildcard');
+      assert.deepEqual((await store.events.listWebhooks({ idPrefix: '' })).length, names.length);
+      assert.deepEqual((await store.events.listWebhooks()).map((w) => w.id), names);
+    });
+
     eventTest('dead letters: recorded per subscription and sequence number, replaced, listed in order, deleted', async (store) => {
       const a = subscription();
       const b = subscription();

@@ -130,8 +130,18 @@ export interface EventStore {
    * log's history. Rejects when the id is taken, writing nothing.
    */
   createWebhook(subscription: WebhookSubscription): Promise<void>;
-  /** Every subscription, oldest first (then by id). */
-  listWebhooks(): Promise<WebhookSubscription[]>;
+  /**
+   * Creates the subscription as createWebhook does (its consumer at the log's end) when the id
+   * is new; otherwise replaces everything but `createdAtMs`, keeping its consumer's cursor, lease
+   * and its dead letters. Resolves 'created' or 'updated'. Idempotent: of concurrent callers
+   * for a new id, exactly one creates it (the others update it), and none moves a cursor.
+   */
+  upsertWebhook(subscription: WebhookSubscription): Promise<'created' | 'updated'>;
+  /**
+   * Every subscription, oldest first (then by id); only those whose id starts with `idPrefix`
+   * when given (compared exactly: case-sensitive, no wildcards).
+   */
+  listWebhooks(options?: { idPrefix?: string }): Promise<WebhookSubscription[]>;
   /** Resolves undefined when there is no such subscription. */
   getWebhook(id: string): Promise<WebhookSubscription | undefined>;
   /** Resolves false (changing nothing) when there is no such subscription. */

@@ -63,6 +63,34 @@ function toDeadLetter(r: Selectable<Schema['webhook_dead_letters']>): DeadLetter
   };
 }
 
+function webhookRow(subscription: WebhookSubscription) {
+  return {
+    id: subscription.id,
+    account_id: subscription.accountId,
+    url: subscription.url,
+    pattern: subscription.pattern,
+    secret_sealed: subscription.secretSealed,
+    headers: JSON.stringify(subscription.headers),
+    timeout_ms: subscription.timeoutMs,
+    max_attempts: subscription.maxAttempts,
+    created_at: subscription.createdAtMs,
+    is_disabled: subscription.isDisabled ? 1 : 0,
+  };
+}
+
+/** A new subscription's consumer, at the log's end, replacing any left by an earlier one of the id. */
+async function startConsumerAtEnd(db: Db, subscriptionId: string): Promise<void> {
+  // Every event up to the highest visible number is committed (append's ordering), so a
+  // cursor there skips only the history, never an event still being written.
+  const r = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+  const cursor = r?.seq === null || r?.seq === undefined ? 0 : Number(r.seq);
+  await db
+    .insertInto('event_consumers')
+    .values({ name: webhookConsumer(subscriptionId), cursor })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ cursor, lease_owner: null, lease_until: null }))
+    .execute();
+}
+
 /** The event outbox and its consumers over Kysely; the same SQL on SQLite and PostgreSQL but for append's lock. */
 export class KyselyEventStore implements EventStore {
   private readonly db: Db;
@@ -183,35 +211,36 @@ export class KyselyEventStore implements EventStore {
 
   async createWebhook(subscription: WebhookSubscription): Promise<void> {
     await this.inTransaction(async (db) => {
-      await db
-        .insertInto('webhook_subscriptions')
-        .values({
-          id: subscription.id,
-          account_id: subscription.accountId,
-          url: subscription.url,
-          pattern: subscription.pattern,
-          secret_sealed: subscription.secretSealed,
-          headers: JSON.stringify(subscription.headers),
-          timeout_ms: subscription.timeoutMs,
-          max_attempts: subscription.maxAttempts,
-          created_at: subscription.createdAtMs,
-          is_disabled: subscription.isDisabled ? 1 : 0,
-        })
-        .execute();
-      // Every event up to the highest visible number is committed (append's ordering), so a
-      // cursor there skips only the history, never an event still being written.
-      const r = await db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
-      const cursor = r?.seq === null || r?.seq === undefined ? 0 : Number(r.seq);
-      await db
-        .insertInto('event_consumers')
-        .values({ name: webhookConsumer(subscription.id), cursor })
-        .onConflict((oc) => oc.column('name').doUpdateSet({ cursor, lease_owner: null, lease_until: null }))
-        .execute();
+      await db.insertInto('webhook_subscriptions').values(webhookRow(subscription)).execute();
+      await startConsumerAtEnd(db, subscription.id);
     });
   }
 
-  async listWebhooks(): Promise<WebhookSubscription[]> {
-    return (await this.db.selectFrom('webhook_subscriptions').selectAll().orderBy('created_at').orderBy('id').execute()).map(toWebhook);
+  async upsertWebhook(subscription: WebhookSubscription): Promise<'created' | 'updated'> {
+    return this.inTransaction(async (db) => {
+      // The insert decides who creates: a concurrent insert of the same id waits for the first
+      // to commit (PostgreSQL's unique index; SQLite's one writer) and then inserts nothing, so
+      // only the creator places the cursor and nobody moves one a dispatcher may have advanced.
+      const res = await db
+        .insertInto('webhook_subscriptions')
+        .values(webhookRow(subscription))
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      if (Number(res.numInsertedOrUpdatedRows ?? 0n) > 0) {
+        await startConsumerAtEnd(db, subscription.id);
+        return 'created';
+      }
+      const { id: _id, created_at: _createdAt, ...fields } = webhookRow(subscription);
+      await db.updateTable('webhook_subscriptions').set(fields).where('id', '=', subscription.id).execute();
+      return 'updated';
+    });
+  }
+
+  async listWebhooks(options: { idPrefix?: string } = {}): Promise<WebhookSubscription[]> {
+    let q = this.db.selectFrom('webhook_subscriptions').selectAll();
+    // substr rather than LIKE: LIKE has wildcards to escape, and is case-insensitive on SQLite.
+    if (options.idPrefix !== undefined) q = q.where(sql<boolean>`substr(${sql.ref('id')}, 1, ${sql.lit(options.idPrefix.length)}) = ${options.idPrefix}`);
+    return (await q.orderBy('created_at').orderBy('id').execute()).map(toWebhook);
   }
 
   async getWebhook(id: string): Promise<WebhookSubscription | undefined> {
