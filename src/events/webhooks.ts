@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Secrets } from '../iam/secrets.ts';
 import type { Logger } from '../log/logger.ts';
-import { webhookConsumer, type StoredEvent, type WebhookSubscription } from '../store/meta/event-store.ts';
+import { webhookConsumer, type EventStore, type StoredEvent, type WebhookSubscription } from '../store/meta/event-store.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
 import { compilePattern, type EventPattern } from './pattern.ts';
 import { retryDelayMs, signDelivery, type RetryOptions } from './signing.ts';
@@ -25,6 +25,8 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_LEASE_MS = 30_000;
 /** Events read per query. */
 const BATCH_SIZE = 100;
+/** How often, at most, a subscription's progress is written while it works through a batch. */
+const RECORD_INTERVAL_MS = 1000;
 /** A receiver's answer is read only this far, for the dead letter's message. */
 const ERROR_BODY_BYTES = 200;
 
@@ -102,7 +104,9 @@ export interface WebhookDispatcherOptions {
   retry?: Pick<RetryOptions, 'baseMs' | 'maxMs'> | undefined;
 }
 
-type Outcome = 'delivered' | 'dead-lettered' | 'stopped';
+type DeadLetter = Parameters<EventStore['putDeadLetter']>[0];
+/** Delivered, stopped (the node stops or lost the lease), or given up: the dead letter to record. */
+type Outcome = 'delivered' | 'stopped' | DeadLetter;
 
 /**
  * Runs every enabled subscription this node can take. Each gets a loop that tries for the
@@ -239,26 +243,51 @@ export class WebhookDispatcher {
       const batch = await this.meta.events.read({ after: cursor, limit: BATCH_SIZE, accountId: subscription.accountId ?? undefined });
       if (compiled?.text !== subscription.pattern) compiled = { text: subscription.pattern, pattern: subscription.pattern === null ? undefined : compilePattern(subscription.pattern) };
       const secret = this.secrets.unseal(subscription.secretSealed);
-      let position = cursor;
+      // The cursor (and any dead letters) are written at the end of a batch, or once a second
+      // while a long one goes on, not per event: every commit holds an embedded store's event
+      // loop, and pushes wait behind it. A node that dies is replaced by one that sends again
+      // what was delivered since the last write, which at least once allows; receivers
+      // deduplicate by id.
+      let deadLetters: DeadLetter[] = [];
+      let done = cursor;
+      let stopped = false;
+      let recordedAtMs = Date.now();
       for (const event of batch) {
         if (!compiled.pattern || compiled.pattern.matches(event.body)) {
-          if ((await this.deliverOne(subscription, secret, event, signal)) === 'stopped') return 'stopped';
-          // Past each event as soon as it is done, so that a node taking over resends only one.
-          if (!(await this.meta.events.advanceConsumer(name, this.owner, event.seq))) return 'stopped';
-          cursor = event.seq;
+          const outcome = await this.deliverOne(subscription, secret, event, signal);
+          if (outcome === 'stopped') {
+            stopped = true;
+            break;
+          }
+          if (outcome !== 'delivered') deadLetters.push(outcome);
         }
-        position = event.seq;
+        done = event.seq;
+        if (Date.now() - recordedAtMs >= RECORD_INTERVAL_MS) {
+          if (!(await this.record(name, done, deadLetters))) return 'stopped';
+          cursor = done;
+          deadLetters = [];
+          recordedAtMs = Date.now();
+        }
       }
-      const end = batch.length < BATCH_SIZE ? Math.max(position, top) : position;
-      if (end > cursor) {
-        if (!(await this.meta.events.advanceConsumer(name, this.owner, end))) return 'stopped';
-        cursor = end;
+      if (!stopped && batch.length < BATCH_SIZE) done = Math.max(done, top);
+      if (done > cursor || deadLetters.length > 0) {
+        if (!(await this.record(name, done, deadLetters))) return 'stopped';
+        cursor = done;
       }
+      if (stopped) return 'stopped';
     }
     return 'stopped';
   }
 
-  /** Attempts the event until the receiver takes it or the attempts run out (then a dead letter). */
+  /** Writes the batch's dead letters and moves the cursor, in one transaction; false when the lease was lost. */
+  private async record(name: string, cursor: number, deadLetters: DeadLetter[]): Promise<boolean> {
+    return this.meta.transaction(async (tx) => {
+      for (const letter of deadLetters) await tx.events.putDeadLetter(letter);
+      return tx.events.advanceConsumer(name, this.owner, cursor);
+    });
+  }
+
+  /** Attempts the event until the receiver takes it or the attempts run out (then its dead letter, to record). */
   private async deliverOne(subscription: WebhookSubscription, secret: string, event: StoredEvent, signal: AbortSignal): Promise<Outcome> {
     let lastError = '';
     for (let attempt = 1; attempt <= subscription.maxAttempts; attempt++) {
@@ -276,9 +305,8 @@ export class WebhookDispatcher {
         if (signal.aborted) return 'stopped';
       }
     }
-    await this.meta.events.putDeadLetter({ subscriptionId: subscription.id, seq: event.seq, eventId: event.id, attempts: subscription.maxAttempts, lastError, failedAtMs: Date.now(), body: event.body });
     this.log.error({ subscription: subscription.id, eventId: event.id, seq: event.seq, attempts: subscription.maxAttempts, error: lastError }, 'webhook delivery given up: dead letter recorded (berth events deliveries)');
-    return 'dead-lettered';
+    return { subscriptionId: subscription.id, seq: event.seq, eventId: event.id, attempts: subscription.maxAttempts, lastError, failedAtMs: Date.now(), body: event.body };
   }
 }
 
