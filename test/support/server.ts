@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -66,6 +66,8 @@ async function scaleoutStoresFor(dataDir: string, env: Record<string, string> | 
     return { env: saved.env, drop: async () => {} };
   } catch {
     const stores = await freshScaleoutStores();
+    // A data directory the test named but did not make yet: the server would make it.
+    await mkdir(dataDir, { recursive: true });
     await writeFile(file, JSON.stringify({ env: stores.env }));
     return stores;
   }
