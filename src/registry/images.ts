@@ -121,7 +121,7 @@ export class Images {
     };
     let created = false;
     await this.ctx.meta.transaction(async (tx) => {
-      if (tag !== undefined) await this.checkTagMutability(tx, repository, tag, digest);
+      const previous = tag === undefined ? undefined : await this.checkTagMutability(tx, repository, tag);
       // The store holds what the manifest references until this commits, so that garbage
       // collection cannot take it meanwhile; what it took before, since checkReferences, is
       // reported missing (docs/gc.md).
@@ -139,7 +139,6 @@ export class Images {
         });
       }
       created = outcome.created;
-      const previous = tag === undefined ? undefined : await tx.findTagDigest(repository.id, tag);
       if (tag !== undefined) await tx.putTag(repository.id, tag, digest, now);
       // Events for what changed: a new manifest, or a tag that now points at it. A push of what
       // is already there changes nothing and records nothing.
@@ -164,12 +163,13 @@ export class Images {
   /**
    * ECR's tag immutability, for both planes: a push to an immutable tag that already exists is
    * refused, even of the image it already points at (as ECR does); delete the tag first.
+   * Resolves the digest the tag points at now (undefined when it is new), for the push's events.
    */
-  private async checkTagMutability(tx: MetaStore, repository: Repository, tag: string, _digest: Digest): Promise<void> {
+  private async checkTagMutability(tx: MetaStore, repository: Repository, tag: string): Promise<Digest | undefined> {
     const current = await tx.findTagDigest(repository.id, tag);
-    if (current === undefined) return;
+    if (current === undefined) return undefined;
     const settings = await tx.getRepositorySettings(repository.id);
-    if (!settings || !isTagImmutable(settings, tag)) return;
+    if (!settings || !isTagImmutable(settings, tag)) return current;
     const why = settings.imageTagMutability === 'IMMUTABLE' ? 'the repository is immutable' : `the tag is immutable (imageTagMutability ${settings.imageTagMutability})`;
     throw new RegistryError('TagImmutable', { tag, digest: current }, {
       message: `The image tag '${tag}' already exists in the '${repository.name}' repository and cannot be overwritten because ${why}.`,
