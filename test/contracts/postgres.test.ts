@@ -12,6 +12,7 @@ import { usePostgres, type TestPostgres } from '../support/postgres.ts';
 import { eventStoreContract } from './event-store.contract.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
+import { vulnDbStoreContract } from './vulndb-store.contract.ts';
 
 const postgres = usePostgres();
 
@@ -136,6 +137,11 @@ if (postgres) {
       return Number(row?.n);
     };
     return { store, cleanup, appendLockWaiters };
+  });
+
+  vulnDbStoreContract('postgres', async () => {
+    const { store, cleanup } = await open(postgres());
+    return { vulndb: store.vulndb, cleanup };
   });
 
   describe('PostgreSQL driver', () => {

@@ -6,6 +6,7 @@ import type { MetaStore } from '../../src/store/meta/meta-store.ts';
 import { eventStoreContract } from './event-store.contract.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
+import { vulnDbStoreContract } from './vulndb-store.contract.ts';
 
 async function open(): Promise<{ store: MetaStore; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-sqlite-contract-'));
@@ -27,3 +28,8 @@ identityStoreContract('sqlite', async () => {
 });
 
 eventStoreContract('sqlite', open);
+
+vulnDbStoreContract('sqlite', async () => {
+  const { store, cleanup } = await open();
+  return { vulndb: store.vulndb, cleanup };
+});
