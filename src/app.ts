@@ -10,6 +10,8 @@ import { Scheduler } from './workers/scheduler.ts';
 import { runAllLifecycles } from './lifecycle/runner.ts';
 import { collectGarbage } from './gc/collector.ts';
 import { WebhookDispatcher, pruneEvents } from './events/webhooks.ts';
+import { defaultScanLimits } from './scan/analyse/index.ts';
+import { ScanWorker } from './scan/worker.ts';
 import { syncConfigWebhooks } from './events/webhook-config.ts';
 import { startMetricsServer } from './http/metrics.ts';
 import { Registry } from './registry/registry.ts';
@@ -128,6 +130,27 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     retry: { baseMs: config.events.retryBaseMs, maxMs: config.events.retryMaxMs },
   });
   webhooks.start();
+  // Every node runs one (unless scan.enabled is off); scans are shared out by their leases.
+  const scans = new ScanWorker({
+    registry,
+    events: meta.events,
+    log,
+    settings: {
+      enabled: config.scan.enabled,
+      concurrency: config.scan.concurrency,
+      pollIntervalMs: config.scan.pollIntervalMs,
+      leaseSeconds: config.scan.leaseSeconds,
+      maxAttempts: config.scan.maxAttempts,
+      maxDatabaseAgeDays: config.scan.maxDatabaseAgeDays,
+      limits: {
+        ...defaultScanLimits,
+        maxUncompressedBytes: config.scan.limits.maxUncompressedLayerBytes,
+        maxEntries: config.scan.limits.maxLayerEntries,
+        maxCompressionRatio: config.scan.limits.maxCompressionRatio,
+      },
+    },
+  });
+  scans.start();
   const metrics = config.metrics.listen === undefined ? undefined : await startMetricsServer({ meta, log, listen: config.metrics.listen, jobs: ['gc', 'lifecycle', 'upload-sweep', 'events-prune'] });
 
   return {
@@ -139,6 +162,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     async close() {
       await metrics?.close();
       await webhooks.stop();
+      await scans.stop();
       await scheduler.stop();
       await server.close();
       await registry.close();

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/config.ts';
 import { Identity, IdentityConflictError, userArn } from '../iam/identity.ts';
@@ -19,6 +19,9 @@ import { allowAll } from '../registry/access.ts';
 import { runAllLifecycles, runLifecycle } from '../lifecycle/runner.ts';
 import { collectGarbage, storageReport } from '../gc/collector.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
+import { importInputs, pushBundle } from '../scan/admin.ts';
+import { createBundle } from '../scan/vulndb/bundle.ts';
+import { vulnDbStatus } from '../scan/vulndb/import.ts';
 
 /**
  * `berth`: the offline administration command. It opens the metadata store directly (the same
@@ -74,6 +77,16 @@ Commands:
   events test --id ID                     send a signed "Berth Test Event" now and print the receiver's answer
   events deliveries --id ID               list the subscription's dead letters: events it gave up on
   events redeliver --id ID [--seq N]      send the dead letters (or one) again now; those delivered are removed
+  vulndb import PATH... [--account ID] [--public-key FILE] [--require-signature]
+                                          import vulnerability data (docs/scanning.md): OSV all.zip exports, OSV
+                                          JSON files or directories, the Debian security tracker JSON, Berth
+                                          bundles, or oci://REPOSITORY:TAG (a bundle pushed into the registry);
+                                          each source replaces the one of its name, atomically
+  vulndb status                           the database's sources, record counts and age
+  vulndb bundle --out FILE [--private-key FILE] PATH...
+                                          pack exports into one bundle, signed with an Ed25519 key when given
+  vulndb push --repository NAME [--tag TAG] [--account ID] FILE
+                                          push a bundle into the registry as an OCI artifact (tag "latest")
 `;
 
 class UsageError extends Error {}
@@ -100,6 +113,11 @@ const own = {
   'timeout-seconds': { type: 'string' },
   'max-attempts': { type: 'string' },
   seq: { type: 'string' },
+  'public-key': { type: 'string' },
+  'private-key': { type: 'string' },
+  'require-signature': { type: 'boolean' },
+  out: { type: 'string' },
+  tag: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -598,6 +616,44 @@ export async function run(argv: string[]): Promise<number> {
           if (batch.length < 1000 || remaining <= 0) return 0;
           afterId = batch[batch.length - 1]!.id;
         }
+      }
+      case 'vulndb import': {
+        const inputs = positionals.slice(2);
+        if (inputs.length === 0) throw new UsageError('vulndb import needs at least one PATH');
+        const account = (values['account'] as string | undefined) ?? (await store.listAccounts())[0]?.id ?? '';
+        const publicKey = values['public-key'] ? readFileSync(values['public-key'] as string, 'utf8') : undefined;
+        const log = createLogger({ level: 'info' });
+        const summary = await withRegistry(config, meta, (registry) =>
+          importInputs(registry, account, inputs, { ...(publicKey ? { publicKey } : {}), requireSignature: values['require-signature'] === true, log }),
+        );
+        print({ version: summary.version, sources: summary.sources.map((s) => ({ ...s, updatedAt: new Date(s.updatedAtMs).toISOString() })), notes: summary.notes });
+        return 0;
+      }
+      case 'vulndb status': {
+        const status = await vulnDbStatus(meta.vulndb);
+        print({
+          version: status.version,
+          oldestUpdatedAt: status.oldestUpdatedAtMs === undefined ? null : new Date(status.oldestUpdatedAtMs).toISOString(),
+          sources: status.sources.map((s) => ({ name: s.name, description: s.description, records: s.recordCount, updatedAt: new Date(s.updatedAtMs).toISOString(), importedAt: new Date(s.importedAtMs).toISOString(), ageDays: Math.floor(s.ageMs / 86_400_000), sha256: s.sha256 })),
+        });
+        return 0;
+      }
+      case 'vulndb bundle': {
+        const inputs = positionals.slice(2);
+        if (inputs.length === 0) throw new UsageError('vulndb bundle needs at least one PATH');
+        const privateKey = values['private-key'] ? readFileSync(values['private-key'] as string, 'utf8') : undefined;
+        const created = await createBundle(inputs, need(values, 'out'), privateKey ? { privateKey } : {});
+        print({ file: created.file, sha256: created.sha256, size: created.size, signed: created.isSigned, sources: created.manifest.sources });
+        return 0;
+      }
+      case 'vulndb push': {
+        const file = positionals[2];
+        if (!file) throw new UsageError('vulndb push needs the bundle FILE');
+        const account = (values['account'] as string | undefined) ?? (await store.listAccounts())[0]?.id ?? '';
+        const tag = (values['tag'] as string | undefined) ?? 'latest';
+        const pushed = await withRegistry(config, meta, (registry) => pushBundle(registry, account, need(values, 'repository'), tag, file));
+        print({ repository: values['repository'], tag, ...pushed, import: `berth vulndb import oci://${String(values['repository'])}:${tag}` });
+        return 0;
       }
       default:
         throw new UsageError(`unknown command: ${positionals.join(' ')}`);

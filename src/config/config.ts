@@ -53,6 +53,16 @@ export const settings = [
   { key: 'events.retryBaseMs', kind: 'integer', default: 1000, min: 1, doc: 'A failed webhook delivery is retried after a random delay of up to this, doubling with each further failure (full jitter).' },
   { key: 'events.retryMaxMs', kind: 'integer', default: 600000, min: 1, doc: 'The longest delay between two attempts at a webhook delivery; at least `events.retryBaseMs`.' },
   { key: 'events.webhooks', kind: 'json', default: undefined, doc: 'Webhook subscriptions managed by the configuration: a JSON array of `{id, url, account, pattern, secret | secretFile, headers, timeoutSeconds, maxAttempts, enabled}` (docs/webhooks.md). Applied at each start, where entries removed from the list are unsubscribed. Default: none.' },
+  { key: 'scan.enabled', kind: 'boolean', default: true, doc: 'Run image scans on this node (docs/scanning.md). Off, the scanning API still records configuration and requests, and other nodes run the scans.' },
+  { key: 'scan.concurrency', kind: 'integer', default: 1, min: 1, doc: 'Images a node scans at once.' },
+  { key: 'scan.pollIntervalMs', kind: 'integer', default: 1000, min: 10, doc: 'How often an idle node looks for pushes to scan, requested scans and a newly imported vulnerability database.' },
+  { key: 'scan.leaseSeconds', kind: 'integer', default: 60, min: 1, doc: 'A node scans an image under a lease renewed every third of this; a scan whose node dies is taken over after at most this long.' },
+  { key: 'scan.maxAttempts', kind: 'integer', default: 3, min: 1, doc: 'Attempts at one scan whose node died or failed unexpectedly before it is FAILED.' },
+  { key: 'scan.manualScanQuotaSeconds', kind: 'integer', default: 86400, min: 0, doc: 'StartImageScan scans an image at most once per this long (ECR: once every 24 hours), answering LimitExceededException within it. 0: no limit.' },
+  { key: 'scan.maxDatabaseAgeDays', kind: 'integer', default: 30, min: 0, doc: 'A scan fails, saying so, when the newest source of the vulnerability database is older than this. 0: no limit.' },
+  { key: 'scan.limits.maxUncompressedLayerBytes', kind: 'integer', default: 16 * 1024 * 1024 * 1024, min: 1024, doc: 'A layer that unpacks to more than this fails its scan (decompression bombs).' },
+  { key: 'scan.limits.maxLayerEntries', kind: 'integer', default: 1000000, min: 1, doc: 'A layer with more tar entries than this fails its scan.' },
+  { key: 'scan.limits.maxCompressionRatio', kind: 'integer', default: 200, min: 1, doc: 'A layer whose unpacked size passes 1 GiB and more than this many times its compressed size fails its scan (decompression bombs).' },
   { key: 'metrics.listen', kind: 'string', default: undefined, doc: 'HOST:PORT of a separate listener serving Prometheus metrics at /metrics (storage per repository and account, background jobs). Unauthenticated: keep it on loopback or a private network. Unset, there is none.' },
   { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },
   { key: 'cache.ttlSeconds', kind: 'integer', default: 10, min: 0, doc: 'How long a node trusts repositories and manifests it has read (deletions made through another node show after at most this long; tags are never cached).' },
@@ -89,6 +99,16 @@ export interface Config {
   lifecycle: { intervalSeconds: number };
   gc: { graceSeconds: number; intervalSeconds: number; delaySeconds: number; deleteUntagged: boolean };
   events: { retentionSeconds: number; pollIntervalMs: number; leaseSeconds: number; retryBaseMs: number; retryMaxMs: number; webhooks: ConfigWebhook[] };
+  scan: {
+    enabled: boolean;
+    concurrency: number;
+    pollIntervalMs: number;
+    leaseSeconds: number;
+    maxAttempts: number;
+    manualScanQuotaSeconds: number;
+    maxDatabaseAgeDays: number;
+    limits: { maxUncompressedLayerBytes: number; maxLayerEntries: number; maxCompressionRatio: number };
+  };
   metrics: { listen: string | undefined };
   cache: { ttlSeconds: number; manifestBytes: number };
   server: { shutdownGraceSeconds: number; trustProxy: boolean | number | string[] | undefined };
@@ -336,6 +356,20 @@ export function loadConfig(options: LoadOptions = {}): Config {
       retryBaseMs: get<number>('events.retryBaseMs'),
       retryMaxMs: get<number>('events.retryMaxMs'),
       webhooks,
+    },
+    scan: {
+      enabled: get<boolean>('scan.enabled'),
+      concurrency: get<number>('scan.concurrency'),
+      pollIntervalMs: get<number>('scan.pollIntervalMs'),
+      leaseSeconds: get<number>('scan.leaseSeconds'),
+      maxAttempts: get<number>('scan.maxAttempts'),
+      manualScanQuotaSeconds: get<number>('scan.manualScanQuotaSeconds'),
+      maxDatabaseAgeDays: get<number>('scan.maxDatabaseAgeDays'),
+      limits: {
+        maxUncompressedLayerBytes: get<number>('scan.limits.maxUncompressedLayerBytes'),
+        maxLayerEntries: get<number>('scan.limits.maxLayerEntries'),
+        maxCompressionRatio: get<number>('scan.limits.maxCompressionRatio'),
+      },
     },
     metrics: { listen: metricsListen },
     cache: { ttlSeconds: get<number>('cache.ttlSeconds'), manifestBytes: get<number>('cache.manifestBytes') },

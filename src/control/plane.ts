@@ -26,6 +26,8 @@ export interface ControlDeps {
   authEnabled: boolean;
   /** Largest request body (PutImage carries a manifest). */
   maxBodyBytes: number;
+  /** StartImageScan's quota (scan.manualScanQuotaSeconds). */
+  scanning: { manualScanQuotaSeconds: number };
 }
 
 /** What an action handler gets: the authenticated caller and a way to ask IAM about it. */

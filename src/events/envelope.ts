@@ -40,6 +40,8 @@
  * | `Berth Repository Action`       | `POLICY_CHANGE` | a repository's permissions or lifecycle policy is set or deleted | the repository ARN |
  * | `Berth Registry Action`         | `POLICY_CHANGE` | the registry's permissions policy is set or deleted              | `[]`               |
  * | `Berth Lifecycle Policy Action` | `EXPIRE`        | a lifecycle policy run deletes an image, once per image          | the repository ARN |
+ * | `ECR Image Scan`                | (none)          | an image scan finishes, complete or failed                       | the repository ARN |
+ * | `Berth Image Scan Action`       | `FINDINGS_CHANGE` | a database import re-matched a continuously scanned image and its findings changed | the repository ARN |
  *
  * Detail fields, all strings unless marked:
  *
@@ -67,6 +69,14 @@
  *   (array; empty for an untagged image, as in ECR's `ECR Image Scan`), `rule-priority` (number:
  *   the rule that expired it), `dependent-digests` (array: the child manifests and referrers
  *   deleted with it, in digest order), `action-type`.
+ * - `ECR Image Scan` (ECR's own shape, from the User Guide's sample): `scan-status` (`"COMPLETE"`
+ *   or `"FAILED"`), `repository-name`, `finding-severity-counts` (object: severity to number,
+ *   only the severities found; empty for a failed scan), `image-digest`, `image-tags` (array).
+ * - `Berth Image Scan Action`: `result`, `repository-name`, `image-digest`, `image-tags`,
+ *   `finding-severity-counts` (after the change), `added` and `fixed` (arrays of
+ *   `{"name", "package-name", "package-version"}`: findings the new database added, and those it
+ *   no longer reports), `action-type` (`"FINDINGS_CHANGE"`). ECR reports such changes through
+ *   Amazon Inspector's own events, which Berth does not imitate.
  *
  * `result` is always `"SUCCESS"`: Berth emits an event once the change is committed, and a failed
  * request changes nothing.
@@ -86,7 +96,7 @@
  * so a single rule on the source receives everything Berth emits. Lifecycle expirations do not
  * also produce `ECR Image Action` DELETE events: ECR documents no such event for them.
  *
- * Not emitted (yet): ECR's `ECR Image Scan`, `ECR Scan Resource Change`, `ECR Replication Action`,
+ * Not emitted (yet): ECR's `ECR Scan Resource Change`, `ECR Replication Action`,
  * `ECR Pull Through Cache Action`, `ECR Referrer Action` and `ECR Artifact Action`, and the
  * `UPDATE_STORAGE_CLASS` image actions of archival; Berth has no counterpart to most of them yet.
  */
@@ -98,7 +108,9 @@ export type DetailType =
   | 'Berth Image Action'
   | 'Berth Repository Action'
   | 'Berth Registry Action'
-  | 'Berth Lifecycle Policy Action';
+  | 'Berth Lifecycle Policy Action'
+  | 'ECR Image Scan'
+  | 'Berth Image Scan Action';
 
 export interface Envelope<T extends DetailType, D> {
   version: '0';
@@ -161,13 +173,34 @@ export interface LifecycleExpireDetail {
   'action-type': 'EXPIRE';
 }
 
+export interface ImageScanDetail {
+  'scan-status': 'COMPLETE' | 'FAILED';
+  'repository-name': string;
+  'finding-severity-counts': Record<string, number>;
+  'image-digest': string;
+  'image-tags': string[];
+}
+
+export interface ScanChangeDetail {
+  result: 'SUCCESS';
+  'repository-name': string;
+  'image-digest': string;
+  'image-tags': string[];
+  'finding-severity-counts': Record<string, number>;
+  added: Array<{ name: string; 'package-name': string; 'package-version': string }>;
+  fixed: Array<{ name: string; 'package-name': string; 'package-version': string }>;
+  'action-type': 'FINDINGS_CHANGE';
+}
+
+export type ImageScanEvent = Envelope<'ECR Image Scan', ImageScanDetail>;
+export type ScanChangeEvent = Envelope<'Berth Image Scan Action', ScanChangeDetail>;
 export type ImageActionEvent = Envelope<'ECR Image Action', ImageActionDetail>;
 export type TagMoveEvent = Envelope<'Berth Image Action', TagMoveDetail>;
 export type RepositoryActionEvent = Envelope<'Berth Repository Action', RepositoryActionDetail>;
 export type RegistryActionEvent = Envelope<'Berth Registry Action', RegistryActionDetail>;
 export type LifecycleExpireEvent = Envelope<'Berth Lifecycle Policy Action', LifecycleExpireDetail>;
 
-export type BerthEvent = ImageActionEvent | TagMoveEvent | RepositoryActionEvent | RegistryActionEvent | LifecycleExpireEvent;
+export type BerthEvent = ImageActionEvent | TagMoveEvent | RepositoryActionEvent | RegistryActionEvent | LifecycleExpireEvent | ImageScanEvent | ScanChangeEvent;
 
 /** An event and its ordering partition: the repository's name, or null for the registry itself. */
 export interface BuiltEvent<E extends BerthEvent = BerthEvent> {
@@ -299,6 +332,48 @@ export function lifecycleImageExpired(o: LifecycleImageExpiredOptions): BuiltEve
     'action-type': 'EXPIRE',
   };
   return { event: envelope(o, 'Berth Lifecycle Policy Action', [arnOf(o)], detail), repository: o.repositoryName };
+}
+
+export interface ImageScannedOptions extends RepositoryOptions {
+  status: 'COMPLETE' | 'FAILED';
+  imageDigest: string;
+  imageTags: readonly string[];
+  severityCounts: Readonly<Record<string, number>>;
+}
+
+/** `ECR Image Scan`: a scan finished. */
+export function imageScanned(o: ImageScannedOptions): BuiltEvent<ImageScanEvent> {
+  const detail: ImageScanDetail = {
+    'scan-status': o.status,
+    'repository-name': o.repositoryName,
+    'finding-severity-counts': { ...o.severityCounts },
+    'image-digest': o.imageDigest,
+    'image-tags': [...o.imageTags],
+  };
+  return { event: envelope(o, 'ECR Image Scan', [arnOf(o)], detail), repository: o.repositoryName };
+}
+
+export interface ScanFindingsChangedOptions extends RepositoryOptions {
+  imageDigest: string;
+  imageTags: readonly string[];
+  severityCounts: Readonly<Record<string, number>>;
+  added: ScanChangeDetail['added'];
+  fixed: ScanChangeDetail['fixed'];
+}
+
+/** `Berth Image Scan Action` FINDINGS_CHANGE: a re-match against a new database changed an image's findings. */
+export function scanFindingsChanged(o: ScanFindingsChangedOptions): BuiltEvent<ScanChangeEvent> {
+  const detail: ScanChangeDetail = {
+    result: 'SUCCESS',
+    'repository-name': o.repositoryName,
+    'image-digest': o.imageDigest,
+    'image-tags': [...o.imageTags],
+    'finding-severity-counts': { ...o.severityCounts },
+    added: o.added,
+    fixed: o.fixed,
+    'action-type': 'FINDINGS_CHANGE',
+  };
+  return { event: envelope(o, 'Berth Image Scan Action', [arnOf(o)], detail), repository: o.repositoryName };
 }
 
 /**

@@ -12,6 +12,7 @@ import type { RepositoryInit } from './creation-templates.ts';
 import { Images, type PutManifestResult } from './images.ts';
 import type { RepoRef } from './names.ts';
 import { Repositories, type RepositoryDeletion } from './repositories.ts';
+import { Scans } from './scans.ts';
 import { Uploads, type ChunkBounds } from './uploads.ts';
 
 export type { ChunkBounds, PutManifestResult, RegistryOptions, RepositoryDeletion };
@@ -36,6 +37,8 @@ export class Registry {
   private readonly repositories: Repositories;
   private readonly uploads: Uploads;
   private readonly images: Images;
+  /** Image scanning: configuration, the scan queue and records, caches, the vulnerability database. */
+  readonly scans: Scans;
 
   constructor(options: RegistryOptions) {
     this.options = options;
@@ -56,6 +59,7 @@ export class Registry {
     this.repositories = new Repositories(ctx);
     this.uploads = new Uploads(ctx, this.repositories);
     this.images = new Images(ctx, this.repositories);
+    this.scans = new Scans(ctx);
     this.redirects = new BlobRedirects(options.blobs, options.blobRedirect ?? 'never', options.blobRedirectTtlSeconds ?? 1200);
   }
 

@@ -2,10 +2,11 @@ import { isRegistryError } from '../../errors/catalogue.ts';
 import { digestOf, isDigest, parseDigest, type Digest } from '../../digest/digest.ts';
 import { isIndexMediaType } from '../../registry/manifest.ts';
 import { isValidTag, type RepoRef } from '../../registry/names.ts';
-import type { ImageId, ImageRecord, TagStatus } from '../../store/meta/meta-store.ts';
+import type { ImageId, ImageRecord, Repository, TagStatus } from '../../store/meta/meta-store.ts';
 import { AwsError } from '../aws-error.ts';
 import type { ActionContext, ActionHandler } from '../plane.ts';
 import { afterToken, nextTokenAfter, pushTargetOf, repositoryOf } from './common.ts';
+import { imageScanSummaries } from './scanning.ts';
 
 /**
  * ECR's image operations: ListImages, DescribeImages, BatchGetImage, PutImage, BatchDeleteImage
@@ -19,7 +20,7 @@ const DEFAULT_PAGE = 100;
 /** ECR's digest grammar (ImageFailure reasons quote it). */
 const ECR_DIGEST = /^[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+$/;
 
-interface ImageIdentifier {
+export interface ImageIdentifier {
   imageDigest?: string;
   imageTag?: string;
 }
@@ -36,7 +37,7 @@ type Resolved = { digest: Digest; tag?: string | undefined } | { failure: ImageF
  * The image an ImageIdentifier names, or why it names none, in BatchGetImage's and
  * BatchDeleteImage's failure words. With both a tag and a digest, the tag must point at it.
  */
-async function resolveImageId(ctx: ActionContext, repositoryId: number, id: ImageIdentifier): Promise<Resolved> {
+export async function resolveImageId(ctx: ActionContext, repositoryId: number, id: ImageIdentifier): Promise<Resolved> {
   const fail = (failureCode: ImageFailure['failureCode'], failureReason: string): Resolved => ({ failure: { imageId: id, failureCode, failureReason } });
   const { imageDigest, imageTag } = id;
   if (imageDigest === undefined && imageTag === undefined) return fail('MissingDigestAndTag', 'Invalid request parameters: both tag and digest cannot be null');
@@ -82,7 +83,7 @@ function layerBytes(doc: Record<string, any>): number {
  * (as ECR: compressed, as pushed; the config is not counted); for an index (manifest list), the
  * sum of the sizes of the images it lists that the repository holds.
  */
-async function imageDetails(ctx: ActionContext, repo: { ref: RepoRef; id: number }, images: ImageRecord[]): Promise<Record<string, unknown>[]> {
+async function imageDetails(ctx: ActionContext, repo: { ref: RepoRef; id: number; repository: Repository }, images: ImageRecord[]): Promise<Record<string, unknown>[]> {
   const docs = new Map<string, Record<string, any>>();
   for (const [i, image] of images.entries()) {
     docs.set(image.digest, manifestJson(image));
@@ -94,6 +95,7 @@ async function imageDetails(ctx: ActionContext, repo: { ref: RepoRef; id: number
   if (children.length > 0) {
     for (const child of (await ctx.deps.registry.getImages(repo.id, children)).values()) childSizes.set(child.digest, layerBytes(manifestJson(child)));
   }
+  const scans = await imageScanSummaries(ctx, repo.repository, images.map((i) => i.digest));
   return images.map((image) => {
     const doc = docs.get(image.digest)!;
     const isIndex = isIndexMediaType(image.mediaType);
@@ -111,12 +113,13 @@ async function imageDetails(ctx: ActionContext, repo: { ref: RepoRef; id: number
       ...(artifactMediaType ? { artifactMediaType } : {}),
       ...(pulledAt !== null ? { lastRecordedPullTime: new Date(pulledAt) } : {}),
       ...(image.subjectDigest ? { subjectManifestDigest: image.subjectDigest } : {}),
+      ...scans.get(image.digest),
       imageStatus: 'ACTIVE',
     };
   });
 }
 
-function imageNotFound(ref: RepoRef, id: ImageIdentifier): AwsError {
+export function imageNotFound(ref: RepoRef, id: ImageIdentifier): AwsError {
   return new AwsError(
     'ImageNotFoundException',
     `The image with imageId {imageDigest:'${id.imageDigest ?? 'null'}', imageTag:'${id.imageTag ?? 'null'}'} does not exist within the repository with name '${ref.name}' in the registry with id '${ref.account}'`,

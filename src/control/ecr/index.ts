@@ -5,6 +5,7 @@ import { lifecycleActions } from './lifecycle.ts';
 import { policyActions } from './policies.ts';
 import { registryActions } from './registry.ts';
 import { repositoryActions } from './repositories.ts';
+import { scanningActions } from './scanning.ts';
 import { templateActions } from './templates.ts';
 
 /** Every ECR operation Berth implements, by name (docs/ecr-api.md lists them all with their status). */
@@ -16,4 +17,5 @@ export const ecrActions: Record<string, ActionHandler> = {
   ...repositoryActions,
   ...templateActions,
   ...registryActions,
+  ...scanningActions,
 };

@@ -3,6 +3,8 @@ import type { BlobInfo } from '../blob/blob-store.ts';
 import type { IdentityStore } from './identity-store.ts';
 import type { GcStore } from './gc-store.ts';
 import type { LifecycleStore } from './lifecycle-store.ts';
+import type { ScanStore } from './scan-store.ts';
+import type { VulnDbStore } from './vulndb-store.ts';
 import type { EventStore } from './event-store.ts';
 
 export interface Repository {
@@ -143,6 +145,10 @@ export interface MetaStore {
   readonly lifecycle: LifecycleStore;
   /** The event outbox and its consumers' cursors (docs/adr/0012-event-outbox.md). */
   readonly events: EventStore;
+  /** Image scanning: configuration, cached analyses, scan records and queue (docs/scanning.md). */
+  readonly scan: ScanStore;
+  /** The vulnerability database scans match against (docs/scanning.md). */
+  readonly vulndb: VulnDbStore;
 
   /** Runs fn with a store whose writes commit together, or not at all if fn rejects. */
   transaction<T>(fn: (tx: MetaStore) => Promise<T>): Promise<T>;

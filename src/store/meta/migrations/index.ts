@@ -7,6 +7,8 @@ import * as m0005 from './0005-postgres-byte-order.ts';
 import * as m0006 from './0006-gc-and-lifecycle.ts';
 import * as m0007 from './0007-covering-indexes.ts';
 import * as m0008 from './0008-events.ts';
+import * as m0009 from './0009-vulndb.ts';
+import * as m0010 from './0010-scan.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 interface DialectMigration {
@@ -23,6 +25,8 @@ const all: Record<string, DialectMigration> = {
   '0006-gc-and-lifecycle': m0006,
   '0007-covering-indexes': m0007,
   '0008-events': m0008,
+  '0009-vulndb': m0009,
+  '0010-scan': m0010,
 };
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

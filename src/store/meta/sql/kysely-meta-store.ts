@@ -10,6 +10,10 @@ import type { LifecycleStore } from '../lifecycle-store.ts';
 import type { EventStore } from '../event-store.ts';
 import { KyselyGcStore } from './kysely-gc-store.ts';
 import { KyselyLifecycleStore } from './kysely-lifecycle-store.ts';
+import { KyselyScanStore } from './kysely-scan-store.ts';
+import { KyselyVulnDbStore } from './kysely-vulndb-store.ts';
+import type { VulnDbStore } from '../vulndb-store.ts';
+import type { ScanStore } from '../scan-store.ts';
 import { KyselyEventStore } from './kysely-event-store.ts';
 import { yieldToEventLoop } from './pacing.ts';
 import { deleteManifestRows, IN_CHUNK, lockManifests, touchBlobs, withLock, type Db, type Dialect } from './locks.ts';
@@ -86,6 +90,8 @@ export class KyselyMetaStore implements MetaStore {
   readonly gc: GcStore;
   readonly lifecycle: LifecycleStore;
   readonly events: EventStore;
+  readonly scan: ScanStore;
+  readonly vulndb: VulnDbStore;
 
   constructor(db: Kysely<Schema>, options: { dialect: Dialect; tx?: Transaction<Schema> }) {
     this.root = db;
@@ -96,6 +102,8 @@ export class KyselyMetaStore implements MetaStore {
     this.gc = new KyselyGcStore(this.db, this.dialect, inTransaction);
     this.lifecycle = new KyselyLifecycleStore(this.db);
     this.events = new KyselyEventStore(this.db, this.dialect, inTransaction);
+    this.scan = new KyselyScanStore(this.db, this.dialect, inTransaction);
+    this.vulndb = new KyselyVulnDbStore(this.db, this.dialect, inTransaction);
   }
 
   /**

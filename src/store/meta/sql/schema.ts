@@ -1,7 +1,9 @@
 import type { Generated } from 'kysely';
+import type { ScanSchema } from './schema-scan.ts';
+import type { VulnDbSchema } from './schema-vulndb.ts';
 
 /** Table shapes as Kysely sees them. docs/metadata-schema.md describes the same tables. */
-export interface Schema {
+export interface Schema extends ScanSchema, VulnDbSchema {
   repositories: {
     id: Generated<number>;
     account_id: string;

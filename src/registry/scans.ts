@@ -1,0 +1,123 @@
+import { imageScanned, scanFindingsChanged, type ScanChangeDetail } from '../events/envelope.ts';
+import type { RegistryScanningRow, ScanOutcome, ScanRecord } from '../store/meta/scan-store.ts';
+import type { VulnDbStore } from '../store/meta/vulndb-store.ts';
+import type { RegistryContext } from './context.ts';
+import { eventContext, recordEvents } from './event-log.ts';
+
+/**
+ * Image scanning's part of the registry (docs/scanning.md): the registry scanning
+ * configuration, the scan records that are also the scan queue, the analysers' caches, and the
+ * vulnerability database. A finished scan and its `ECR Image Scan` event commit together.
+ */
+export class Scans {
+  private readonly ctx: RegistryContext;
+
+  constructor(ctx: RegistryContext) {
+    this.ctx = ctx;
+  }
+
+  /** The vulnerability database's store: imports write it, matching reads it. */
+  get vulnDb(): VulnDbStore {
+    return this.ctx.meta.vulndb;
+  }
+
+  configuration(accountId: string): Promise<RegistryScanningRow | undefined> {
+    return this.ctx.meta.scan.registryScanning(accountId);
+  }
+
+  putConfiguration(accountId: string, row: RegistryScanningRow): Promise<void> {
+    return this.ctx.meta.scan.putRegistryScanning(accountId, row);
+  }
+
+  get(repositoryId: number, digest: string): Promise<ScanRecord | undefined> {
+    return this.ctx.meta.scan.getScan(repositoryId, digest);
+  }
+
+  getMany(repositoryId: number, digests: string[]): Promise<Map<string, ScanRecord>> {
+    return this.ctx.meta.scan.getScans(repositoryId, digests);
+  }
+
+  request(repositoryId: number, digest: string, request: { reason: string; scanType: 'BASIC' | 'ENHANCED'; isManual?: boolean }): Promise<boolean> {
+    return this.ctx.meta.scan.requestScan(repositoryId, digest, { ...request, nowMs: this.ctx.now() });
+  }
+
+  claim(owner: string, untilMs: number, limit: number): Promise<ScanRecord[]> {
+    return this.ctx.meta.scan.claimScans(owner, this.ctx.now(), untilMs, limit);
+  }
+
+  renew(record: ScanRecord, owner: string, untilMs: number): Promise<boolean> {
+    return this.ctx.meta.scan.renewScan(record.repositoryId, record.digest, owner, untilMs);
+  }
+
+  /**
+   * Records the outcome while `owner` still holds the scan, with its `ECR Image Scan` event
+   * (none for an unsupported image or an index: its platform images send theirs); resolves false when another node took it.
+   */
+  async finish(record: ScanRecord, owner: string, outcome: ScanOutcome, tags: readonly string[]): Promise<boolean> {
+    return this.ctx.meta.transaction(async (tx) => {
+      if (!(await tx.scan.finishScan(record.repositoryId, record.digest, owner, outcome))) return false;
+      if (outcome.status === 'COMPLETE' || outcome.status === 'FAILED') {
+        const counts = outcome.severityCounts ? (JSON.parse(outcome.severityCounts) as Record<string, number>) : {};
+        const event = imageScanned({
+          ...eventContext(record.accountId, this.ctx.region, outcome.completedAtMs),
+          repositoryName: record.repositoryName,
+          status: outcome.status,
+          imageDigest: record.digest,
+          imageTags: tags,
+          severityCounts: counts,
+        });
+        await recordEvents(tx, outcome.completedAtMs, [event]);
+      }
+      return true;
+    });
+  }
+
+  /** COMPLETE scans matched before database version `belowVersion`, in key order. */
+  stale(belowVersion: number, after: { repositoryId: number; digest: string } | undefined, limit: number): Promise<ScanRecord[]> {
+    return this.ctx.meta.scan.staleScans(belowVersion, after, limit);
+  }
+
+  /**
+   * Replaces a scan's findings after a re-match; with `change`, also emits the
+   * `Berth Image Scan Action` event saying what changed, in the same transaction.
+   */
+  async rematch(record: ScanRecord, outcome: ScanOutcome, change?: { tags: readonly string[]; added: ScanChangeDetail['added']; fixed: ScanChangeDetail['fixed'] }): Promise<boolean> {
+    return this.ctx.meta.transaction(async (tx) => {
+      if (!(await tx.scan.rematchScan(record.repositoryId, record.digest, outcome))) return false;
+      if (change) {
+        const counts = outcome.severityCounts ? (JSON.parse(outcome.severityCounts) as Record<string, number>) : {};
+        const event = scanFindingsChanged({
+          ...eventContext(record.accountId, this.ctx.region, outcome.completedAtMs),
+          repositoryName: record.repositoryName,
+          imageDigest: record.digest,
+          imageTags: change.tags,
+          severityCounts: counts,
+          added: change.added,
+          fixed: change.fixed,
+        });
+        await recordEvents(tx, outcome.completedAtMs, [event]);
+      }
+      return true;
+    });
+  }
+
+  layerFacts(diffId: string, analyserVersion: number): Promise<string | undefined> {
+    return this.ctx.meta.scan.layerFacts(diffId, analyserVersion);
+  }
+
+  putLayerFacts(diffId: string, analyserVersion: number, facts: string): Promise<void> {
+    return this.ctx.meta.scan.putLayerFacts(diffId, analyserVersion, facts, this.ctx.now());
+  }
+
+  inventory(imageDigest: string, analyserVersion: number): Promise<string | undefined> {
+    return this.ctx.meta.scan.inventory(imageDigest, analyserVersion);
+  }
+
+  putInventory(imageDigest: string, analyserVersion: number, inventory: string): Promise<void> {
+    return this.ctx.meta.scan.putInventory(imageDigest, analyserVersion, inventory, this.ctx.now());
+  }
+
+  countByStatus(): Promise<Record<string, number>> {
+    return this.ctx.meta.scan.countByStatus();
+  }
+}

@@ -1,0 +1,354 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Digest } from '../digest/digest.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Registry } from '../registry/registry.ts';
+import type { EventStore } from '../store/meta/event-store.ts';
+import type { ScanOutcome, ScanRecord } from '../store/meta/scan-store.ts';
+import type { VulnDbStore } from '../store/meta/vulndb-store.ts';
+import { ScanInputError } from './analyse/analyser.ts';
+import { ANALYSER_VERSION, type ScanLimits } from './analyse/index.ts';
+import { Matcher, matchInventory } from './match/matcher.ts';
+import { repositoryScanning, storedScanning, type ScanningConfiguration } from './policy.ts';
+import { diffFindings, parseStoredFindings, severityCounts, storeFindings } from './results.ts';
+import { imageInventory, scanTarget } from './scanner.ts';
+import type { Finding, Inventory } from './types.ts';
+
+/** The event-log consumer that turns pushes into scans (docs/adr/0012-event-outbox.md). */
+export const SCAN_ON_PUSH_CONSUMER = 'scan-on-push';
+/**
+ * The consumer whose lease makes one node re-match continuously scanned images after an import;
+ * its cursor is the database version it last finished re-matching at, not an event number.
+ */
+export const REMATCH_CONSUMER = 'scan-rematch';
+
+export interface ScanSettings {
+  enabled: boolean;
+  concurrency: number;
+  pollIntervalMs: number;
+  leaseSeconds: number;
+  maxAttempts: number;
+  maxDatabaseAgeDays: number;
+  limits: ScanLimits;
+}
+
+export interface ScanWorkerOptions {
+  registry: Registry;
+  events: EventStore;
+  log: Logger;
+  settings: ScanSettings;
+  now?: () => number;
+}
+
+const DAY_MS = 86_400_000;
+
+
+/**
+ * Why a scan cannot be matched now, or undefined when it can: no database imported, or one
+ * older than `scan.maxDatabaseAgeDays` (issue 13: never COMPLETE with no findings because the
+ * database was missing). The database is as old as its least recently updated source.
+ */
+export async function databaseProblem(db: VulnDbStore, maxAgeDays: number, nowMs: number): Promise<{ problem?: string; version: number; updatedAtMs: number | null }> {
+  const status = await db.status();
+  if (status.version === 0 || status.sources.length === 0) {
+    return { problem: 'No vulnerability database has been imported: an operator imports one with `berth vulndb import` (docs/scanning.md).', version: status.version, updatedAtMs: null };
+  }
+  const oldest = status.sources.reduce((a, b) => (b.updatedAtMs < a.updatedAtMs ? b : a));
+  const newest = Math.max(...status.sources.map((s) => s.updatedAtMs));
+  if (maxAgeDays > 0 && nowMs - oldest.updatedAtMs > maxAgeDays * DAY_MS) {
+    const days = Math.floor((nowMs - oldest.updatedAtMs) / DAY_MS);
+    return {
+      problem: `The vulnerability database is too old: its source ${oldest.name} was last updated ${days} days ago (${new Date(oldest.updatedAtMs).toISOString().slice(0, 10)}), more than scan.maxDatabaseAgeDays (${maxAgeDays}). Import a newer one with \`berth vulndb import\`.`,
+      version: status.version,
+      updatedAtMs: newest,
+    };
+  }
+  return { version: status.version, updatedAtMs: newest };
+}
+
+/**
+ * Scanning's background work on one node (docs/scanning.md). Three loops share one timer:
+ *
+ * - pushes: the `scan-on-push` consumer of the event log reads `ECR Image Action` PUSH events
+ *   and queues a scan for each image its repository's configuration scans on push. The cursor
+ *   moves only after the scans are queued, so a node dying in between queues them again
+ *   (queueing is idempotent) and none is lost;
+ * - scans: queued scans are claimed under a lease and run, at most `concurrency` at once; a
+ *   scan whose node dies is claimed again once its lease runs out;
+ * - re-matching: when the database version grows (an import), one node re-matches the stored
+ *   inventories of continuously scanned images, without reading a layer, and emits a change
+ *   event for each image whose findings changed.
+ */
+export class ScanWorker {
+  private readonly registry: Registry;
+  private readonly events: EventStore;
+  private readonly log: Logger;
+  private readonly settings: ScanSettings;
+  private readonly now: () => number;
+  readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private ticking: Promise<void> | undefined;
+  private readonly running = new Set<Promise<void>>();
+  private readonly aborts = new Set<AbortController>();
+
+  constructor(options: ScanWorkerOptions) {
+    this.registry = options.registry;
+    this.events = options.events;
+    this.log = options.log.child({ worker: 'scan' });
+    this.settings = options.settings;
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (!this.settings.enabled) return;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const a of this.aborts) a.abort(new Error('the server is stopping'));
+    await this.ticking;
+    await Promise.allSettled([...this.running]);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.ticking = this.tick().finally(() => {
+        this.ticking = undefined;
+        this.schedule(this.settings.pollIntervalMs);
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    for (const [name, step] of [
+      ['pushes', () => this.queuePushes()],
+      ['scans', () => this.startScans()],
+      ['rematch', () => this.rematch()],
+    ] as const) {
+      if (this.stopped) return;
+      try {
+        await step();
+      } catch (err) {
+        this.log.warn({ err, step: name }, 'a scanning step failed; it is retried at the next poll');
+      }
+    }
+  }
+
+  /** One pass of each loop, waiting for the scans it started: for tests and the CLI. */
+  async runOnce(): Promise<void> {
+    await this.queuePushes();
+    await this.startScans();
+    await Promise.allSettled([...this.running]);
+    await this.rematch();
+  }
+
+  /** Reads pushes from the event log and queues the scans they call for. */
+  async queuePushes(): Promise<number> {
+    const leaseMs = this.settings.leaseSeconds * 1000;
+    const now = this.now();
+    if (!(await this.events.acquireConsumer(SCAN_ON_PUSH_CONSUMER, this.owner, now, now + leaseMs))) return 0;
+    let queued = 0;
+    const configs = new Map<string, ScanningConfiguration>();
+    for (;;) {
+      const { cursor } = await this.events.consumer(SCAN_ON_PUSH_CONSUMER);
+      const batch = await this.events.read({ after: cursor, limit: 200 });
+      if (batch.length === 0) break;
+      for (const event of batch) {
+        if (event.detailType !== 'ECR Image Action' || event.repository === null) continue;
+        const detail = (event.body as { detail?: { 'action-type'?: string; 'image-digest'?: string } }).detail;
+        if (detail?.['action-type'] !== 'PUSH' || typeof detail['image-digest'] !== 'string') continue;
+        let config = configs.get(event.accountId);
+        if (!config) {
+          config = storedScanning(await this.registry.scans.configuration(event.accountId));
+          configs.set(event.accountId, config);
+        }
+        const repository = await this.registry.findRepository({ account: event.accountId, name: event.repository });
+        if (!repository) continue;
+        const settings = await this.registry.repositorySettings(repository);
+        const applied = repositoryScanning(config, repository.name, settings.scanOnPush);
+        if (!applied.scanOnPush) continue;
+        if (await this.registry.scans.request(repository.id, detail['image-digest'], { reason: 'push', scanType: applied.scanType })) queued++;
+      }
+      if (!(await this.events.advanceConsumer(SCAN_ON_PUSH_CONSUMER, this.owner, batch.at(-1)!.seq))) break;
+      if (batch.length < 200) break;
+    }
+    if (queued > 0) this.log.info({ queued }, 'scans queued for pushes');
+    return queued;
+  }
+
+  /** Claims queued scans up to the free concurrency and runs them in the background. */
+  async startScans(): Promise<number> {
+    const free = this.settings.concurrency - this.running.size;
+    if (free <= 0) return 0;
+    const leaseMs = this.settings.leaseSeconds * 1000;
+    const claimed = await this.registry.scans.claim(this.owner, this.now() + leaseMs, free);
+    for (const record of claimed) {
+      const run = this.runScan(record).finally(() => this.running.delete(run));
+      this.running.add(run);
+    }
+    return claimed.length;
+  }
+
+  private async runScan(record: ScanRecord): Promise<void> {
+    const leaseMs = this.settings.leaseSeconds * 1000;
+    const abort = new AbortController();
+    this.aborts.add(abort);
+    const renew = setInterval(() => {
+      this.registry.scans.renew(record, this.owner, this.now() + leaseMs).then(
+        (held) => {
+          if (!held) abort.abort(new Error('another node took the scan over'));
+        },
+        (err: unknown) => this.log.warn({ err }, 'could not renew a scan lease'),
+      );
+    }, Math.max(1000, leaseMs / 3));
+    renew.unref();
+    const log = this.log.child({ repository: record.repositoryName, digest: record.digest });
+    const started = this.now();
+    try {
+      const outcome = await this.scan(record, abort.signal);
+      if (abort.signal.aborted) return;
+      const tags = (await this.registry.getImages(record.repositoryId, [record.digest as Digest])).get(record.digest as Digest)?.tags ?? [];
+      const written = await this.registry.scans.finish(record, this.owner, outcome, tags);
+      log.info({ status: outcome.status, durationMs: this.now() - started, written }, 'image scanned');
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      // Unexpected (a store or blob read failing): the lease runs out and the scan is claimed
+      // again, up to scan.maxAttempts, then it is FAILED saying why.
+      log.warn({ err, attempt: record.attempts }, 'an image scan failed unexpectedly');
+      if (record.attempts >= this.settings.maxAttempts) {
+        const message = err instanceof Error ? err.message : String(err);
+        await this.registry.scans
+          .finish(record, this.owner, failed(`The scan failed ${record.attempts} times; the last error: ${message}`, this.now()), [])
+          .catch((e: unknown) => log.warn({ err: e }, 'could not record a failed scan'));
+      }
+    } finally {
+      clearInterval(renew);
+      this.aborts.delete(abort);
+    }
+  }
+
+  /** Scans one image (or queues an index's platform images) and says what to record. */
+  private async scan(record: ScanRecord, signal: AbortSignal): Promise<ScanOutcome> {
+    const repo = { account: record.accountId, name: record.repositoryName };
+    const manifest = await this.registry.getManifest(repo, record.digest);
+    const target = scanTarget(manifest.payload, manifest.mediaType);
+    if (target.kind === 'unsupported') {
+      return { status: 'UNSUPPORTED_IMAGE', description: `UnsupportedImageError: ${target.reason}`, completedAtMs: this.now(), dbVersion: null, dbUpdatedAtMs: null, severityCounts: null, findings: null };
+    }
+    if (target.kind === 'index') {
+      // An index is scanned per platform image: each gets its own scan record; the index's
+      // status and findings are read from theirs (src/control/ecr/scanning.ts).
+      for (const child of target.children) {
+        if (await this.registry.hasManifest(record.repositoryId, child.digest)) {
+          await this.registry.scans.request(record.repositoryId, child.digest, { reason: 'index', scanType: record.scanType });
+        }
+      }
+      return { status: 'INDEX', description: 'The index is scanned per platform image.', completedAtMs: this.now(), dbVersion: null, dbUpdatedAtMs: null, severityCounts: null, findings: JSON.stringify({ children: target.children }) };
+    }
+    const db = await databaseProblem(this.registry.scans.vulnDb, this.settings.maxDatabaseAgeDays, this.now());
+    if (db.problem) return failed(db.problem, this.now());
+    try {
+      const result = await imageInventory({ registry: this.registry, repo, digest: record.digest as Digest, manifest: target.manifest, limits: this.settings.limits, log: this.log, signal });
+      const matched = await matchInventory(result.inventory, this.registry.scans.vulnDb);
+      const previous = parseStoredFindings((await this.registry.scans.get(record.repositoryId, record.digest))?.findings ?? null);
+      const stored = storeFindings(matched.findings, previous, { layerDigests: result.layerDigests, platform: result.platform, notes: [...result.inventory.notes, ...matched.notes], nowMs: this.now() });
+      const notes = stored.notes.length > 0 ? ` Notes: ${stored.notes.slice(0, 5).join('; ')}${stored.notes.length > 5 ? `; and ${stored.notes.length - 5} more` : ''}.` : '';
+      return {
+        status: 'COMPLETE',
+        description: `The scan was completed successfully.${notes}`,
+        completedAtMs: this.now(),
+        dbVersion: db.version,
+        dbUpdatedAtMs: db.updatedAtMs,
+        severityCounts: JSON.stringify(severityCounts(stored.findings)),
+        findings: JSON.stringify(stored),
+      };
+    } catch (err) {
+      if (err instanceof ScanInputError) return failed(err.message, this.now());
+      throw err;
+    }
+  }
+
+  /**
+   * After an import, re-matches the stored inventory of every COMPLETE scan of a continuously
+   * scanned repository (ENHANCED, CONTINUOUS_SCAN), one node at a time.
+   */
+  async rematch(): Promise<number> {
+    const db = this.registry.scans.vulnDb;
+    const status = await db.status();
+    const consumer = await this.events.consumer(REMATCH_CONSUMER);
+    if (status.version <= consumer.cursor) return 0;
+    const leaseMs = this.settings.leaseSeconds * 1000;
+    const now = this.now();
+    if (!(await this.events.acquireConsumer(REMATCH_CONSUMER, this.owner, now, now + leaseMs))) return 0;
+    const dbState = await databaseProblem(db, 0, now);
+    const configs = new Map<string, ScanningConfiguration>();
+    let after: { repositoryId: number; digest: string } | undefined;
+    let rematched = 0;
+    let changed = 0;
+    let lastRenew = now;
+    // One matcher for the pass: packages shared by many images are looked up and judged once.
+    const matcher = new Matcher(db);
+    for (;;) {
+      const page = await this.registry.scans.stale(status.version, after, 200);
+      if (page.length === 0) break;
+      for (const record of page) {
+        after = { repositoryId: record.repositoryId, digest: record.digest };
+        let config = configs.get(record.accountId);
+        if (!config) {
+          config = storedScanning(await this.registry.scans.configuration(record.accountId));
+          configs.set(record.accountId, config);
+        }
+        if (repositoryScanning(config, record.repositoryName, false).scanFrequency !== 'CONTINUOUS_SCAN') continue;
+        const inventoryText = await this.registry.scans.inventory(record.digest, ANALYSER_VERSION);
+        if (inventoryText === undefined) {
+          // Made by an older analyser: scan it again, reading its layers.
+          await this.registry.scans.request(record.repositoryId, record.digest, { reason: 'continuous', scanType: record.scanType });
+          continue;
+        }
+        const previous = parseStoredFindings(record.findings);
+        const matched = await matcher.match(JSON.parse(inventoryText) as Inventory);
+        const nowMs = this.now();
+        const stored = storeFindings(matched.findings, previous, {
+          layerDigests: previous?.layerDigests ?? [],
+          platform: previous?.platform ?? {},
+          notes: previous?.notes ?? [],
+          nowMs,
+        });
+        const diff = diffFindings(previous?.findings ?? [], stored.findings);
+        const outcome: ScanOutcome = {
+          status: 'COMPLETE',
+          description: record.description ?? 'The scan was completed successfully.',
+          completedAtMs: nowMs,
+          dbVersion: status.version,
+          dbUpdatedAtMs: dbState.updatedAtMs,
+          severityCounts: JSON.stringify(severityCounts(stored.findings)),
+          findings: JSON.stringify(stored),
+        };
+        const summary = (f: Finding) => ({ name: f.name, 'package-name': f.package.name, 'package-version': f.package.version });
+        const hasChange = diff.added.length > 0 || diff.fixed.length > 0;
+        const tags = hasChange ? ((await this.registry.getImages(record.repositoryId, [record.digest as Digest])).get(record.digest as Digest)?.tags ?? []) : [];
+        if (await this.registry.scans.rematch(record, outcome, hasChange ? { tags, added: diff.added.map(summary), fixed: diff.fixed.map(summary) } : undefined)) {
+          rematched++;
+          if (hasChange) changed++;
+        }
+        if (this.now() - lastRenew > leaseMs / 3) {
+          lastRenew = this.now();
+          if (!(await this.events.acquireConsumer(REMATCH_CONSUMER, this.owner, lastRenew, lastRenew + leaseMs))) return rematched;
+        }
+      }
+    }
+    await this.events.advanceConsumer(REMATCH_CONSUMER, this.owner, status.version);
+    await this.events.releaseConsumer(REMATCH_CONSUMER, this.owner);
+    this.log.info({ version: status.version, rematched, changed }, 'continuously scanned images re-matched against the new vulnerability database');
+    return rematched;
+  }
+}
+
+function failed(description: string, nowMs: number): ScanOutcome {
+  return { status: 'FAILED', description, completedAtMs: nowMs, dbVersion: null, dbUpdatedAtMs: null, severityCounts: null, findings: null };
+}

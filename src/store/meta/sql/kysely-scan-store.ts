@@ -1,0 +1,267 @@
+import type { Selectable } from 'kysely';
+import type { RegistryScanningRow, ScanOutcome, ScanRecord, ScanRecordStatus, ScanStore } from '../scan-store.ts';
+import { IN_CHUNK, type Db, type Dialect, type InTransaction } from './locks.ts';
+import type { Schema } from './schema.ts';
+
+type Row = Selectable<Schema['image_scans']> & { account_id: string; repository_name: string };
+
+function toRecord(r: Row): ScanRecord {
+  const n = (v: number | string | null): number | null => (v === null ? null : Number(v));
+  return {
+    repositoryId: Number(r.repository_id),
+    accountId: r.account_id,
+    repositoryName: r.repository_name,
+    digest: r.digest,
+    status: r.status as ScanRecordStatus,
+    description: r.description,
+    reason: r.reason,
+    scanType: r.scan_type === 'ENHANCED' ? 'ENHANCED' : 'BASIC',
+    requestedAtMs: Number(r.requested_at),
+    startedAtMs: n(r.started_at),
+    completedAtMs: n(r.completed_at),
+    dbVersion: n(r.db_version),
+    dbUpdatedAtMs: n(r.db_updated_at),
+    severityCounts: r.severity_counts,
+    findings: r.findings,
+    lastManualAtMs: n(r.last_manual_at),
+    attempts: Number(r.attempts),
+    leaseOwner: r.lease_owner,
+    leaseUntilMs: n(r.lease_until),
+  };
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string; errcode?: string; message?: string };
+  return e.code === '23505' || /UNIQUE constraint failed|constraint failed: .*PRIMARY/i.test(String(e.message ?? ''));
+}
+
+function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === '23503' || /FOREIGN KEY constraint failed/i.test(String(e.message ?? ''));
+}
+
+const COLUMNS = [
+  's.repository_id', 's.digest', 's.status', 's.description', 's.reason', 's.scan_type', 's.requested_at', 's.started_at', 's.completed_at',
+  's.db_version', 's.db_updated_at', 's.severity_counts', 's.findings', 's.last_manual_at', 's.attempts', 's.lease_owner', 's.lease_until',
+  'r.account_id', 'r.name as repository_name',
+] as const;
+
+/** Image scanning's state over Kysely; the same SQL on SQLite and PostgreSQL. */
+export class KyselyScanStore implements ScanStore {
+  private readonly db: Db;
+  private readonly dialect: Dialect;
+  private readonly inTransaction: InTransaction;
+
+  constructor(db: Db, dialect: Dialect, inTransaction: InTransaction) {
+    this.db = db;
+    this.dialect = dialect;
+    this.inTransaction = inTransaction;
+  }
+
+  private joined(db: Db = this.db) {
+    return db.selectFrom('image_scans as s').innerJoin('repositories as r', 'r.id', 's.repository_id').select(COLUMNS);
+  }
+
+  async registryScanning(accountId: string): Promise<RegistryScanningRow | undefined> {
+    const r = await this.db.selectFrom('registry_scanning').selectAll().where('account_id', '=', accountId).executeTakeFirst();
+    return r && { scanType: r.scan_type === 'ENHANCED' ? 'ENHANCED' : 'BASIC', rules: r.rules, updatedAtMs: Number(r.updated_at) };
+  }
+
+  async putRegistryScanning(accountId: string, row: RegistryScanningRow): Promise<void> {
+    await this.db
+      .insertInto('registry_scanning')
+      .values({ account_id: accountId, scan_type: row.scanType, rules: row.rules, updated_at: row.updatedAtMs })
+      .onConflict((oc) => oc.column('account_id').doUpdateSet({ scan_type: row.scanType, rules: row.rules, updated_at: row.updatedAtMs }))
+      .execute();
+  }
+
+  async layerFacts(diffId: string, analyserVersion: number): Promise<string | undefined> {
+    const r = await this.db.selectFrom('scan_layers').select('facts').where('diff_id', '=', diffId).where('analyser_version', '=', analyserVersion).executeTakeFirst();
+    return r?.facts;
+  }
+
+  async putLayerFacts(diffId: string, analyserVersion: number, facts: string, nowMs: number): Promise<void> {
+    await this.db
+      .insertInto('scan_layers')
+      .values({ diff_id: diffId, analyser_version: analyserVersion, facts, created_at: nowMs })
+      .onConflict((oc) => oc.columns(['diff_id', 'analyser_version']).doNothing())
+      .execute();
+  }
+
+  async inventory(imageDigest: string, analyserVersion: number): Promise<string | undefined> {
+    const r = await this.db.selectFrom('scan_inventories').select('inventory').where('image_digest', '=', imageDigest).where('analyser_version', '=', analyserVersion).executeTakeFirst();
+    return r?.inventory;
+  }
+
+  async putInventory(imageDigest: string, analyserVersion: number, inventory: string, nowMs: number): Promise<void> {
+    await this.db
+      .insertInto('scan_inventories')
+      .values({ image_digest: imageDigest, analyser_version: analyserVersion, inventory, created_at: nowMs })
+      .onConflict((oc) => oc.columns(['image_digest', 'analyser_version']).doUpdateSet({ inventory, created_at: nowMs }))
+      .execute();
+  }
+
+  async getScan(repositoryId: number, digest: string): Promise<ScanRecord | undefined> {
+    const r = await this.joined().where('s.repository_id', '=', repositoryId).where('s.digest', '=', digest).executeTakeFirst();
+    return r && toRecord(r);
+  }
+
+  async getScans(repositoryId: number, digests: string[]): Promise<Map<string, ScanRecord>> {
+    const out = new Map<string, ScanRecord>();
+    const unique = [...new Set(digests)];
+    for (let i = 0; i < unique.length; i += IN_CHUNK) {
+      const rows = await this.joined().where('s.repository_id', '=', repositoryId).where('s.digest', 'in', unique.slice(i, i + IN_CHUNK)).execute();
+      for (const r of rows) out.set(r.digest, toRecord(r));
+    }
+    return out;
+  }
+
+  async requestScan(repositoryId: number, digest: string, request: { reason: string; scanType: 'BASIC' | 'ENHANCED'; nowMs: number; isManual?: boolean }): Promise<boolean> {
+    const manual = request.isManual === true ? request.nowMs : null;
+    // An existing record that is not queued or running becomes PENDING; its last result stays.
+    const updated = await this.db
+      .updateTable('image_scans')
+      .set({
+        status: 'PENDING',
+        reason: request.reason,
+        scan_type: request.scanType,
+        requested_at: request.nowMs,
+        attempts: 0,
+        lease_owner: null,
+        lease_until: null,
+        ...(manual !== null ? { last_manual_at: manual } : {}),
+      })
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .where('status', 'not in', ['PENDING', 'IN_PROGRESS'])
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) > 0) return true;
+    try {
+      const inserted = await this.db
+        .insertInto('image_scans')
+        .values({
+          repository_id: repositoryId,
+          digest,
+          status: 'PENDING',
+          description: null,
+          reason: request.reason,
+          scan_type: request.scanType,
+          requested_at: request.nowMs,
+          started_at: null,
+          completed_at: null,
+          db_version: null,
+          db_updated_at: null,
+          severity_counts: null,
+          findings: null,
+          last_manual_at: manual,
+          attempts: 0,
+          lease_owner: null,
+          lease_until: null,
+        })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .executeTakeFirst();
+      return Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;
+    } catch (err) {
+      // The image is gone (deleted meanwhile): nothing to scan.
+      if (isForeignKeyViolation(err) || isUniqueViolation(err)) return false;
+      throw err;
+    }
+  }
+
+  async claimScans(owner: string, nowMs: number, untilMs: number, limit: number): Promise<ScanRecord[]> {
+    return this.inTransaction(async (db) => {
+      let q = db
+        .selectFrom('image_scans')
+        .select(['repository_id', 'digest'])
+        .where((eb) => eb.or([eb('status', '=', 'PENDING'), eb.and([eb('status', '=', 'IN_PROGRESS'), eb('lease_until', '<', nowMs)])]))
+        .orderBy('requested_at')
+        .limit(limit);
+      if (this.dialect === 'postgres') q = q.forUpdate().skipLocked();
+      const due = await q.execute();
+      const claimed: ScanRecord[] = [];
+      for (const d of due) {
+        const row = await db
+          .updateTable('image_scans')
+          .set((eb) => ({ status: 'IN_PROGRESS', lease_owner: owner, lease_until: untilMs, started_at: nowMs, attempts: eb('attempts', '+', 1) }))
+          .where('repository_id', '=', d.repository_id)
+          .where('digest', '=', d.digest)
+          .where((eb) => eb.or([eb('status', '=', 'PENDING'), eb.and([eb('status', '=', 'IN_PROGRESS'), eb('lease_until', '<', nowMs)])]))
+          .returning('repository_id')
+          .executeTakeFirst();
+        if (!row) continue;
+        const full = await this.joined(db).where('s.repository_id', '=', d.repository_id).where('s.digest', '=', d.digest).executeTakeFirst();
+        if (full) claimed.push(toRecord(full));
+      }
+      return claimed;
+    });
+  }
+
+  async renewScan(repositoryId: number, digest: string, owner: string, untilMs: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('image_scans')
+      .set({ lease_until: untilMs })
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .where('status', '=', 'IN_PROGRESS')
+      .where('lease_owner', '=', owner)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async finishScan(repositoryId: number, digest: string, owner: string, outcome: ScanOutcome): Promise<boolean> {
+    const r = await this.db
+      .updateTable('image_scans')
+      .set({
+        status: outcome.status,
+        description: outcome.description,
+        completed_at: outcome.completedAtMs,
+        db_version: outcome.dbVersion,
+        db_updated_at: outcome.dbUpdatedAtMs,
+        severity_counts: outcome.severityCounts,
+        findings: outcome.findings,
+        lease_owner: null,
+        lease_until: null,
+      })
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .where('status', '=', 'IN_PROGRESS')
+      .where('lease_owner', '=', owner)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async staleScans(belowVersion: number, after: { repositoryId: number; digest: string } | undefined, limit: number): Promise<ScanRecord[]> {
+    let q = this.joined()
+      .where('s.status', '=', 'COMPLETE')
+      .where((eb) => eb.or([eb('s.db_version', 'is', null), eb('s.db_version', '<', belowVersion)]));
+    if (after) {
+      q = q.where((eb) => eb.or([eb('s.repository_id', '>', after.repositoryId), eb.and([eb('s.repository_id', '=', after.repositoryId), eb('s.digest', '>', after.digest)])]));
+    }
+    const rows = await q.orderBy('s.repository_id').orderBy('s.digest').limit(limit).execute();
+    return rows.map(toRecord);
+  }
+
+  async rematchScan(repositoryId: number, digest: string, outcome: ScanOutcome): Promise<boolean> {
+    const r = await this.db
+      .updateTable('image_scans')
+      .set({
+        description: outcome.description,
+        completed_at: outcome.completedAtMs,
+        db_version: outcome.dbVersion,
+        db_updated_at: outcome.dbUpdatedAtMs,
+        severity_counts: outcome.severityCounts,
+        findings: outcome.findings,
+      })
+      .where('repository_id', '=', repositoryId)
+      .where('digest', '=', digest)
+      .where('status', '=', 'COMPLETE')
+      .where((eb) => eb.or([eb('db_version', 'is', null), eb('db_version', '<', outcome.dbVersion ?? 0)]))
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows = await this.db.selectFrom('image_scans').select((eb) => ['status', eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+}
