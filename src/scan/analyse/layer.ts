@@ -256,7 +256,9 @@ class Walker {
       // A later entry for the same path replaces an earlier one, as extraction would.
       delete this.facts.files[entryPath];
       const entry: EntryInfo = { path: entryPath, size, mode: (header.mode ?? 0) & 0o7777 };
-      const type = header.type ?? 'file';
+      // tar-stream says null for type flags it does not know (GNU sparse files among them): never
+      // handed to analysers, whose bytes would not be the file's.
+      const type: string | null = header.type;
       if (type === 'file' || type === 'contiguous-file') {
         await this.regularFile(entry, reader);
       } else if (type !== 'directory' && analysers.some((a) => a.wants({ ...entry, size: 0 }))) {
@@ -307,12 +309,12 @@ class Walker {
       const isFileNeeded = readers.some((a) => a.input === 'file');
       const spoolPath = isFileNeeded ? path.join(this.options.tempDir, `entry-${randomUUID()}`) : undefined;
       try {
-        const data = spoolPath ? await reader.spool(spoolPath) : await reader.buffer();
+        let bytes = spoolPath ? await reader.spool(spoolPath) : await reader.buffer();
         for (const analyser of readers) {
           this.signal.throwIfAborted();
           let input: AnalyserInput;
           if (analyser.input === 'file' && spoolPath) input = { kind: 'file', path: spoolPath };
-          else input = { kind: 'buffer', data: data ?? (await readFile(spoolPath!)) };
+          else input = { kind: 'buffer', data: (bytes ??= await readFile(spoolPath!)) };
           results.push(await analyser.analyse(entry, input, { tempDir: this.workDir, signal: this.signal }));
           await emptyDir(this.workDir);
         }
