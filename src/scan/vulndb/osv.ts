@@ -116,7 +116,10 @@ export function mapOsvRecord(doc: unknown): OsvMapResult {
     if (!ecosystem || !name) continue;
     // OSV 1.6 allows a severity per affected package; findings show the record's.
     severity = [...severity, ...severities(a['severity']).filter((s) => !severity.some((t) => t.type === s.type && t.score === s.score))];
-    const row: Omit<VulnAffected, 'source'> = { vulnId: id, ecosystem, package: name, ranges: ranges(a['ranges']), versions: strings(a['versions']) };
+    // PyPI names are compared as PEP 503 normalises them (PyYAML, pyyaml and py_yaml are one
+    // project); the Python analyser reports them so, and the store looks names up exactly.
+    const packageName = ecosystem === 'PyPI' ? name.toLowerCase().replace(/[-_.]+/g, '-') : name;
+    const row: Omit<VulnAffected, 'source'> = { vulnId: id, ecosystem, package: packageName, ranges: ranges(a['ranges']), versions: strings(a['versions']) };
     const distroSeverity = distroSeverityOf(a, severities(doc['severity']));
     if (distroSeverity !== undefined) row.distroSeverity = distroSeverity;
     const family = ecosystemFamily(ecosystem);
