@@ -119,6 +119,17 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
       log.info({ task: 'events-prune', pruned, orphans }, 'event log pruned');
     },
   });
+  await scheduler.register({
+    name: 'scan-maintenance',
+    intervalMs: 3600_000,
+    async run() {
+      // Imports a crashed process left half-written, and cached analyses nothing needs: layer
+      // analyses are kept 30 days (a layer still in use is read again at its next scan).
+      const abandoned = await registry.scans.vulnDb.sweepAbandoned(Date.now() - 6 * 3600_000);
+      const pruned = await registry.scans.pruneCaches(Date.now() - 30 * 86_400_000);
+      log.info({ task: 'scan-maintenance', abandonedImportRows: abandoned, ...pruned }, 'scanning caches pruned');
+    },
+  });
   scheduler.start();
   // Every node runs one; each subscription is delivered by whichever node holds its lease.
   const webhooks = new WebhookDispatcher({
@@ -151,7 +162,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     },
   });
   scans.start();
-  const metrics = config.metrics.listen === undefined ? undefined : await startMetricsServer({ meta, log, listen: config.metrics.listen, jobs: ['gc', 'lifecycle', 'upload-sweep', 'events-prune'] });
+  const metrics = config.metrics.listen === undefined ? undefined : await startMetricsServer({ meta, log, listen: config.metrics.listen, jobs: ['gc', 'lifecycle', 'upload-sweep', 'events-prune', 'scan-maintenance'] });
 
   return {
     url,

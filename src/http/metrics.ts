@@ -74,6 +74,12 @@ export async function renderMetrics(meta: MetaStore, storage: StorageReport, job
   out.family('berth_job_last_finished_timestamp_seconds', 'gauge', 'When a background job (gc, lifecycle, upload-sweep) last finished, on any node.', states.map((j) => [{ job: j.name }, (j.lastFinishedAtMs ?? 0) / 1000]));
   out.family('berth_job_next_run_timestamp_seconds', 'gauge', 'When a background job is next due.', states.map((j) => [{ job: j.name }, j.nextRunAtMs / 1000]));
   out.family('berth_job_last_run_failed', 'gauge', '1 when the last run of a background job failed.', states.map((j) => [{ job: j.name }, j.lastError === null ? 0 : 1]));
+  const scans = await meta.scan.countByStatus();
+  out.family('berth_image_scans', 'gauge', 'Image scan records by status: PENDING and IN_PROGRESS are the scan queue (docs/scanning.md).', ['PENDING', 'IN_PROGRESS', 'COMPLETE', 'FAILED', 'UNSUPPORTED_IMAGE'].map((status) => [{ status }, scans[status] ?? 0]));
+  const db = await meta.vulndb.status();
+  const oldest = db.sources.length > 0 ? Math.min(...db.sources.map((s) => s.updatedAtMs)) : 0;
+  out.family('berth_vulndb_version', 'gauge', 'The vulnerability database version: grows with each import (0: none imported).', [[{}, db.version]]);
+  out.family('berth_vulndb_oldest_source_timestamp_seconds', 'gauge', 'When the least recently updated source of the vulnerability database was last updated (0: none): scans fail once it is older than scan.maxDatabaseAgeDays.', [[{}, oldest / 1000]]);
   return out.toString();
 }
 

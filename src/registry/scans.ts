@@ -117,6 +117,10 @@ export class Scans {
     return this.ctx.meta.scan.putInventory(imageDigest, analyserVersion, inventory, this.ctx.now());
   }
 
+  pruneCaches(layersBeforeMs: number): Promise<{ inventories: number; layers: number }> {
+    return this.ctx.meta.scan.pruneCaches(layersBeforeMs);
+  }
+
   countByStatus(): Promise<Record<string, number>> {
     return this.ctx.meta.scan.countByStatus();
   }

@@ -102,6 +102,12 @@ export interface ScanStore {
    * below `outcome.dbVersion` (resolves false otherwise: a new scan or another node won).
    */
   rematchScan(repositoryId: number, digest: string, outcome: ScanOutcome): Promise<boolean>;
+  /**
+   * Drops cached analyses: inventories of images no repository holds any more, and layer
+   * analyses made before `layersBeforeMs` (a layer still in use is simply read again at its next
+   * scan). Resolves how many rows of each went.
+   */
+  pruneCaches(layersBeforeMs: number): Promise<{ inventories: number; layers: number }>;
   /** Counts of scan records by status, for metrics. */
   countByStatus(): Promise<Record<string, number>>;
 }

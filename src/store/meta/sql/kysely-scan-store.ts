@@ -260,6 +260,15 @@ export class KyselyScanStore implements ScanStore {
     return Number(r.numUpdatedRows) > 0;
   }
 
+  async pruneCaches(layersBeforeMs: number): Promise<{ inventories: number; layers: number }> {
+    const inventories = await this.db
+      .deleteFrom('scan_inventories')
+      .where('image_digest', 'not in', (eb) => eb.selectFrom('manifests').select('digest'))
+      .executeTakeFirst();
+    const layers = await this.db.deleteFrom('scan_layers').where('created_at', '<', layersBeforeMs).executeTakeFirst();
+    return { inventories: Number(inventories.numDeletedRows), layers: Number(layers.numDeletedRows) };
+  }
+
   async countByStatus(): Promise<Record<string, number>> {
     const rows = await this.db.selectFrom('image_scans').select((eb) => ['status', eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
