@@ -11,7 +11,7 @@ import { runAllLifecycles } from './lifecycle/runner.ts';
 import { collectGarbage } from './gc/collector.ts';
 import { WebhookDispatcher, pruneEvents } from './events/webhooks.ts';
 import { defaultScanLimits } from './scan/analyse/index.ts';
-import { ScanWorker } from './scan/worker.ts';
+import { REMATCH_JOB, ScanWorker } from './scan/worker.ts';
 import { syncConfigWebhooks } from './events/webhook-config.ts';
 import { startMetricsServer } from './http/metrics.ts';
 import { Registry } from './registry/registry.ts';
@@ -162,7 +162,12 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     },
   });
   scans.start();
-  const metrics = config.metrics.listen === undefined ? undefined : await startMetricsServer({ meta, log, listen: config.metrics.listen, jobs: ['gc', 'lifecycle', 'upload-sweep', 'events-prune', 'scan-maintenance'] });
+  if (config.scan.enabled) {
+    // Once across the cluster, under the scheduler's lease: a node that dies mid-way leaves the
+    // version unrecorded, and the next run matches again (re-matching is idempotent).
+    await scheduler.register({ name: REMATCH_JOB, intervalMs: Math.max(1000, config.scan.pollIntervalMs), run: async () => void (await scans.rematch()) });
+  }
+  const metrics = config.metrics.listen === undefined ? undefined : await startMetricsServer({ meta, log, listen: config.metrics.listen, jobs: ['gc', 'lifecycle', 'upload-sweep', 'events-prune', 'scan-maintenance', 'scan-rematch'] });
 
   return {
     url,

@@ -121,6 +121,15 @@ export class Scans {
     return this.ctx.meta.scan.pruneCaches(layersBeforeMs);
   }
 
+  /** The database version continuously scanned images were last re-matched at (0: never). */
+  rematchedVersion(): Promise<number> {
+    return this.ctx.meta.scan.state('rematched-db-version');
+  }
+
+  setRematchedVersion(version: number): Promise<void> {
+    return this.ctx.meta.scan.setState('rematched-db-version', version);
+  }
+
   countByStatus(): Promise<Record<string, number>> {
     return this.ctx.meta.scan.countByStatus();
   }

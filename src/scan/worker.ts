@@ -16,11 +16,8 @@ import type { Finding, Inventory } from './types.ts';
 
 /** The event-log consumer that turns pushes into scans (docs/adr/0012-event-outbox.md). */
 export const SCAN_ON_PUSH_CONSUMER = 'scan-on-push';
-/**
- * The consumer whose lease makes one node re-match continuously scanned images after an import;
- * its cursor is the database version it last finished re-matching at, not an event number.
- */
-export const REMATCH_CONSUMER = 'scan-rematch';
+/** The background job (src/workers/scheduler.ts) that re-matches continuously scanned images after an import. */
+export const REMATCH_JOB = 'scan-rematch';
 
 export interface ScanSettings {
   enabled: boolean;
@@ -75,9 +72,10 @@ export async function databaseProblem(db: VulnDbStore, maxAgeDays: number, nowMs
  *   (queueing is idempotent) and none is lost;
  * - scans: queued scans are claimed under a lease and run, at most `concurrency` at once; a
  *   scan whose node dies is claimed again once its lease runs out;
- * - re-matching: when the database version grows (an import), one node re-matches the stored
- *   inventories of continuously scanned images, without reading a layer, and emits a change
- *   event for each image whose findings changed.
+ * - re-matching (`rematch`, run as the cluster-wide job `scan-rematch` under the scheduler's
+ *   lease, not by this timer): when the database version grows (an import), the stored
+ *   inventories of continuously scanned images are matched again, without reading a layer, and
+ *   a change event is emitted for each image whose findings changed.
  */
 export class ScanWorker {
   private readonly registry: Registry;
@@ -128,7 +126,6 @@ export class ScanWorker {
     for (const [name, step] of [
       ['pushes', () => this.queuePushes()],
       ['scans', () => this.startScans()],
-      ['rematch', () => this.rematch()],
     ] as const) {
       if (this.stopped) return;
       try {
@@ -280,17 +277,12 @@ export class ScanWorker {
   async rematch(): Promise<number> {
     const db = this.registry.scans.vulnDb;
     const status = await db.status();
-    const consumer = await this.events.consumer(REMATCH_CONSUMER);
-    if (status.version <= consumer.cursor) return 0;
-    const leaseMs = this.settings.leaseSeconds * 1000;
-    const now = this.now();
-    if (!(await this.events.acquireConsumer(REMATCH_CONSUMER, this.owner, now, now + leaseMs))) return 0;
-    const dbState = await databaseProblem(db, 0, now);
+    if (status.version <= (await this.registry.scans.rematchedVersion())) return 0;
+    const dbState = await databaseProblem(db, 0, this.now());
     const configs = new Map<string, ScanningConfiguration>();
     let after: { repositoryId: number; digest: string } | undefined;
     let rematched = 0;
     let changed = 0;
-    let lastRenew = now;
     // One matcher for the pass: packages shared by many images are looked up and judged once.
     const matcher = new Matcher(db);
     for (;;) {
@@ -336,14 +328,9 @@ export class ScanWorker {
           rematched++;
           if (hasChange) changed++;
         }
-        if (this.now() - lastRenew > leaseMs / 3) {
-          lastRenew = this.now();
-          if (!(await this.events.acquireConsumer(REMATCH_CONSUMER, this.owner, lastRenew, lastRenew + leaseMs))) return rematched;
-        }
       }
     }
-    await this.events.advanceConsumer(REMATCH_CONSUMER, this.owner, status.version);
-    await this.events.releaseConsumer(REMATCH_CONSUMER, this.owner);
+    await this.registry.scans.setRematchedVersion(status.version);
     this.log.info({ version: status.version, rematched, changed }, 'continuously scanned images re-matched against the new vulnerability database');
     return rematched;
   }

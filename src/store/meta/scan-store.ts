@@ -108,6 +108,10 @@ export interface ScanStore {
    * scan). Resolves how many rows of each went.
    */
   pruneCaches(layersBeforeMs: number): Promise<{ inventories: number; layers: number }>;
+  /** A named number the scan workers share; 0 when never set. */
+  state(name: string): Promise<number>;
+  /** Sets it (creating it). */
+  setState(name: string, value: number): Promise<void>;
   /** Counts of scan records by status, for metrics. */
   countByStatus(): Promise<Record<string, number>>;
 }

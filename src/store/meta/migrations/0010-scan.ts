@@ -10,6 +10,8 @@ import { sql, type Kysely } from 'kysely';
  *   database import re-matches images without reading a layer.
  * - `image_scans`: one record per image of a repository: the scan queue (status, lease) and the
  *   last result (findings as JSON). It goes with its manifest (cascade).
+ * - `scan_state`: named numbers the scan workers share, such as the database version that
+ *   continuously scanned images were last re-matched at.
  */
 export async function up(db: Kysely<unknown>, dialect: 'sqlite' | 'postgres'): Promise<void> {
   const text = dialect === 'postgres' ? sql`text collate "C"` : sql`text`;
@@ -62,6 +64,12 @@ export async function up(db: Kysely<unknown>, dialect: 'sqlite' | 'postgres'): P
     .addPrimaryKeyConstraint('image_scans_pk', ['repository_id', 'digest'])
     .addForeignKeyConstraint('image_scans_manifest', ['repository_id', 'digest'], 'manifests', ['repository_id', 'digest'], (c) => c.onDelete('cascade'))
     .execute();
+  await db.schema
+    .createTable('scan_state')
+    .addColumn('name', text, (c) => c.primaryKey())
+    .addColumn('value', 'bigint', (c) => c.notNull())
+    .execute();
+
   // Workers find due scans by status and request time; re-matching walks COMPLETE ones by version.
   await db.schema.createIndex('image_scans_queue').on('image_scans').columns(['status', 'requested_at']).execute();
   await db.schema.createIndex('image_scans_version').on('image_scans').columns(['status', 'db_version', 'repository_id', 'digest']).execute();

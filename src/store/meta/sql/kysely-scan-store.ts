@@ -269,6 +269,19 @@ export class KyselyScanStore implements ScanStore {
     return { inventories: Number(inventories.numDeletedRows), layers: Number(layers.numDeletedRows) };
   }
 
+  async state(name: string): Promise<number> {
+    const r = await this.db.selectFrom('scan_state').select('value').where('name', '=', name).executeTakeFirst();
+    return r ? Number(r.value) : 0;
+  }
+
+  async setState(name: string, value: number): Promise<void> {
+    await this.db
+      .insertInto('scan_state')
+      .values({ name, value })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value }))
+      .execute();
+  }
+
   async countByStatus(): Promise<Record<string, number>> {
     const rows = await this.db.selectFrom('image_scans').select((eb) => ['status', eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));

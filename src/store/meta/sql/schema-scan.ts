@@ -2,6 +2,7 @@
 export interface ScanSchema {
   registry_scanning: { account_id: string; scan_type: string; rules: string; updated_at: number };
   scan_layers: { diff_id: string; analyser_version: number; facts: string; created_at: number };
+  scan_state: { name: string; value: number };
   scan_inventories: { image_digest: string; analyser_version: number; inventory: string; created_at: number };
   image_scans: {
     repository_id: number;
