@@ -5,6 +5,7 @@
  * distro's own severity ratings map onto ECR's severities.
  */
 import type { Ecosystem, OsInfo, Package, Severity } from '../types.ts';
+import { DEBIAN_CODENAMES } from '../debian-releases.ts';
 
 export type DistroFamily = 'debian' | 'ubuntu' | 'alpine' | 'redhat' | 'rocky' | 'almalinux';
 
@@ -25,19 +26,6 @@ export interface DistroFeed {
    */
   queries: FeedQuery[];
 }
-
-/** Debian releases by codename, for images without VERSION_ID (testing, and sid-based ones). */
-const DEBIAN_CODENAMES: Readonly<Record<string, string>> = {
-  wheezy: '7',
-  jessie: '8',
-  stretch: '9',
-  buster: '10',
-  bullseye: '11',
-  bookworm: '12',
-  trixie: '13',
-  forky: '14',
-  duke: '15',
-};
 
 /** OS ids whose packages OSV has no advisories for: the reason the notes give. */
 const NO_FEED: Readonly<Record<string, string>> = {

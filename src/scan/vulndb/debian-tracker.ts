@@ -6,6 +6,7 @@ import { streamObject } from 'stream-json/streamers/stream-object.js';
 import type { AffectedStatus, VulnAffected } from '../types.ts';
 import { cleanDistroSeverity } from './osv.ts';
 import type { GenerationWriter } from './writer.ts';
+import { DEBIAN_CODENAMES } from '../debian-releases.ts';
 
 /**
  * The Debian security tracker's JSON (https://security-tracker.debian.org/tracker/data/json):
@@ -20,20 +21,7 @@ import type { GenerationWriter } from './writer.ts';
 
 export const DEBIAN_TRACKER_SOURCE = 'debian-tracker';
 
-/**
- * Release codenames to the major version OSV and os-release use ("Debian:12"). sid (unstable)
- * is left out: it has no version, changes daily, and images of it report no VERSION_ID to match.
- */
-export const DEBIAN_CODENAMES: Readonly<Record<string, string>> = Object.freeze({
-  jessie: '8',
-  stretch: '9',
-  buster: '10',
-  bullseye: '11',
-  bookworm: '12',
-  trixie: '13',
-  forky: '14',
-  duke: '15',
-});
+export { DEBIAN_CODENAMES };
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
