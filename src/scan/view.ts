@@ -12,7 +12,7 @@ export interface ScanView {
   completedAtMs?: number;
   dbUpdatedAtMs?: number;
   counts: Record<string, number>;
-  /** Sorted, most severe first; each with the platform image it was found in. */
+  /** Sorted, most severe first; each with the platform image it was found in. Empty unless asked for (withFindings). */
   findings: Array<{ finding: Finding; image: string; stored: StoredFindings }>;
 }
 
@@ -20,7 +20,7 @@ export interface ScanView {
  * The views of these images' scans (by digest); images never scanned are absent. `isContinuous`:
  * the repository is continuously scanned now, so its ENHANCED results show as ACTIVE.
  */
-export async function scanViews(registry: Registry, repositoryId: number, digests: string[], options: { isContinuous?: boolean } = {}): Promise<Map<string, ScanView>> {
+export async function scanViews(registry: Registry, repositoryId: number, digests: string[], options: { isContinuous?: boolean; withFindings?: boolean } = {}): Promise<Map<string, ScanView>> {
   const records = await registry.scans.getMany(repositoryId, digests);
   const indexChildren = new Map<string, string[]>();
   for (const r of records.values()) {
@@ -31,7 +31,8 @@ export async function scanViews(registry: Registry, repositoryId: number, digest
   const all = new Map([...children, ...records]);
   const out = new Map<string, ScanView>();
   for (const r of records.values()) {
-    const view = r.status === 'INDEX' ? indexView(r, (indexChildren.get(r.digest) ?? []).map((d) => all.get(d))) : imageView(r);
+    const withFindings = options.withFindings === true;
+    const view = r.status === 'INDEX' ? indexView(r, (indexChildren.get(r.digest) ?? []).map((d) => all.get(d)), withFindings) : imageView(r, withFindings);
     if (options.isContinuous && view.status === 'COMPLETE' && r.scanType === 'ENHANCED') {
       view.status = 'ACTIVE';
       view.description = 'Continuous scan is selected for image.';
@@ -41,7 +42,7 @@ export async function scanViews(registry: Registry, repositoryId: number, digest
   return out;
 }
 
-function imageView(r: ScanRecord): ScanView {
+function imageView(r: ScanRecord, withFindings: boolean): ScanView {
   const base = { scanType: r.scanType, counts: {}, findings: [] };
   switch (r.status) {
     case 'PENDING':
@@ -53,7 +54,8 @@ function imageView(r: ScanRecord): ScanView {
     case 'UNSUPPORTED_IMAGE':
       return { ...base, status: 'UNSUPPORTED_IMAGE', description: r.description ?? 'UnsupportedImageError: The image is not a container image.' };
     case 'COMPLETE': {
-      const stored = parseStoredFindings(r.findings);
+      // The counts are stored beside the findings: a listing of many images parses no findings.
+      const stored = withFindings ? parseStoredFindings(r.findings) : undefined;
       const findings = (stored?.findings ?? []).map((finding) => ({ finding, image: r.digest, stored: stored! }));
       return {
         ...base,
@@ -61,7 +63,7 @@ function imageView(r: ScanRecord): ScanView {
         description: r.description ?? 'The scan was completed successfully.',
         ...(r.completedAtMs !== null ? { completedAtMs: r.completedAtMs } : {}),
         ...(r.dbUpdatedAtMs !== null ? { dbUpdatedAtMs: r.dbUpdatedAtMs } : {}),
-        counts: severityCounts(stored?.findings ?? []),
+        counts: r.severityCounts ? (JSON.parse(r.severityCounts) as Record<string, number>) : severityCounts(stored?.findings ?? []),
         findings,
       };
     }
@@ -73,8 +75,8 @@ function imageView(r: ScanRecord): ScanView {
  * which), else COMPLETE with every platform image's findings. Platform images that are not
  * container images (attestations) are left out.
  */
-function indexView(index: ScanRecord, children: Array<ScanRecord | undefined>): ScanView {
-  const views = children.filter((c): c is ScanRecord => c !== undefined).map((c) => ({ record: c, view: imageView(c) }));
+function indexView(index: ScanRecord, children: Array<ScanRecord | undefined>, withFindings: boolean): ScanView {
+  const views = children.filter((c): c is ScanRecord => c !== undefined).map((c) => ({ record: c, view: imageView(c, withFindings) }));
   const base = { scanType: index.scanType, counts: {}, findings: [] };
   if (index.status === 'PENDING' || index.status === 'IN_PROGRESS' || views.length < children.length || views.some((v) => v.view.status === 'IN_PROGRESS')) {
     return { ...base, status: 'IN_PROGRESS', description: 'The platform images of the index are being scanned.' };
@@ -92,7 +94,13 @@ function indexView(index: ScanRecord, children: Array<ScanRecord | undefined>): 
     description: 'The scan was completed successfully.',
     completedAtMs: Math.max(...complete.map((v) => v.view.completedAtMs ?? 0)),
     ...(complete.some((v) => v.view.dbUpdatedAtMs !== undefined) ? { dbUpdatedAtMs: Math.min(...complete.map((v) => v.view.dbUpdatedAtMs ?? Infinity)) } : {}),
-    counts: severityCounts(findings.map((f) => f.finding)),
+    counts: sumCounts(complete.map((v) => v.view.counts)),
     findings,
   };
+}
+
+function sumCounts(all: Array<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const counts of all) for (const [k, n] of Object.entries(counts)) out[k] = (out[k] ?? 0) + n;
+  return out;
 }

@@ -281,7 +281,7 @@ export const scanningActions: Record<string, ActionHandler> = {
     const id = input['imageId'] as ImageIdentifier;
     const image = await imageOf(ctx, repo, id);
     const limit = pageSize(input);
-    const view = (await scanViews(ctx.deps.registry, repo.id, [image.digest], { isContinuous: await isContinuous(ctx, repo.repository) })).get(image.digest);
+    const view = (await scanViews(ctx.deps.registry, repo.id, [image.digest], { isContinuous: await isContinuous(ctx, repo.repository), withFindings: true })).get(image.digest);
     if (!view) {
       throw new AwsError(
         'ScanNotFoundException',
