@@ -152,6 +152,9 @@ export class ScanWorker {
     let queued = 0;
     const configs = new Map<string, ScanningConfiguration>();
     for (;;) {
+      // Renewed per batch: a node whose lease ran out stops, so no batch is queued by two nodes.
+      const at = this.now();
+      if (!(await this.events.acquireConsumer(SCAN_ON_PUSH_CONSUMER, this.owner, at, at + leaseMs))) break;
       const { cursor } = await this.events.consumer(SCAN_ON_PUSH_CONSUMER);
       const batch = await this.events.read({ after: cursor, limit: 200 });
       if (batch.length === 0) break;
@@ -207,6 +210,14 @@ export class ScanWorker {
     const log = this.log.child({ repository: record.repositoryName, digest: record.digest });
     const started = this.now();
     try {
+      if (record.attempts > this.settings.maxAttempts) {
+        // Every earlier attempt ended with its node gone (the lease ran out): an image that kills
+        // the node scanning it must not take the cluster down one node after another.
+        const outcome = failed(`The scan was started ${record.attempts - 1} times and each time its node stopped before it finished (scan.maxAttempts is ${this.settings.maxAttempts}); StartImageScan tries again.`, this.now());
+        await this.registry.scans.finish(record, this.owner, outcome, []);
+        log.warn({ attempts: record.attempts - 1 }, 'an image scan was given up after its nodes stopped mid-scan');
+        return;
+      }
       const outcome = await this.scan(record, abort.signal);
       if (abort.signal.aborted) return;
       const tags = (await this.registry.getImages(record.repositoryId, [record.digest as Digest])).get(record.digest as Digest)?.tags ?? [];

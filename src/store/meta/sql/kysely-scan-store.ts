@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { RegistryScanningRow, ScanOutcome, ScanRecord, ScanRecordStatus, ScanStore } from '../scan-store.ts';
 import { IN_CHUNK, type Db, type Dialect, type InTransaction } from './locks.ts';
 import type { Schema } from './schema.ts';
@@ -28,11 +28,6 @@ function toRecord(r: Row): ScanRecord {
     leaseOwner: r.lease_owner,
     leaseUntilMs: n(r.lease_until),
   };
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; errcode?: string; message?: string };
-  return e.code === '23505' || /UNIQUE constraint failed|constraint failed: .*PRIMARY/i.test(String(e.message ?? ''));
 }
 
 function isForeignKeyViolation(err: unknown): boolean {
@@ -136,36 +131,38 @@ export class KyselyScanStore implements ScanStore {
       .where('status', 'not in', ['PENDING', 'IN_PROGRESS'])
       .executeTakeFirst();
     if (Number(updated.numUpdatedRows) > 0) return true;
+    // Insert only if the manifest exists (insert ... select), rather than catching the foreign
+    // key violation: on PostgreSQL a failed statement aborts the caller's transaction.
+    let inserted;
     try {
-      const inserted = await this.db
-        .insertInto('image_scans')
-        .values({
-          repository_id: repositoryId,
-          digest,
-          status: 'PENDING',
-          description: null,
-          reason: request.reason,
-          scan_type: request.scanType,
-          requested_at: request.nowMs,
-          started_at: null,
-          completed_at: null,
-          db_version: null,
-          db_updated_at: null,
-          severity_counts: null,
-          findings: null,
-          last_manual_at: manual,
-          attempts: 0,
-          lease_owner: null,
-          lease_until: null,
-        })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-        .executeTakeFirst();
-      return Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;
+      inserted = await this.db
+      .insertInto('image_scans')
+      .columns(['repository_id', 'digest', 'status', 'reason', 'scan_type', 'requested_at', 'last_manual_at', 'attempts'])
+      .expression((eb) =>
+        eb
+          .selectFrom('manifests')
+          .select([
+            'repository_id',
+            'digest',
+            sql.lit('PENDING').as('status'),
+            sql.val(request.reason).as('reason'),
+            sql.val(request.scanType).as('scan_type'),
+            sql.val(request.nowMs).as('requested_at'),
+            sql.val(manual).as('last_manual_at'),
+            sql.lit(0).as('attempts'),
+          ])
+          .where('repository_id', '=', repositoryId)
+          .where('digest', '=', digest),
+      )
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+      .executeTakeFirst();
     } catch (err) {
-      // The image is gone (deleted meanwhile): nothing to scan.
-      if (isForeignKeyViolation(err) || isUniqueViolation(err)) return false;
+      // The manifest was deleted between the select and the insert (PostgreSQL checks the key
+      // at the insert): nothing to scan.
+      if (isForeignKeyViolation(err)) return false;
       throw err;
     }
+    return Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;
   }
 
   async claimScans(owner: string, nowMs: number, untilMs: number, limit: number): Promise<ScanRecord[]> {
