@@ -262,6 +262,11 @@ export class ScanWorker {
     if (db.problem) return failed(db.problem, this.now());
     try {
       const result = await imageInventory({ registry: this.registry, repo, digest: record.digest as Digest, manifest: target.manifest, limits: this.settings.limits, log: this.log, signal });
+      if (result.inventory.os === undefined && result.inventory.packages.length === 0) {
+        // Nothing to match (busybox, scratch with a static binary): ECR's answer for such images.
+        const notes = result.inventory.notes.length > 0 ? ` ${result.inventory.notes.slice(0, 5).join('; ')}.` : '';
+        return { status: 'UNSUPPORTED_IMAGE', description: `UnsupportedImageError: The operating system and/or package manager are not supported.${notes}`, completedAtMs: this.now(), dbVersion: null, dbUpdatedAtMs: null, severityCounts: null, findings: null };
+      }
       const matched = await matchInventory(result.inventory, this.registry.scans.vulnDb);
       const previous = parseStoredFindings((await this.registry.scans.get(record.repositoryId, record.digest))?.findings ?? null);
       const stored = storeFindings(matched.findings, previous, { layerDigests: result.layerDigests, platform: result.platform, notes: [...result.inventory.notes, ...matched.notes], nowMs: this.now() });
