@@ -134,6 +134,7 @@ test('every setting can be set by its flag and by its environment variable', (t)
     'scan.leaseSeconds': ['20', 20],
     'scan.maxAttempts': ['5', 5],
     'scan.manualScanQuotaSeconds': ['0', 0],
+    'scan.continuousStatus': ['ACTIVE', 'ACTIVE'],
     'scan.maxDatabaseAgeDays': ['7', 7],
     'scan.limits.maxUncompressedLayerBytes': ['1048576', 1048576],
     'scan.limits.maxLayerEntries': ['1000', 1000],

@@ -59,7 +59,8 @@ export const settings = [
   { key: 'scan.leaseSeconds', kind: 'integer', default: 60, min: 1, doc: 'A node scans an image under a lease renewed every third of this; a scan whose node dies is taken over after at most this long.' },
   { key: 'scan.maxAttempts', kind: 'integer', default: 3, min: 1, doc: 'Attempts at one scan whose node died or failed unexpectedly before it is FAILED.' },
   { key: 'scan.manualScanQuotaSeconds', kind: 'integer', default: 86400, min: 0, doc: 'StartImageScan scans an image at most once per this long (ECR: once every 24 hours), answering LimitExceededException within it. 0: no limit.' },
-  { key: 'scan.maxDatabaseAgeDays', kind: 'integer', default: 30, min: 0, doc: 'A scan fails, saying so, when the newest source of the vulnerability database is older than this. 0: no limit.' },
+  { key: 'scan.continuousStatus', kind: 'enum', default: 'COMPLETE', values: ['COMPLETE', 'ACTIVE'], doc: 'The status the API gives a continuously scanned image\'s results (ENHANCED, CONTINUOUS_SCAN): COMPLETE, with which `aws ecr wait image-scan-complete` works, or ACTIVE, as ECR\'s enhanced scanning says (its waiter then never succeeds, as on ECR).' },
+  { key: 'scan.maxDatabaseAgeDays', kind: 'integer', default: 30, min: 0, doc: 'A scan fails, saying so, when the least recently updated source of the vulnerability database is older than this. 0: no limit.' },
   { key: 'scan.limits.maxUncompressedLayerBytes', kind: 'integer', default: 16 * 1024 * 1024 * 1024, min: 1024, doc: 'A layer that unpacks to more than this fails its scan (decompression bombs).' },
   { key: 'scan.limits.maxLayerEntries', kind: 'integer', default: 1000000, min: 1, doc: 'A layer with more tar entries than this fails its scan.' },
   { key: 'scan.limits.maxCompressionRatio', kind: 'integer', default: 200, min: 1, doc: 'A layer whose unpacked size passes 1 GiB and more than this many times its compressed size fails its scan (decompression bombs).' },
@@ -106,6 +107,7 @@ export interface Config {
     leaseSeconds: number;
     maxAttempts: number;
     manualScanQuotaSeconds: number;
+    continuousStatus: 'COMPLETE' | 'ACTIVE';
     maxDatabaseAgeDays: number;
     limits: { maxUncompressedLayerBytes: number; maxLayerEntries: number; maxCompressionRatio: number };
   };
@@ -364,6 +366,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       leaseSeconds: get<number>('scan.leaseSeconds'),
       maxAttempts: get<number>('scan.maxAttempts'),
       manualScanQuotaSeconds: get<number>('scan.manualScanQuotaSeconds'),
+      continuousStatus: get<'COMPLETE' | 'ACTIVE'>('scan.continuousStatus'),
       maxDatabaseAgeDays: get<number>('scan.maxDatabaseAgeDays'),
       limits: {
         maxUncompressedLayerBytes: get<number>('scan.limits.maxUncompressedLayerBytes'),

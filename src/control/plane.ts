@@ -26,8 +26,8 @@ export interface ControlDeps {
   authEnabled: boolean;
   /** Largest request body (PutImage carries a manifest). */
   maxBodyBytes: number;
-  /** StartImageScan's quota (scan.manualScanQuotaSeconds). */
-  scanning: { manualScanQuotaSeconds: number };
+  /** StartImageScan's quota (scan.manualScanQuotaSeconds) and how continuous results are reported (scan.continuousStatus). */
+  scanning: { manualScanQuotaSeconds: number; continuousStatus: 'COMPLETE' | 'ACTIVE' };
 }
 
 /** What an action handler gets: the authenticated caller and a way to ask IAM about it. */

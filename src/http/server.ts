@@ -157,7 +157,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     registry,
     audit,
     region: config.region,
-    scanning: { manualScanQuotaSeconds: config.scan.manualScanQuotaSeconds },
+    scanning: { manualScanQuotaSeconds: config.scan.manualScanQuotaSeconds, continuousStatus: config.scan.continuousStatus },
     authEnabled: config.auth.enabled,
     maxBodyBytes: config.manifests.maxBytes * 2 + 64 * 1024,
   });

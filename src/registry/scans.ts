@@ -101,6 +101,20 @@ export class Scans {
     });
   }
 
+  /**
+   * Whether a PUSH of this image is in the event log past the scan-on-push consumer's cursor
+   * (`consumer`): a scan on push that is coming but not queued yet. Reads at most `limit` events.
+   */
+  async isPushUnread(consumer: string, accountId: string, repository: string, digest: string, limit = 1000): Promise<boolean> {
+    // listConsumers, not consumer(): reading must not create the consumer.
+    const state = (await this.ctx.meta.events.listConsumers()).find((c) => c.name === consumer);
+    const events = await this.ctx.meta.events.read({ after: state?.cursor ?? 0, limit, accountId, repository });
+    return events.some((e) => {
+      const detail = (e.body as { detail?: { 'action-type'?: string; 'image-digest'?: string } }).detail;
+      return e.detailType === 'ECR Image Action' && detail?.['action-type'] === 'PUSH' && detail['image-digest'] === digest;
+    });
+  }
+
   layerFacts(diffId: string, analyserVersion: number): Promise<string | undefined> {
     return this.ctx.meta.scan.layerFacts(diffId, analyserVersion);
   }

@@ -9,6 +9,7 @@ import {
   CreateRepositoryCommand,
   DescribeImageScanFindingsCommand,
   DescribeImagesCommand,
+  type DescribeImagesCommandOutput,
   GetRegistryScanningConfigurationCommand,
   PutImageScanningConfigurationCommand,
   PutRegistryScanningConfigurationCommand,
@@ -528,9 +529,15 @@ test('ENHANCED continuous scanning: Inspector-shaped findings, and a new databas
 
   const image = await nodeAppImage(await freshDir('node-cont'));
   await pushLayout(ctx.tools, ctx.host, image, repositoryName);
+  // By default (scan.continuousStatus COMPLETE) the waiter works for continuous scans too.
+  const waited = await run(AWS_CLI, ['--endpoint-url', ctx.server.baseUrl, 'ecr', 'wait', 'image-scan-complete', '--repository-name', repositoryName, '--image-id', `imageDigest=${image.digest}`], {
+    env: await awsEnv(ADMIN),
+    timeoutMs: 300_000,
+    allowFailure: true,
+  });
+  assert.equal(waited.code, 0, `aws ecr wait image-scan-complete: ${waited.stderr}`);
   const first = await waitForScan(ctx.ecr, repositoryName, image.digest);
-  // ECR's enhanced scanning reports a continuously scanned image as ACTIVE.
-  assert.equal(first.imageScanStatus?.status, 'ACTIVE', first.imageScanStatus?.description);
+  assert.equal(first.imageScanStatus?.status, 'COMPLETE', first.imageScanStatus?.description);
   const scanned = await allFindings(ctx.ecr, repositoryName, image.digest);
   assert.deepEqual(scanned.findings, [], 'no basic findings under enhanced scanning');
   assertEnhancedFindings(scanned.enhanced, data.expected.node, { repositoryName, digest: image.digest });
@@ -548,4 +555,54 @@ test('ENHANCED continuous scanning: Inspector-shaped findings, and a new databas
   assert.equal(details.length, 1, 'still the one image');
   assert.deepEqual(details[0]?.imagePushedAt, pushedAt);
   assert.deepEqual(details[0]?.imageScanFindingsSummary?.findingSeverityCounts, severityCounts(newer.expected.node, true));
+});
+
+test('scan.continuousStatus ACTIVE: a continuously scanned image reports ACTIVE, as ECR’s enhanced scanning does; one scanned on push only, COMPLETE', async (t) => {
+  const ctx = await setup(t, { BERTH_SCAN_CONTINUOUS_STATUS: 'ACTIVE' });
+  if (!ctx) return;
+  const data = await languageData(await goVersion());
+  await ctx.importDb(data.files);
+  await ctx.ecr.send(
+    new PutRegistryScanningConfigurationCommand({
+      scanType: 'ENHANCED',
+      rules: [
+        { scanFrequency: 'CONTINUOUS_SCAN', repositoryFilters: [{ filter: 'cont-*', filterType: 'WILDCARD' }] },
+        { scanFrequency: 'SCAN_ON_PUSH', repositoryFilters: [{ filter: 'push-*', filterType: 'WILDCARD' }] },
+      ],
+    }),
+  );
+  const image = await nodeAppImage(await freshDir('node-active'));
+  const statuses: Record<string, string | undefined> = {};
+  for (const prefix of ['cont', 'push']) {
+    const repositoryName = repoName(prefix);
+    await ctx.ecr.send(new CreateRepositoryCommand({ repositoryName }));
+    await pushLayout(ctx.tools, ctx.host, image, repositoryName);
+    const out = await waitForScan(ctx.ecr, repositoryName, image.digest);
+    statuses[prefix] = out.imageScanStatus?.status;
+    const described: DescribeImagesCommandOutput = await ctx.ecr.send(new DescribeImagesCommand({ repositoryName }));
+    const listed = described.imageDetails?.[0];
+    assert.equal(listed?.imageScanStatus?.status, out.imageScanStatus?.status, 'DescribeImages says the same');
+    assert.deepEqual(listed?.imageScanFindingsSummary?.findingSeverityCounts, severityCounts(data.expected.node, true));
+    if (prefix === 'cont') assert.equal(out.imageScanStatus?.description, 'Continuous scan is selected for image.');
+  }
+  assert.deepEqual(statuses, { cont: 'ACTIVE', push: 'COMPLETE' });
+});
+
+test('straight after a push, before the scan-on-push consumer has read it, the image is IN_PROGRESS, not ScanNotFoundException', async (t) => {
+  // The consumer reads the log once at start and then not for ten minutes: the push stays unread.
+  const ctx = await setup(t, { BERTH_SCAN_POLL_INTERVAL_MS: '600000' });
+  if (!ctx) return;
+  const image = await nodeAppImage(await freshDir('node-unread'));
+  const scanned = repoName('unread');
+  const unscanned = repoName('unscanned');
+  await ctx.ecr.send(new CreateRepositoryCommand({ repositoryName: scanned, imageScanningConfiguration: { scanOnPush: true } }));
+  await ctx.ecr.send(new CreateRepositoryCommand({ repositoryName: unscanned }));
+  await pushLayout(ctx.tools, ctx.host, image, scanned);
+  await pushLayout(ctx.tools, ctx.host, image, unscanned);
+  const out = await ctx.ecr.send(new DescribeImageScanFindingsCommand({ repositoryName: scanned, imageId: { imageDigest: image.digest } }));
+  assert.deepEqual(out.imageScanStatus, { status: 'IN_PROGRESS', description: 'The image was pushed and its scan is starting.' });
+  assert.equal(out.imageScanFindings, undefined);
+  // A repository that does not scan on push has no scan coming.
+  const err = await sdkError(ctx.ecr.send(new DescribeImageScanFindingsCommand({ repositoryName: unscanned, imageId: { imageDigest: image.digest } })));
+  assert.equal(err.name, 'ScanNotFoundException');
 });

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { repositoryArn } from '../../iam/ids.ts';
 import type { RepoRef } from '../../registry/names.ts';
 import type { Repository } from '../../store/meta/meta-store.ts';
+import { preferredScore } from '../../scan/match/cvss.ts';
 import { repositoryScanning, storedScanning, type ScanningConfiguration, type ScanningRule } from '../../scan/policy.ts';
 import type { StoredFindings } from '../../scan/results.ts';
 import { scanTarget } from '../../scan/scanner.ts';
+import { SCAN_ON_PUSH_CONSUMER } from '../../scan/worker.ts';
 import type { Finding } from '../../scan/types.ts';
 import { scanViews, type ScanView } from '../../scan/view.ts';
 import { AwsError } from '../aws-error.ts';
@@ -71,12 +73,23 @@ async function imageOf(ctx: ActionContext, repo: { ref: RepoRef; id: number }, i
   return { digest: resolved.digest, ...(resolved.tag !== undefined ? { tag: resolved.tag } : {}) };
 }
 
+/** findingSeverityCounts as each scan type spells them: Inspector's UNTRIAGED for enhanced scans' UNDEFINED. */
+function countsOf(view: ScanView): Record<string, number> {
+  if (view.scanType !== 'ENHANCED' || view.counts['UNDEFINED'] === undefined) return view.counts;
+  const { UNDEFINED: untriaged, ...rest } = view.counts;
+  return { ...rest, UNTRIAGED: (rest['UNTRIAGED'] ?? 0) + (untriaged ?? 0) };
+}
+
 function scanStatus(view: ScanView): { status: string; description?: string } {
   return { status: view.status, ...(view.description !== undefined ? { description: view.description } : {}) };
 }
 
-/** Whether the repository's images are continuously scanned now (their results show as ACTIVE). */
+/**
+ * Whether the repository's results show as ACTIVE: under scan.continuousStatus ACTIVE, when its
+ * images are continuously scanned now, as ECR's enhanced scanning reports them.
+ */
 async function isContinuous(ctx: ActionContext, repository: Repository): Promise<boolean> {
+  if (ctx.deps.scanning.continuousStatus !== 'ACTIVE') return false;
   const config = await configurationOf(ctx, repository.accountId);
   if (config.scanType !== 'ENHANCED') return false;
   return repositoryScanning(config, repository.name, false).scanFrequency === 'CONTINUOUS_SCAN';
@@ -94,7 +107,7 @@ export async function imageScanSummaries(ctx: ActionContext, repository: Reposit
             imageScanFindingsSummary: {
               ...(view.completedAtMs !== undefined ? { imageScanCompletedAt: new Date(view.completedAtMs) } : {}),
               ...(view.dbUpdatedAtMs !== undefined ? { vulnerabilitySourceUpdatedAt: new Date(view.dbUpdatedAtMs) } : {}),
-              findingSeverityCounts: view.counts,
+              findingSeverityCounts: countsOf(view),
             },
           }
         : {}),
@@ -143,7 +156,10 @@ function enhancedFinding(ctx: ActionContext, ref: RepoRef, image: { digest: stri
   const { finding: f, stored } = item;
   const key = `${f.name}\u0000${f.package.ecosystem}\u0000${f.package.name}\u0000${f.package.version}\u0000${f.package.path}`;
   const id = createHash('sha256').update(`${ref.account}/${ref.name}@${item.image}\u0000${key}`).digest('hex').slice(0, 32);
-  const preferred = f.cvss.find((c) => c.version.startsWith('3')) ?? f.cvss[0];
+  // The score the severity came from, by the matcher's preference (src/scan/match/cvss.ts).
+  const preferred = preferredScore(f.cvss);
+  // Inspector has no UNDEFINED: a finding nobody rated is UNTRIAGED.
+  const severity = f.severity === 'UNDEFINED' ? 'UNTRIAGED' : f.severity;
   const parts = versionParts(f);
   const layer = f.package.layer !== undefined ? stored.layerDigests[f.package.layer] : undefined;
   const observed = new Date(stored.firstObservedMs[key] ?? Date.now());
@@ -161,7 +177,7 @@ function enhancedFinding(ctx: ActionContext, ref: RepoRef, image: { digest: stri
       source: f.source,
       sourceUrl: f.uri,
       ...(f.published ? { vendorCreatedAt: new Date(f.published) } : {}),
-      vendorSeverity: f.distroSeverity ?? f.severity,
+      vendorSeverity: f.distroSeverity ?? severity,
       ...(f.modified ? { vendorUpdatedAt: new Date(f.modified) } : {}),
       vulnerabilityId: f.name,
       vulnerablePackages: [
@@ -197,7 +213,7 @@ function enhancedFinding(ctx: ActionContext, ref: RepoRef, image: { digest: stri
       },
     ],
     ...(preferred ? { score: preferred.baseScore, scoreDetails: { cvss: { adjustments: [], score: preferred.baseScore, scoreSource: f.source, scoringVector: preferred.vector, version: preferred.version } } } : {}),
-    severity: f.severity,
+    severity,
     status: 'ACTIVE',
     title: f.title,
     type: 'PACKAGE_VULNERABILITY',
@@ -261,8 +277,10 @@ export const scanningActions: Record<string, ActionHandler> = {
     const config = await configurationOf(ctx, repo.ref.account);
     const existing = await ctx.deps.registry.scans.get(repo.id, image.digest);
     const quotaMs = ctx.deps.scanning.manualScanQuotaSeconds * 1000;
-    if (config.scanType === 'BASIC' && quotaMs > 0 && existing?.lastManualAtMs != null && Date.now() - existing.lastManualAtMs < quotaMs) {
-      throw new AwsError('LimitExceededException', `The scan quota per image has been exceeded. Wait and try again: an image can be scanned once every ${Math.round(quotaMs / 3_600_000)} hours (next at ${new Date(existing.lastManualAtMs + quotaMs).toISOString()}).`);
+    // ECR: an image is scanned at most once a day under basic scanning, its scan on push included.
+    const lastScanMs = Math.max(existing?.lastManualAtMs ?? -Infinity, existing?.reason === 'push' ? existing.requestedAtMs : -Infinity);
+    if (config.scanType === 'BASIC' && quotaMs > 0 && Date.now() - lastScanMs < quotaMs) {
+      throw new AwsError('LimitExceededException', `The scan quota per image has been exceeded. Wait and try again: an image can be scanned once every ${Math.round(quotaMs / 3_600_000)} hours, its scan on push included (next at ${new Date(lastScanMs + quotaMs).toISOString()}).`);
     }
     const queued = await ctx.deps.registry.scans.request(repo.id, image.digest, { reason: 'manual', scanType: config.scanType, isManual: true });
     if (!queued && existing && (existing.status === 'PENDING' || existing.status === 'IN_PROGRESS')) {
@@ -283,6 +301,20 @@ export const scanningActions: Record<string, ActionHandler> = {
     const limit = pageSize(input);
     const view = (await scanViews(ctx.deps.registry, repo.id, [image.digest], { isContinuous: await isContinuous(ctx, repo.repository), withFindings: true })).get(image.digest);
     if (!view) {
+      // A push the scan-on-push consumer has not read yet (it polls every scan.pollIntervalMs):
+      // its scan is coming, so the image is IN_PROGRESS, as on ECR, where the scan starts with
+      // the push. Without this, `aws ecr wait image-scan-complete` run straight after a push
+      // would stop at ScanNotFoundException.
+      const settings = await ctx.deps.registry.repositorySettings(repo.repository);
+      const applied = repositoryScanning(await configurationOf(ctx, repo.ref.account), repo.ref.name, settings.scanOnPush);
+      if (applied.scanOnPush && (await ctx.deps.registry.scans.isPushUnread(SCAN_ON_PUSH_CONSUMER, repo.ref.account, repo.ref.name, image.digest))) {
+        return {
+          registryId: repo.ref.account,
+          repositoryName: repo.ref.name,
+          imageId: { imageDigest: image.digest, ...(image.tag !== undefined ? { imageTag: image.tag } : {}) },
+          imageScanStatus: { status: 'IN_PROGRESS', description: 'The image was pushed and its scan is starting.' },
+        };
+      }
       throw new AwsError(
         'ScanNotFoundException',
         `Image scan does not exist for the image with '{imageDigest:'${image.digest}', imageTag:'${image.tag ?? 'null'}'}' in the repository with name '${repo.ref.name}' in the registry with id '${repo.ref.account}'`,
@@ -313,7 +345,7 @@ export const scanningActions: Record<string, ActionHandler> = {
       imageScanFindings: {
         ...(view.completedAtMs !== undefined ? { imageScanCompletedAt: new Date(view.completedAtMs) } : {}),
         ...(view.dbUpdatedAtMs !== undefined ? { vulnerabilitySourceUpdatedAt: new Date(view.dbUpdatedAtMs) } : {}),
-        findingSeverityCounts: view.counts,
+        findingSeverityCounts: countsOf(view),
         ...findingsOut,
       },
       ...(more ? { nextToken: nextTokenAfter(String(start + limit)) } : {}),
