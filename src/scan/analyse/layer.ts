@@ -197,12 +197,12 @@ class UncompressedMeter extends Transform {
     this.bytes += chunk.length;
     const { maxUncompressedBytes, maxCompressionRatio, ratioCheckAfterBytes } = this.limits;
     if (this.bytes > maxUncompressedBytes) {
-      return callback(new ScanInputError(`${this.where} is larger than ${formatBytes(maxUncompressedBytes)} uncompressed, the most the scanner reads in one layer (maxUncompressedBytes); refused`));
+      return callback(new ScanInputError(`${this.where} is larger than ${formatBytes(maxUncompressedBytes)} uncompressed, the most the scanner reads in one layer (scan.limits.maxUncompressedLayerBytes); refused`));
     }
     if (this.compression !== 'none' && this.bytes > ratioCheckAfterBytes && this.bytes > maxCompressionRatio * this.compressed.bytes) {
       return callback(
         new ScanInputError(
-          `${this.where} expands more than ${maxCompressionRatio} times (${formatBytes(this.bytes)} from ${formatBytes(this.compressed.bytes)} so far, maxCompressionRatio); refused as a decompression bomb`,
+          `${this.where} expands more than ${maxCompressionRatio} times (${formatBytes(this.bytes)} from ${formatBytes(this.compressed.bytes)} so far, scan.limits.maxCompressionRatio); refused as a decompression bomb`,
         ),
       );
     }
@@ -234,7 +234,7 @@ class Walker {
     this.signal.throwIfAborted();
     this.entryCount++;
     if (this.entryCount > limits.maxEntries) {
-      throw new ScanInputError(`${this.where} has more than ${limits.maxEntries} entries, the most the scanner reads in one layer (maxEntries); refused`);
+      throw new ScanInputError(`${this.where} has more than ${limits.maxEntries} entries, the most the scanner reads in one layer (scan.limits.maxLayerEntries); refused`);
     }
     const nameBytes = Buffer.byteLength(header.name);
     if (nameBytes > limits.maxPathBytes) {
@@ -246,7 +246,7 @@ class Walker {
     }
     const size = header.size ?? 0;
     if (size > limits.maxUncompressedBytes) {
-      throw new ScanInputError(`${this.where}: ${entryPath} claims to be ${formatBytes(size)}, more than ${formatBytes(limits.maxUncompressedBytes)} the scanner reads in one layer (maxUncompressedBytes); refused`);
+      throw new ScanInputError(`${this.where}: ${entryPath} claims to be ${formatBytes(size)}, more than ${formatBytes(limits.maxUncompressedBytes)} the scanner reads in one layer (scan.limits.maxUncompressedLayerBytes); refused`);
     }
     const reader = new EntryReader(stream);
     const base = path.posix.basename(entryPath);
