@@ -90,6 +90,8 @@ Commands:
 `;
 
 class UsageError extends Error {}
+/** A command that failed for a reason the operator can act on: printed as one line, exit status 1. */
+class CommandError extends Error {}
 
 const own = {
   account: { type: 'string' },
@@ -240,6 +242,17 @@ export async function run(argv: string[]): Promise<number> {
     process.argv = [process.argv[0]!, process.argv[1]!, ...serverArgs];
     await import('../main.ts');
     return -1;
+  }
+  if (command === 'vulndb' && sub === 'bundle') {
+    // Files in, a file out: no store is opened.
+    const inputs = positionals.slice(2);
+    if (inputs.length === 0) throw new UsageError('vulndb bundle needs at least one PATH');
+    const privateKey = values['private-key'] ? readFileSync(values['private-key'] as string, 'utf8') : undefined;
+    const created = await createBundle(inputs, need(values, 'out'), privateKey ? { privateKey } : {}).catch((err: unknown) => {
+      throw new CommandError((err as Error).message);
+    });
+    print({ file: created.file, sha256: created.sha256, size: created.size, signed: created.isSigned, sources: created.manifest.sources });
+    return 0;
   }
   const config = loadConfig({ argv: serverArgs });
   // The webhook commands that seal or use a subscription's secret need the server's key too.
@@ -625,7 +638,9 @@ export async function run(argv: string[]): Promise<number> {
         const log = createLogger({ level: 'info' });
         const summary = await withRegistry(config, meta, (registry) =>
           importInputs(registry, account, inputs, { ...(publicKey ? { publicKey } : {}), requireSignature: values['require-signature'] === true, log }),
-        );
+        ).catch((err: unknown) => {
+          throw new CommandError((err as Error).message);
+        });
         print({ version: summary.version, sources: summary.sources.map((s) => ({ ...s, updatedAt: new Date(s.updatedAtMs).toISOString() })), notes: summary.notes });
         return 0;
       }
@@ -636,14 +651,6 @@ export async function run(argv: string[]): Promise<number> {
           oldestUpdatedAt: status.oldestUpdatedAtMs === undefined ? null : new Date(status.oldestUpdatedAtMs).toISOString(),
           sources: status.sources.map((s) => ({ name: s.name, description: s.description, records: s.recordCount, updatedAt: new Date(s.updatedAtMs).toISOString(), importedAt: new Date(s.importedAtMs).toISOString(), ageDays: Math.floor(s.ageMs / 86_400_000), sha256: s.sha256 })),
         });
-        return 0;
-      }
-      case 'vulndb bundle': {
-        const inputs = positionals.slice(2);
-        if (inputs.length === 0) throw new UsageError('vulndb bundle needs at least one PATH');
-        const privateKey = values['private-key'] ? readFileSync(values['private-key'] as string, 'utf8') : undefined;
-        const created = await createBundle(inputs, need(values, 'out'), privateKey ? { privateKey } : {});
-        print({ file: created.file, sha256: created.sha256, size: created.size, signed: created.isSigned, sources: created.manifest.sources });
         return 0;
       }
       case 'vulndb push': {
@@ -686,7 +693,10 @@ try {
   const code = await run(process.argv.slice(2));
   if (code >= 0) process.exitCode = code;
 } catch (err) {
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof IdentityConflictError || (err as Error).name === 'StoreConfigError') {
+  if (err instanceof CommandError) {
+    process.stderr.write(`berth: ${err.message}\n`);
+    process.exitCode = 1;
+  } else if (err instanceof UsageError || err instanceof ConfigError || err instanceof IdentityConflictError || (err as Error).name === 'StoreConfigError') {
     process.stderr.write(`berth: ${(err as Error).message}\n`);
     process.exitCode = 2;
   } else {
