@@ -83,6 +83,7 @@ Commands:
                                           bundles, or oci://REPOSITORY:TAG (a bundle pushed into the registry);
                                           each source replaces the one of its name, atomically
   vulndb status                           the database's sources, record counts and age
+  vulndb remove SOURCE                    take a source (e.g. osv:npm) out of the database
   vulndb bundle --out FILE [--private-key FILE] PATH...
                                           pack exports into one bundle, signed with an Ed25519 key when given
   vulndb push --repository NAME [--tag TAG] [--account ID] FILE
@@ -651,6 +652,13 @@ export async function run(argv: string[]): Promise<number> {
           oldestUpdatedAt: status.oldestUpdatedAtMs === undefined ? null : new Date(status.oldestUpdatedAtMs).toISOString(),
           sources: status.sources.map((s) => ({ name: s.name, description: s.description, records: s.recordCount, updatedAt: new Date(s.updatedAtMs).toISOString(), importedAt: new Date(s.importedAtMs).toISOString(), ageDays: Math.floor(s.ageMs / 86_400_000), sha256: s.sha256 })),
         });
+        return 0;
+      }
+      case 'vulndb remove': {
+        const name = positionals[2];
+        if (!name) throw new UsageError('vulndb remove needs the SOURCE name (see berth vulndb status)');
+        if (!(await meta.vulndb.removeSource(name))) throw new CommandError(`no source named ${name} (see berth vulndb status)`);
+        print({ removed: name, version: (await meta.vulndb.status()).version });
         return 0;
       }
       case 'vulndb push': {

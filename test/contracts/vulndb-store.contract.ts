@@ -72,6 +72,23 @@ export function vulnDbStoreContract(name: string, open: () => Promise<VulnDbStor
   }
 
   describe(`VulnDbStore contract: ${name}`, () => {
+    vulnTest('removeSource takes one source out at once, with its rows, and bumps the version; an unknown name changes nothing', async (store) => {
+      await importSources(store, [
+        { source: source('osv:npm'), records: [record('osv:npm', 'GHSA-1')], affected: [affected('osv:npm', 'GHSA-1', 'npm', 'lodash')] },
+        { source: source('osv:Go'), records: [record('osv:Go', 'GO-1')], affected: [affected('osv:Go', 'GO-1', 'Go', 'stdlib')] },
+      ]);
+      assert.equal(await store.removeSource('osv:PyPI'), false);
+      assert.equal((await store.status()).version, 1, 'nothing removed, no new version');
+      assert.equal(await store.removeSource('osv:npm'), true);
+      const status = await store.status();
+      assert.deepEqual([status.version, status.sources.map((s) => s.name)], [2, ['osv:Go']]);
+      assert.deepEqual(await store.affected('npm', ['lodash']), []);
+      assert.deepEqual(await store.records(['GHSA-1']), []);
+      assert.deepEqual((await store.affected('Go', ['stdlib'])).map((a) => a.vulnId), ['GO-1'], 'the other source stays');
+      assert.equal(await store.sweepAbandoned(FAR_FUTURE()), 0, 'its rows are already gone');
+      assert.equal(await store.removeSource('osv:npm'), false);
+    });
+
     vulnTest('an empty database: version 0, no sources, lookups find nothing', async (store) => {
       assert.deepEqual(await store.status(), { version: 0, sources: [] });
       assert.deepEqual(await store.affected('Debian:12', ['openssl']), []);

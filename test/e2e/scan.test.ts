@@ -510,6 +510,10 @@ test('berth vulndb status lists each imported source with its records', async (t
   await ctx.importDb(data.files);
   const status = await runBerth(ctx.server, ['vulndb', 'status']);
   for (const source of ['osv:Alpine', 'osv:Rocky Linux', 'osv:npm', 'osv:PyPI', 'osv:Go', 'osv:Maven', 'osv:crates.io']) assert.ok(status.includes(source), `${source} in:\n${status}`);
+  // A source taken out is gone from the status at once.
+  await runBerth(ctx.server, ['vulndb', 'remove', 'osv:PyPI']);
+  const after = JSON.parse(await runBerth(ctx.server, ['vulndb', 'status'])) as { sources: Array<{ name: string }> };
+  assert.deepEqual(after.sources.map((s) => s.name).sort(), ['osv:Alpine', 'osv:Go', 'osv:Maven', 'osv:Rocky Linux', 'osv:crates.io', 'osv:npm'].sort());
 });
 
 test('ENHANCED continuous scanning: Inspector-shaped findings, and a new database import adds a finding without a new push', async (t) => {

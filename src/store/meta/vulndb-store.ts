@@ -68,6 +68,12 @@ export interface VulnDbStore {
    * holds for sources not in `sources` are deleted with the old ones.
    */
   activate(generation: number, sources: VulnSourceRow[]): Promise<number>;
+  /**
+   * Takes a source out of the database, in one transaction that bumps the version (its rows stop
+   * being read at once, and are deleted afterwards in small steps). Resolves false, changing
+   * nothing, when there is no such source.
+   */
+  removeSource(name: string): Promise<boolean>;
   /** Deletes what was written under a generation that will not be activated. Idempotent. */
   abortImport(generation: number): Promise<void>;
   /**

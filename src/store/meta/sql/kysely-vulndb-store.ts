@@ -76,6 +76,9 @@ function prefixEnd(prefix: string): string | undefined {
  * `aborted` (which waits for those), so no insert lands in a generation after its rows are
  * deleted. On SQLite every write transaction holds the database's one write lock.
  */
+/** Rolls back removeSource's transaction (and its version bump) when there is nothing to remove. */
+class NoSuchSource extends Error {}
+
 export class KyselyVulnDbStore implements VulnDbStore {
   private readonly db: Db;
   private readonly dialect: Dialect;
@@ -160,6 +163,27 @@ export class KyselyVulnDbStore implements VulnDbStore {
     // that neither database holds a long transaction (or, on SQLite, its one write lock).
     for (const g of [...replaced, generation]) await this.clean(g);
     return version;
+  }
+
+  async removeSource(name: string): Promise<boolean> {
+    const generation = await this.inTransaction(async (db) => {
+      // The version first, as activate() does, so that removals and activations queue.
+      await db
+        .updateTable('vuln_meta')
+        .set({ version: sql<number>`${sql.ref('version')} + 1` })
+        .where('id', '=', 1)
+        .execute();
+      const row = await db.selectFrom('vuln_sources').select('generation').where('name', '=', name).executeTakeFirst();
+      if (!row) throw new NoSuchSource();
+      await db.deleteFrom('vuln_sources').where('name', '=', name).execute();
+      return Number(row.generation);
+    }).catch((err: unknown) => {
+      if (err instanceof NoSuchSource) return undefined;
+      throw err;
+    });
+    if (generation === undefined) return false;
+    await this.clean(generation);
+    return true;
   }
 
   async abortImport(generation: number): Promise<void> {
