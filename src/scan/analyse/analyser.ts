@@ -30,6 +30,11 @@ export interface FileAnalyser {
   wantsHead?(entry: EntryInfo, head: Buffer): boolean;
   /** 'buffer' for small text files; 'file' for formats that need random access (SQLite, zip, ELF). */
   readonly input: 'buffer' | 'file';
+  /**
+   * For 'file' analysers that can also read the bytes from memory: files up to this size are
+   * handed over as a buffer rather than written to a temporary file and read back.
+   */
+  readonly bufferUpToBytes?: number;
   /** Larger files are not read: `tooLarge` says whether that fails the scan or is noted and skipped. */
   readonly maxBytes: number;
   readonly tooLarge: 'fail' | 'skip';

@@ -32,6 +32,7 @@ export interface GoBuildInfo {
 export const goAnalyser: FileAnalyser = {
   name: 'go-binary',
   input: 'file',
+  bufferUpToBytes: 16 * 1024 * 1024,
   maxBytes: 512 * 1024 * 1024,
   tooLarge: 'skip',
   wants: (entry: EntryInfo) => (entry.mode & 0o111) !== 0 && entry.size >= 64,

@@ -354,7 +354,7 @@ test('a truncated layer is refused as ended early, whatever its compression', as
 test('a file claiming gigabytes is refused from its header, before any of it is read', async (t) => {
   const bomb = compressed(zeroFilesTar([{ name: 'var/log/lastlog', size: 4 * GiB }]), zlib.createGzip());
   const limits: ScanLimits = { ...defaultScanLimits, maxUncompressedBytes: 64 * MiB };
-  await refused(t, bomb, { mediaType: GZIP, limits }, /^layer: var\/log\/lastlog claims to be 4 GiB, more than 64 MiB the scanner reads in one layer \(maxUncompressedBytes\); refused$/);
+  await refused(t, bomb, { mediaType: GZIP, limits }, /^layer: var\/log\/lastlog claims to be 4 GiB, more than 64 MiB the scanner reads in one layer \(scan\.limits\.maxUncompressedLayerBytes\); refused$/);
   assert.ok(bomb.destroyed, 'the input is abandoned');
 });
 
@@ -362,13 +362,13 @@ test('a layer past maxUncompressedBytes is refused while it streams', async (t) 
   const files = Array.from({ length: 256 }, (_, i) => ({ name: `zeros/${i}`, size: 16 * MiB }));
   const bomb = compressed(zeroFilesTar(files), zlib.createZstdCompress());
   const limits: ScanLimits = { ...defaultScanLimits, maxUncompressedBytes: 64 * MiB };
-  await refused(t, bomb, { mediaType: ZSTD, limits }, /^layer is larger than 64 MiB uncompressed, the most the scanner reads in one layer \(maxUncompressedBytes\); refused$/);
+  await refused(t, bomb, { mediaType: ZSTD, limits }, /^layer is larger than 64 MiB uncompressed, the most the scanner reads in one layer \(scan\.limits\.maxUncompressedLayerBytes\); refused$/);
 });
 
 test('a layer that expands past the compression ratio is refused as a decompression bomb', async (t) => {
   const bomb = compressed(zeroFilesTar([{ name: 'var/log/lastlog', size: 4 * GiB }]), zlib.createGzip());
   const limits: ScanLimits = { ...defaultScanLimits, ratioCheckAfterBytes: 16 * MiB };
-  await refused(t, bomb, { mediaType: GZIP, limits, layerIndex: 0 }, /^layer 0 expands more than 200 times \([\d.]+ MiB from [\d.]+ KiB so far, maxCompressionRatio\); refused as a decompression bomb$/);
+  await refused(t, bomb, { mediaType: GZIP, limits, layerIndex: 0 }, /^layer 0 expands more than 200 times \([\d.]+ MiB from [\d.]+ KiB so far, scan\.limits\.maxCompressionRatio\); refused as a decompression bomb$/);
 
   // The same zeros, below the size where the ratio is checked, are an ordinary layer.
   const small = compressed(zeroFilesTar([{ name: 'var/log/lastlog', size: 15 * MiB }]), zlib.createGzip());
@@ -378,7 +378,7 @@ test('a layer that expands past the compression ratio is refused as a decompress
 
 test('a layer with more entries than maxEntries is refused', async (t) => {
   const layer = await tarOf(Array.from({ length: 11 }, (_, i) => ({ name: `f${i}` })));
-  await refused(t, layer, { limits: { ...defaultScanLimits, maxEntries: 10 } }, /^layer has more than 10 entries, the most the scanner reads in one layer \(maxEntries\); refused$/);
+  await refused(t, layer, { limits: { ...defaultScanLimits, maxEntries: 10 } }, /^layer has more than 10 entries, the most the scanner reads in one layer \(scan\.limits\.maxLayerEntries\); refused$/);
   await analyse(t, layer, { limits: { ...defaultScanLimits, maxEntries: 11 } });
 });
 

@@ -36,6 +36,7 @@ export const cargoLockAnalyser: FileAnalyser = {
 export const cargoAuditableAnalyser: FileAnalyser = {
   name: 'cargo-auditable',
   input: 'file',
+  bufferUpToBytes: 16 * 1024 * 1024,
   maxBytes: 512 * 1024 * 1024,
   tooLarge: 'skip',
   wants: (entry: EntryInfo) => (entry.mode & 0o111) !== 0 && entry.size >= 64,
