@@ -77,7 +77,27 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     blobRedirect: config.blobs.redirect,
     blobRedirectTtlSeconds: config.blobs.redirectTtlSeconds,
   });
-  const server = buildServer({ config, log, registry, identity, authorizer, audit });
+  // Every node runs one (unless scan.enabled is off); scans are shared out by their leases.
+  const scans = new ScanWorker({
+    registry,
+    events: meta.events,
+    log,
+    settings: {
+      enabled: config.scan.enabled,
+      concurrency: config.scan.concurrency,
+      pollIntervalMs: config.scan.pollIntervalMs,
+      leaseSeconds: config.scan.leaseSeconds,
+      maxAttempts: config.scan.maxAttempts,
+      maxDatabaseAgeDays: config.scan.maxDatabaseAgeDays,
+      limits: {
+        ...defaultScanLimits,
+        maxUncompressedBytes: config.scan.limits.maxUncompressedLayerBytes,
+        maxEntries: config.scan.limits.maxLayerEntries,
+        maxCompressionRatio: config.scan.limits.maxCompressionRatio,
+      },
+    },
+  });
+  const server = buildServer({ config, log, registry, identity, authorizer, audit, onScanRequested: () => scans.wake() });
   const { host, port } = parseListen(config.listen);
   await server.listen({ host, port });
   const address = server.server.address() as AddressInfo;
@@ -141,26 +161,6 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     retry: { baseMs: config.events.retryBaseMs, maxMs: config.events.retryMaxMs },
   });
   webhooks.start();
-  // Every node runs one (unless scan.enabled is off); scans are shared out by their leases.
-  const scans = new ScanWorker({
-    registry,
-    events: meta.events,
-    log,
-    settings: {
-      enabled: config.scan.enabled,
-      concurrency: config.scan.concurrency,
-      pollIntervalMs: config.scan.pollIntervalMs,
-      leaseSeconds: config.scan.leaseSeconds,
-      maxAttempts: config.scan.maxAttempts,
-      maxDatabaseAgeDays: config.scan.maxDatabaseAgeDays,
-      limits: {
-        ...defaultScanLimits,
-        maxUncompressedBytes: config.scan.limits.maxUncompressedLayerBytes,
-        maxEntries: config.scan.limits.maxLayerEntries,
-        maxCompressionRatio: config.scan.limits.maxCompressionRatio,
-      },
-    },
-  });
   scans.start();
   if (config.scan.enabled) {
     // Once across the cluster, under the scheduler's lease: a node that dies mid-way leaves the

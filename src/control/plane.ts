@@ -27,7 +27,7 @@ export interface ControlDeps {
   /** Largest request body (PutImage carries a manifest). */
   maxBodyBytes: number;
   /** StartImageScan's quota (scan.manualScanQuotaSeconds) and how continuous results are reported (scan.continuousStatus). */
-  scanning: { manualScanQuotaSeconds: number; continuousStatus: 'COMPLETE' | 'ACTIVE' };
+  scanning: { manualScanQuotaSeconds: number; continuousStatus: 'COMPLETE' | 'ACTIVE'; wake?: () => void };
 }
 
 /** What an action handler gets: the authenticated caller and a way to ask IAM about it. */

@@ -50,6 +50,8 @@ export interface ServerDeps {
   identity: Identity;
   authorizer: IamAuthorizer;
   audit: AuditLog;
+  /** Tells this node's scan worker that StartImageScan queued a scan (a hint; the queue is durable). */
+  onScanRequested?: () => void;
 }
 
 /**
@@ -157,7 +159,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     registry,
     audit,
     region: config.region,
-    scanning: { manualScanQuotaSeconds: config.scan.manualScanQuotaSeconds, continuousStatus: config.scan.continuousStatus },
+    scanning: { manualScanQuotaSeconds: config.scan.manualScanQuotaSeconds, continuousStatus: config.scan.continuousStatus, ...(deps.onScanRequested ? { wake: deps.onScanRequested } : {}) },
     authEnabled: config.auth.enabled,
     maxBodyBytes: config.manifests.maxBytes * 2 + 64 * 1024,
   });

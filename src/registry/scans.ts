@@ -4,6 +4,13 @@ import type { VulnDbStore } from '../store/meta/vulndb-store.ts';
 import type { RegistryContext } from './context.ts';
 import { eventContext, recordEvents } from './event-log.ts';
 
+/** What a re-match changed, for its event. */
+export interface RematchChange {
+  tags: readonly string[];
+  added: ScanChangeDetail['added'];
+  fixed: ScanChangeDetail['fixed'];
+}
+
 /**
  * Image scanning's part of the registry (docs/scanning.md): the registry scanning
  * configuration, the scan records that are also the scan queue, the analysers' caches, and the
@@ -78,13 +85,20 @@ export class Scans {
   }
 
   /**
-   * Replaces a scan's findings after a re-match; with `change`, also emits the
-   * `Berth Image Scan Action` event saying what changed, in the same transaction.
+   * Replaces scans' findings after a re-match, in one transaction (one commit for a page of
+   * images, not one each); with `change`, also emits the `Berth Image Scan Action` event saying
+   * what changed. Resolves how many were replaced (a scan no longer COMPLETE, or already matched
+   * at this version, is left).
    */
-  async rematch(record: ScanRecord, outcome: ScanOutcome, change?: { tags: readonly string[]; added: ScanChangeDetail['added']; fixed: ScanChangeDetail['fixed'] }): Promise<boolean> {
+  async rematch(items: Array<{ record: ScanRecord; outcome: ScanOutcome; change?: RematchChange | undefined }>): Promise<number> {
+    if (items.length === 0) return 0;
     return this.ctx.meta.transaction(async (tx) => {
-      if (!(await tx.scan.rematchScan(record.repositoryId, record.digest, outcome))) return false;
-      if (change) {
+      let replaced = 0;
+      const events = [];
+      for (const { record, outcome, change } of items) {
+        if (!(await tx.scan.rematchScan(record.repositoryId, record.digest, outcome))) continue;
+        replaced++;
+        if (!change) continue;
         const counts = outcome.severityCounts ? (JSON.parse(outcome.severityCounts) as Record<string, number>) : {};
         const event = scanFindingsChanged({
           ...eventContext(record.accountId, this.ctx.region, outcome.completedAtMs),
@@ -95,9 +109,11 @@ export class Scans {
           added: change.added,
           fixed: change.fixed,
         });
-        await recordEvents(tx, outcome.completedAtMs, [event]);
+        events.push(event);
       }
-      return true;
+      // The events last, as the outbox asks (registry/event-log.ts).
+      await recordEvents(tx, items[0]!.outcome.completedAtMs, events);
+      return replaced;
     });
   }
 

@@ -130,7 +130,8 @@ export async function imageInventory(o: InventoryOptions): Promise<InventoryResu
         facts.push({ analyserVersion: ANALYSER_VERSION, files: {}, whiteouts: [], opaqueDirs: [] });
         continue;
       }
-      tempDir ??= await mkdtemp(path.join(o.tempRoot ?? tmpdir(), 'berth-scan-'));
+      // The process id in the name lets a restarted node remove what a killed one left (worker.ts).
+      tempDir ??= await mkdtemp(path.join(o.tempRoot ?? tmpdir(), `berth-scan-${process.pid}-`));
       const info = await registry.statBlob(repo, layer.digest as Digest);
       const stream = await registry.openBlob(info);
       const result = await analyseLayer(stream, {

@@ -1,10 +1,13 @@
-import { hostname } from 'node:os';
+import { readdir, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Digest } from '../digest/digest.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { EventStore } from '../store/meta/event-store.ts';
 import type { ScanOutcome, ScanRecord } from '../store/meta/scan-store.ts';
+import type { RematchChange } from '../registry/scans.ts';
 import type { VulnDbStore } from '../store/meta/vulndb-store.ts';
 import { ScanInputError } from './analyse/analyser.ts';
 import { ANALYSER_VERSION, type ScanLimits } from './analyse/index.ts';
@@ -89,6 +92,8 @@ export class ScanWorker {
   private ticking: Promise<void> | undefined;
   private readonly running = new Set<Promise<void>>();
   private readonly aborts = new Set<AbortController>();
+  /** Where scans spool files: the system's temporary directory. */
+  private readonly tempRoot = tmpdir();
 
   constructor(options: ScanWorkerOptions) {
     this.registry = options.registry;
@@ -100,6 +105,18 @@ export class ScanWorker {
 
   start(): void {
     if (!this.settings.enabled) return;
+    void sweepTempDirs(this.tempRoot).catch((err: unknown) => this.log.warn({ err }, 'could not remove the temporary directories of stopped scans'));
+    this.schedule(0);
+  }
+
+  /**
+   * Looks for work now rather than at the next poll: a hint from this node's API that a scan
+   * was just requested (the request itself is durable; without the hint it is found at the
+   * next poll all the same).
+   */
+  wake(): void {
+    if (this.stopped || !this.settings.enabled || this.ticking) return;
+    if (this.timer) clearTimeout(this.timer);
     this.schedule(0);
   }
 
@@ -147,6 +164,8 @@ export class ScanWorker {
   /** Reads pushes from the event log and queues the scans they call for. */
   async queuePushes(): Promise<number> {
     const leaseMs = this.settings.leaseSeconds * 1000;
+    // Nothing new in the log: an idle poll only reads (taking the lease is a write, and a commit).
+    if ((await this.events.lastSeq()) <= (await this.events.consumer(SCAN_ON_PUSH_CONSUMER)).cursor) return 0;
     const now = this.now();
     if (!(await this.events.acquireConsumer(SCAN_ON_PUSH_CONSUMER, this.owner, now, now + leaseMs))) return 0;
     let queued = 0;
@@ -261,7 +280,7 @@ export class ScanWorker {
     const db = await databaseProblem(this.registry.scans.vulnDb, this.settings.maxDatabaseAgeDays, this.now());
     if (db.problem) return failed(db.problem, this.now());
     try {
-      const result = await imageInventory({ registry: this.registry, repo, digest: record.digest as Digest, manifest: target.manifest, limits: this.settings.limits, log: this.log, signal });
+      const result = await imageInventory({ registry: this.registry, repo, digest: record.digest as Digest, manifest: target.manifest, limits: this.settings.limits, log: this.log, signal, tempRoot: this.tempRoot });
       if (result.inventory.os === undefined && result.inventory.packages.length === 0) {
         // Nothing to match (busybox, scratch with a static binary): ECR's answer for such images.
         const notes = result.inventory.notes.length > 0 ? ` ${result.inventory.notes.slice(0, 5).join('; ')}.` : '';
@@ -304,6 +323,7 @@ export class ScanWorker {
     for (;;) {
       const page = await this.registry.scans.stale(status.version, after, 200);
       if (page.length === 0) break;
+      const batch: Array<{ record: ScanRecord; outcome: ScanOutcome; change?: RematchChange | undefined }> = [];
       for (const record of page) {
         after = { repositoryId: record.repositoryId, digest: record.digest };
         let config = configs.get(record.accountId);
@@ -339,16 +359,36 @@ export class ScanWorker {
         };
         const summary = (f: Finding) => ({ name: f.name, 'package-name': f.package.name, 'package-version': f.package.version });
         const hasChange = diff.added.length > 0 || diff.fixed.length > 0;
+        if (hasChange) changed++;
         const tags = hasChange ? ((await this.registry.getImages(record.repositoryId, [record.digest as Digest])).get(record.digest as Digest)?.tags ?? []) : [];
-        if (await this.registry.scans.rematch(record, outcome, hasChange ? { tags, added: diff.added.map(summary), fixed: diff.fixed.map(summary) } : undefined)) {
-          rematched++;
-          if (hasChange) changed++;
-        }
+        batch.push({ record, outcome, change: hasChange ? { tags, added: diff.added.map(summary), fixed: diff.fixed.map(summary) } : undefined });
       }
+      rematched += await this.registry.scans.rematch(batch);
     }
     await this.registry.scans.setRematchedVersion(status.version);
     this.log.info({ version: status.version, rematched, changed }, 'continuously scanned images re-matched against the new vulnerability database');
     return rematched;
+  }
+}
+
+/**
+ * Removes the temporary directories of scans whose process is gone (killed mid-scan: a scan
+ * that ends removes its own). Their names carry the process id (src/scan/scanner.ts).
+ */
+async function sweepTempDirs(root: string): Promise<void> {
+  for (const name of await readdir(root)) {
+    const m = /^berth-scan-(\d+)-/.exec(name);
+    if (!m || isAlive(Number(m[1]))) continue;
+    await rm(path.join(root, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

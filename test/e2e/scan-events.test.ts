@@ -198,7 +198,7 @@ test('ENHANCED continuous scanning: an import that adds a finding, and one that 
   await pushScanImage(server.baseUrl, onPush, other, 'v1');
   await pushScanImage(server.baseUrl, continuous, image, 'v1');
   const first = await waitForScan(ecr, continuous, image.digest);
-  assert.equal(first.imageScanStatus?.status, 'ACTIVE', first.imageScanStatus?.description);
+  assert.equal(first.imageScanStatus?.status, 'COMPLETE', first.imageScanStatus?.description);
   assert.deepEqual(first.imageScanFindings?.findingSeverityCounts, { HIGH: 1, MEDIUM: 1 });
   const otherFirst = await waitForScan(ecr, onPush, other.digest);
   assert.equal(otherFirst.imageScanStatus?.status, 'COMPLETE', otherFirst.imageScanStatus?.description);

@@ -286,6 +286,7 @@ export const scanningActions: Record<string, ActionHandler> = {
     if (!queued && existing && (existing.status === 'PENDING' || existing.status === 'IN_PROGRESS')) {
       throw new AwsError('LimitExceededException', 'A scan of this image is already in progress.');
     }
+    ctx.deps.scanning.wake?.();
     return {
       registryId: repo.ref.account,
       repositoryName: repo.ref.name,
