@@ -82,6 +82,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     registry,
     events: meta.events,
     log,
+    onDatabaseChanged: () => void scheduler.tick(),
     settings: {
       enabled: config.scan.enabled,
       concurrency: config.scan.concurrency,

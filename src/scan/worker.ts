@@ -38,6 +38,11 @@ export interface ScanWorkerOptions {
   log: Logger;
   settings: ScanSettings;
   now?: () => number;
+  /**
+   * Called when a poll finds a database version not yet re-matched: the composition root has
+   * the scheduler look for the scan-rematch job now rather than at its next tick.
+   */
+  onDatabaseChanged?: () => void;
 }
 
 const DAY_MS = 86_400_000;
@@ -86,6 +91,7 @@ export class ScanWorker {
   private readonly log: Logger;
   private readonly settings: ScanSettings;
   private readonly now: () => number;
+  private readonly onDatabaseChanged: (() => void) | undefined;
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -101,6 +107,7 @@ export class ScanWorker {
     this.log = options.log.child({ worker: 'scan' });
     this.settings = options.settings;
     this.now = options.now ?? Date.now;
+    this.onDatabaseChanged = options.onDatabaseChanged;
   }
 
   start(): void {
@@ -143,6 +150,7 @@ export class ScanWorker {
     for (const [name, step] of [
       ['pushes', () => this.queuePushes()],
       ['scans', () => this.startScans()],
+      ['database', () => this.checkDatabase()],
     ] as const) {
       if (this.stopped) return;
       try {
@@ -303,6 +311,13 @@ export class ScanWorker {
       if (err instanceof ScanInputError) return failed(err.message, this.now());
       throw err;
     }
+  }
+
+  /** Two reads: whether an import has come that continuously scanned images are not matched at yet. */
+  private async checkDatabase(): Promise<void> {
+    if (!this.onDatabaseChanged) return;
+    const { version } = await this.registry.scans.vulnDb.status();
+    if (version > (await this.registry.scans.rematchedVersion())) this.onDatabaseChanged();
   }
 
   /**
