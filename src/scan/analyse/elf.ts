@@ -202,3 +202,17 @@ export async function readVirtual(elf: ElfFile, vaddr: number, length: number): 
   }
   return undefined;
 }
+
+/**
+ * What the analysers of executables share (go.ts, rust.ts): they look at files with an execute
+ * bit whose first bytes are ELF's, take those up to 16 MiB from memory and larger ones from a
+ * temporary file, and skip (noting it) any larger than 512 MiB.
+ */
+export const elfExecutableInput = {
+  input: 'file',
+  bufferUpToBytes: 16 * 1024 * 1024,
+  maxBytes: 512 * 1024 * 1024,
+  tooLarge: 'skip',
+  wants: (entry: { mode: number; size: number }) => (entry.mode & 0o111) !== 0 && entry.size >= 64,
+  wantsHead: (_entry: unknown, head: Buffer) => isElf(head),
+} as const;

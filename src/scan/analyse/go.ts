@@ -6,11 +6,11 @@
  * pointers to Go string headers (older releases).
  */
 import type { Package } from '../types.ts';
-import type { EntryInfo, FileAnalyser } from './analyser.ts';
+import type { FileAnalyser } from './analyser.ts';
 import { ScanInputError } from './analyser.ts';
 import type { ElfFile } from './elf.ts';
 import { openSource, readRange } from './byte-source.ts';
-import { PF_W, PF_X, PT_LOAD, SHT_NOBITS, findSection, isElf, parseElf, readVirtual } from './elf.ts';
+import { PF_W, PF_X, PT_LOAD, SHT_NOBITS, elfExecutableInput, findSection, parseElf, readVirtual } from './elf.ts';
 
 const MAGIC = Buffer.from('\xff Go buildinf:', 'latin1');
 const HEADER_BYTES = 32;
@@ -31,12 +31,7 @@ export interface GoBuildInfo {
 
 export const goAnalyser: FileAnalyser = {
   name: 'go-binary',
-  input: 'file',
-  bufferUpToBytes: 16 * 1024 * 1024,
-  maxBytes: 512 * 1024 * 1024,
-  tooLarge: 'skip',
-  wants: (entry: EntryInfo) => (entry.mode & 0o111) !== 0 && entry.size >= 64,
-  wantsHead: (_entry, head) => isElf(head),
+  ...elfExecutableInput,
   async analyse(entry, input) {
     const { source, close } = await openSource(input);
     try {

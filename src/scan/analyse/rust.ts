@@ -15,7 +15,7 @@ import type { FileFacts, Package } from '../types.ts';
 import type { EntryInfo, FileAnalyser } from './analyser.ts';
 import { ScanInputError } from './analyser.ts';
 import { openSource } from './byte-source.ts';
-import { findSection, isElf, parseElf, readSection } from './elf.ts';
+import { elfExecutableInput, findSection, parseElf, readSection } from './elf.ts';
 
 const MAX_DEP_SECTION_BYTES = 4 * 1024 * 1024;
 /** cargo-auditable's own reader stops at 8 MiB of JSON. */
@@ -35,12 +35,7 @@ export const cargoLockAnalyser: FileAnalyser = {
 
 export const cargoAuditableAnalyser: FileAnalyser = {
   name: 'cargo-auditable',
-  input: 'file',
-  bufferUpToBytes: 16 * 1024 * 1024,
-  maxBytes: 512 * 1024 * 1024,
-  tooLarge: 'skip',
-  wants: (entry: EntryInfo) => (entry.mode & 0o111) !== 0 && entry.size >= 64,
-  wantsHead: (_entry, head) => isElf(head),
+  ...elfExecutableInput,
   async analyse(entry, input) {
     const { source, close } = await openSource(input);
     try {
