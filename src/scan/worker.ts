@@ -294,6 +294,9 @@ export class ScanWorker {
         const notes = result.inventory.notes.length > 0 ? ` ${result.inventory.notes.slice(0, 5).join('; ')}.` : '';
         return { status: 'UNSUPPORTED_IMAGE', description: `UnsupportedImageError: The operating system and/or package manager are not supported.${notes}`, completedAtMs: this.now(), dbVersion: null, dbUpdatedAtMs: null, severityCounts: null, findings: null };
       }
+      // The version matched at is read now, not before the layers were read: an import that
+      // came meanwhile is then in these findings, or the re-match after it sees this version.
+      const matchedAt = await this.registry.scans.vulnDb.status();
       const matched = await matchInventory(result.inventory, this.registry.scans.vulnDb);
       const previous = parseStoredFindings((await this.registry.scans.get(record.repositoryId, record.digest))?.findings ?? null);
       const stored = storeFindings(matched.findings, previous, { layerDigests: result.layerDigests, platform: result.platform, notes: [...result.inventory.notes, ...matched.notes], nowMs: this.now() });
@@ -302,8 +305,8 @@ export class ScanWorker {
         status: 'COMPLETE',
         description: `The scan was completed successfully.${notes}`,
         completedAtMs: this.now(),
-        dbVersion: db.version,
-        dbUpdatedAtMs: db.updatedAtMs,
+        dbVersion: matchedAt.version,
+        dbUpdatedAtMs: matchedAt.sources.length > 0 ? Math.max(...matchedAt.sources.map((x) => x.updatedAtMs)) : db.updatedAtMs,
         severityCounts: JSON.stringify(severityCounts(stored.findings)),
         findings: JSON.stringify(stored),
       };
