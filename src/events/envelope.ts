@@ -377,6 +377,16 @@ export function scanFindingsChanged(o: ScanFindingsChangedOptions): BuiltEvent<S
 }
 
 /**
+ * The digest an event of the log reports pushed: the `image-digest` of an `ECR Image Action`
+ * PUSH; undefined for every other event. For the log's consumers (scan on push).
+ */
+export function pushedImageDigest(event: { detailType: string; body: unknown }): string | undefined {
+  if (event.detailType !== 'ECR Image Action') return undefined;
+  const detail = (event.body as { detail?: Partial<ImageActionDetail> }).detail;
+  return detail?.['action-type'] === 'PUSH' && typeof detail['image-digest'] === 'string' ? detail['image-digest'] : undefined;
+}
+
+/**
  * EventBridge's `time`: ISO 8601 in UTC, to the second, as every AWS event carries it. The
  * fraction is dropped, not rounded, so an event never claims a moment later than the change.
  */

@@ -1,4 +1,4 @@
-import { imageScanned, scanFindingsChanged, type ScanChangeDetail } from '../events/envelope.ts';
+import { imageScanned, pushedImageDigest, scanFindingsChanged, type ScanChangeDetail } from '../events/envelope.ts';
 import type { RegistryScanningRow, ScanOutcome, ScanRecord } from '../store/meta/scan-store.ts';
 import type { VulnDbStore } from '../store/meta/vulndb-store.ts';
 import type { RegistryContext } from './context.ts';
@@ -125,10 +125,7 @@ export class Scans {
     // listConsumers, not consumer(): reading must not create the consumer.
     const state = (await this.ctx.meta.events.listConsumers()).find((c) => c.name === consumer);
     const events = await this.ctx.meta.events.read({ after: state?.cursor ?? 0, limit, accountId, repository });
-    return events.some((e) => {
-      const detail = (e.body as { detail?: { 'action-type'?: string; 'image-digest'?: string } }).detail;
-      return e.detailType === 'ECR Image Action' && detail?.['action-type'] === 'PUSH' && detail['image-digest'] === digest;
-    });
+    return events.some((e) => pushedImageDigest(e) === digest);
   }
 
   layerFacts(diffId: string, analyserVersion: number): Promise<string | undefined> {
@@ -158,9 +155,5 @@ export class Scans {
 
   setRematchedVersion(version: number): Promise<void> {
     return this.ctx.meta.scan.setState('rematched-db-version', version);
-  }
-
-  countByStatus(): Promise<Record<string, number>> {
-    return this.ctx.meta.scan.countByStatus();
   }
 }

@@ -67,6 +67,11 @@ export function repositoryScanning(config: ScanningConfiguration, repositoryName
   return { scanType: 'BASIC', scanOnPush: false, scanFrequency: 'MANUAL', appliedScanFilters: [] };
 }
 
+/** Whether the repository's images are re-matched after every import (ENHANCED, a CONTINUOUS_SCAN rule). */
+export function isContinuouslyScanned(config: ScanningConfiguration, repositoryName: string): boolean {
+  return repositoryScanning(config, repositoryName, false).scanFrequency === 'CONTINUOUS_SCAN';
+}
+
 /** Reads a stored configuration (written by putRegistryScanningConfiguration, so already valid). */
 export function storedScanning(row: { scanType: 'BASIC' | 'ENHANCED'; rules: string } | undefined): ScanningConfiguration {
   if (!row) return DEFAULT_SCANNING;

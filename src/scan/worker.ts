@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Digest } from '../digest/digest.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Registry } from '../registry/registry.ts';
+import { pushedImageDigest } from '../events/envelope.ts';
 import type { EventStore } from '../store/meta/event-store.ts';
 import type { ScanOutcome, ScanRecord } from '../store/meta/scan-store.ts';
 import type { RematchChange } from '../registry/scans.ts';
@@ -12,8 +13,8 @@ import type { VulnDbStore } from '../store/meta/vulndb-store.ts';
 import { ScanInputError } from './analyse/analyser.ts';
 import { ANALYSER_VERSION, type ScanLimits } from './analyse/index.ts';
 import { Matcher, matchInventory } from './match/matcher.ts';
-import { repositoryScanning, storedScanning, type ScanningConfiguration } from './policy.ts';
-import { diffFindings, parseStoredFindings, severityCounts, storeFindings } from './results.ts';
+import { isContinuouslyScanned, repositoryScanning, storedScanning, type ScanningConfiguration } from './policy.ts';
+import { diffFindings, parseStoredFindings, severityCounts, storeFindings, type StoredFindings } from './results.ts';
 import { imageInventory, scanTarget } from './scanner.ts';
 import type { Finding, Inventory } from './types.ts';
 
@@ -47,28 +48,27 @@ export interface ScanWorkerOptions {
 
 const DAY_MS = 86_400_000;
 
+/** When the database's most recently updated source was updated (findings' vulnerabilitySourceUpdatedAt); null when it is empty. */
+function newestUpdateMs(sources: ReadonlyArray<{ updatedAtMs: number }>): number | null {
+  return sources.length > 0 ? Math.max(...sources.map((s) => s.updatedAtMs)) : null;
+}
 
 /**
  * Why a scan cannot be matched now, or undefined when it can: no database imported, or one
  * older than `scan.maxDatabaseAgeDays` (issue 13: never COMPLETE with no findings because the
  * database was missing). The database is as old as its least recently updated source.
  */
-export async function databaseProblem(db: VulnDbStore, maxAgeDays: number, nowMs: number): Promise<{ problem?: string; version: number; updatedAtMs: number | null }> {
+async function databaseProblem(db: VulnDbStore, maxAgeDays: number, nowMs: number): Promise<string | undefined> {
   const status = await db.status();
   if (status.version === 0 || status.sources.length === 0) {
-    return { problem: 'No vulnerability database has been imported: an operator imports one with `berth vulndb import` (docs/scanning.md).', version: status.version, updatedAtMs: null };
+    return 'No vulnerability database has been imported: an operator imports one with `berth vulndb import` (docs/scanning.md).';
   }
   const oldest = status.sources.reduce((a, b) => (b.updatedAtMs < a.updatedAtMs ? b : a));
-  const newest = Math.max(...status.sources.map((s) => s.updatedAtMs));
   if (maxAgeDays > 0 && nowMs - oldest.updatedAtMs > maxAgeDays * DAY_MS) {
     const days = Math.floor((nowMs - oldest.updatedAtMs) / DAY_MS);
-    return {
-      problem: `The vulnerability database is too old: its source ${oldest.name} was last updated ${days} days ago (${new Date(oldest.updatedAtMs).toISOString().slice(0, 10)}), more than scan.maxDatabaseAgeDays (${maxAgeDays}). Import a newer one with \`berth vulndb import\`.`,
-      version: status.version,
-      updatedAtMs: newest,
-    };
+    return `The vulnerability database is too old: its source ${oldest.name} was last updated ${days} days ago (${new Date(oldest.updatedAtMs).toISOString().slice(0, 10)}), more than scan.maxDatabaseAgeDays (${maxAgeDays}). Import a newer one with \`berth vulndb import\`.`;
   }
-  return { version: status.version, updatedAtMs: newest };
+  return undefined;
 }
 
 /**
@@ -161,14 +161,6 @@ export class ScanWorker {
     }
   }
 
-  /** One pass of each loop, waiting for the scans it started: for tests and the CLI. */
-  async runOnce(): Promise<void> {
-    await this.queuePushes();
-    await this.startScans();
-    await Promise.allSettled([...this.running]);
-    await this.rematch();
-  }
-
   /** Reads pushes from the event log and queues the scans they call for. */
   async queuePushes(): Promise<number> {
     const leaseMs = this.settings.leaseSeconds * 1000;
@@ -186,26 +178,31 @@ export class ScanWorker {
       const batch = await this.events.read({ after: cursor, limit: 200 });
       if (batch.length === 0) break;
       for (const event of batch) {
-        if (event.detailType !== 'ECR Image Action' || event.repository === null) continue;
-        const detail = (event.body as { detail?: { 'action-type'?: string; 'image-digest'?: string } }).detail;
-        if (detail?.['action-type'] !== 'PUSH' || typeof detail['image-digest'] !== 'string') continue;
-        let config = configs.get(event.accountId);
-        if (!config) {
-          config = storedScanning(await this.registry.scans.configuration(event.accountId));
-          configs.set(event.accountId, config);
-        }
+        const digest = pushedImageDigest(event);
+        if (digest === undefined || event.repository === null) continue;
+        const config = await this.configurationOf(configs, event.accountId);
         const repository = await this.registry.findRepository({ account: event.accountId, name: event.repository });
         if (!repository) continue;
         const settings = await this.registry.repositorySettings(repository);
         const applied = repositoryScanning(config, repository.name, settings.scanOnPush);
         if (!applied.scanOnPush) continue;
-        if (await this.registry.scans.request(repository.id, detail['image-digest'], { reason: 'push', scanType: applied.scanType })) queued++;
+        if (await this.registry.scans.request(repository.id, digest, { reason: 'push', scanType: applied.scanType })) queued++;
       }
       if (!(await this.events.advanceConsumer(SCAN_ON_PUSH_CONSUMER, this.owner, batch.at(-1)!.seq))) break;
       if (batch.length < 200) break;
     }
     if (queued > 0) this.log.info({ queued }, 'scans queued for pushes');
     return queued;
+  }
+
+  /** An account's scanning configuration, read once per pass (`cache`). */
+  private async configurationOf(cache: Map<string, ScanningConfiguration>, accountId: string): Promise<ScanningConfiguration> {
+    let config = cache.get(accountId);
+    if (!config) {
+      config = storedScanning(await this.registry.scans.configuration(accountId));
+      cache.set(accountId, config);
+    }
+    return config;
   }
 
   /** Claims queued scans up to the free concurrency and runs them in the background. */
@@ -273,7 +270,7 @@ export class ScanWorker {
     const manifest = await this.registry.getManifest(repo, record.digest);
     const target = scanTarget(manifest.payload, manifest.mediaType);
     if (target.kind === 'unsupported') {
-      return { status: 'UNSUPPORTED_IMAGE', description: `UnsupportedImageError: ${target.reason}`, completedAtMs: this.now(), dbVersion: null, dbUpdatedAtMs: null, severityCounts: null, findings: null };
+      return unmatched('UNSUPPORTED_IMAGE', `UnsupportedImageError: ${target.reason}`, this.now());
     }
     if (target.kind === 'index') {
       // An index is scanned per platform image: each gets its own scan record; the index's
@@ -283,16 +280,16 @@ export class ScanWorker {
           await this.registry.scans.request(record.repositoryId, child.digest, { reason: 'index', scanType: record.scanType });
         }
       }
-      return { status: 'INDEX', description: 'The index is scanned per platform image.', completedAtMs: this.now(), dbVersion: null, dbUpdatedAtMs: null, severityCounts: null, findings: JSON.stringify({ children: target.children }) };
+      return { ...unmatched('INDEX', 'The index is scanned per platform image.', this.now()), findings: JSON.stringify({ children: target.children }) };
     }
-    const db = await databaseProblem(this.registry.scans.vulnDb, this.settings.maxDatabaseAgeDays, this.now());
-    if (db.problem) return failed(db.problem, this.now());
+    const problem = await databaseProblem(this.registry.scans.vulnDb, this.settings.maxDatabaseAgeDays, this.now());
+    if (problem) return failed(problem, this.now());
     try {
       const result = await imageInventory({ registry: this.registry, repo, digest: record.digest as Digest, manifest: target.manifest, limits: this.settings.limits, log: this.log, signal, tempRoot: this.tempRoot });
       if (result.inventory.os === undefined && result.inventory.packages.length === 0) {
         // Nothing to match (busybox, scratch with a static binary): ECR's answer for such images.
         const notes = result.inventory.notes.length > 0 ? ` ${result.inventory.notes.slice(0, 5).join('; ')}.` : '';
-        return { status: 'UNSUPPORTED_IMAGE', description: `UnsupportedImageError: The operating system and/or package manager are not supported.${notes}`, completedAtMs: this.now(), dbVersion: null, dbUpdatedAtMs: null, severityCounts: null, findings: null };
+        return unmatched('UNSUPPORTED_IMAGE', `UnsupportedImageError: The operating system and/or package manager are not supported.${notes}`, this.now());
       }
       // The version matched at is read now, not before the layers were read: an import that
       // came meanwhile is then in these findings, or the re-match after it sees this version.
@@ -301,15 +298,7 @@ export class ScanWorker {
       const previous = parseStoredFindings((await this.registry.scans.get(record.repositoryId, record.digest))?.findings ?? null);
       const stored = storeFindings(matched.findings, previous, { layerDigests: result.layerDigests, platform: result.platform, notes: [...result.inventory.notes, ...matched.notes], nowMs: this.now() });
       const notes = stored.notes.length > 0 ? ` Notes: ${stored.notes.slice(0, 5).join('; ')}${stored.notes.length > 5 ? `; and ${stored.notes.length - 5} more` : ''}.` : '';
-      return {
-        status: 'COMPLETE',
-        description: `The scan was completed successfully.${notes}`,
-        completedAtMs: this.now(),
-        dbVersion: matchedAt.version,
-        dbUpdatedAtMs: matchedAt.sources.length > 0 ? Math.max(...matchedAt.sources.map((x) => x.updatedAtMs)) : db.updatedAtMs,
-        severityCounts: JSON.stringify(severityCounts(stored.findings)),
-        findings: JSON.stringify(stored),
-      };
+      return complete(stored, `The scan was completed successfully.${notes}`, matchedAt, this.now());
     } catch (err) {
       if (err instanceof ScanInputError) return failed(err.message, this.now());
       throw err;
@@ -331,7 +320,6 @@ export class ScanWorker {
     const db = this.registry.scans.vulnDb;
     const status = await db.status();
     if (status.version <= (await this.registry.scans.rematchedVersion())) return 0;
-    const dbState = await databaseProblem(db, 0, this.now());
     const configs = new Map<string, ScanningConfiguration>();
     let after: { repositoryId: number; digest: string } | undefined;
     let rematched = 0;
@@ -344,12 +332,8 @@ export class ScanWorker {
       const batch: Array<{ record: ScanRecord; outcome: ScanOutcome; change?: RematchChange | undefined }> = [];
       for (const record of page) {
         after = { repositoryId: record.repositoryId, digest: record.digest };
-        let config = configs.get(record.accountId);
-        if (!config) {
-          config = storedScanning(await this.registry.scans.configuration(record.accountId));
-          configs.set(record.accountId, config);
-        }
-        if (repositoryScanning(config, record.repositoryName, false).scanFrequency !== 'CONTINUOUS_SCAN') continue;
+        const config = await this.configurationOf(configs, record.accountId);
+        if (!isContinuouslyScanned(config, record.repositoryName)) continue;
         const inventoryText = await this.registry.scans.inventory(record.digest, ANALYSER_VERSION);
         if (inventoryText === undefined) {
           // Made by an older analyser: scan it again, reading its layers.
@@ -366,15 +350,7 @@ export class ScanWorker {
           nowMs,
         });
         const diff = diffFindings(previous?.findings ?? [], stored.findings);
-        const outcome: ScanOutcome = {
-          status: 'COMPLETE',
-          description: record.description ?? 'The scan was completed successfully.',
-          completedAtMs: nowMs,
-          dbVersion: status.version,
-          dbUpdatedAtMs: dbState.updatedAtMs,
-          severityCounts: JSON.stringify(severityCounts(stored.findings)),
-          findings: JSON.stringify(stored),
-        };
+        const outcome = complete(stored, record.description ?? 'The scan was completed successfully.', status, nowMs);
         const summary = (f: Finding) => ({ name: f.name, 'package-name': f.package.name, 'package-version': f.package.version });
         const hasChange = diff.added.length > 0 || diff.fixed.length > 0;
         if (hasChange) changed++;
@@ -410,6 +386,24 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** The outcome of a scan that matched nothing: failed, unsupported, or an index's. */
+function unmatched(status: 'FAILED' | 'UNSUPPORTED_IMAGE' | 'INDEX', description: string, nowMs: number): ScanOutcome {
+  return { status, description, completedAtMs: nowMs, dbVersion: null, dbUpdatedAtMs: null, severityCounts: null, findings: null };
+}
+
 function failed(description: string, nowMs: number): ScanOutcome {
-  return { status: 'FAILED', description, completedAtMs: nowMs, dbVersion: null, dbUpdatedAtMs: null, severityCounts: null, findings: null };
+  return unmatched('FAILED', description, nowMs);
+}
+
+/** A complete scan's (or re-match's) outcome: its findings, matched at the database `matchedAt`. */
+function complete(stored: StoredFindings, description: string, matchedAt: { version: number; sources: ReadonlyArray<{ updatedAtMs: number }> }, nowMs: number): ScanOutcome {
+  return {
+    status: 'COMPLETE',
+    description,
+    completedAtMs: nowMs,
+    dbVersion: matchedAt.version,
+    dbUpdatedAtMs: newestUpdateMs(matchedAt.sources),
+    severityCounts: JSON.stringify(severityCounts(stored.findings)),
+    findings: JSON.stringify(stored),
+  };
 }

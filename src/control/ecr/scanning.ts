@@ -3,8 +3,8 @@ import { repositoryArn } from '../../iam/ids.ts';
 import type { RepoRef } from '../../registry/names.ts';
 import type { Repository } from '../../store/meta/meta-store.ts';
 import { preferredScore } from '../../scan/match/cvss.ts';
-import { repositoryScanning, storedScanning, type ScanningConfiguration, type ScanningRule } from '../../scan/policy.ts';
-import type { StoredFindings } from '../../scan/results.ts';
+import { isContinuouslyScanned, repositoryScanning, storedScanning, type ScanningConfiguration, type ScanningRule } from '../../scan/policy.ts';
+import { findingKey } from '../../scan/results.ts';
 import { scanTarget } from '../../scan/scanner.ts';
 import { SCAN_ON_PUSH_CONSUMER } from '../../scan/worker.ts';
 import type { Finding } from '../../scan/types.ts';
@@ -80,6 +80,11 @@ function countsOf(view: ScanView): Record<string, number> {
   return { ...rest, UNTRIAGED: (rest['UNTRIAGED'] ?? 0) + (untriaged ?? 0) };
 }
 
+/** What StartImageScan's and DescribeImageScanFindings' answers begin with: the image they are about. */
+function scanResponseHead(ref: RepoRef, image: { digest: string; tag?: string }) {
+  return { registryId: ref.account, repositoryName: ref.name, imageId: { imageDigest: image.digest, ...(image.tag !== undefined ? { imageTag: image.tag } : {}) } };
+}
+
 function scanStatus(view: ScanView): { status: string; description?: string } {
   return { status: view.status, ...(view.description !== undefined ? { description: view.description } : {}) };
 }
@@ -90,9 +95,7 @@ function scanStatus(view: ScanView): { status: string; description?: string } {
  */
 async function isContinuous(ctx: ActionContext, repository: Repository): Promise<boolean> {
   if (ctx.deps.scanning.continuousStatus !== 'ACTIVE') return false;
-  const config = await configurationOf(ctx, repository.accountId);
-  if (config.scanType !== 'ENHANCED') return false;
-  return repositoryScanning(config, repository.name, false).scanFrequency === 'CONTINUOUS_SCAN';
+  return isContinuouslyScanned(await configurationOf(ctx, repository.accountId), repository.name);
 }
 
 /** DescribeImages' imageScanStatus and imageScanFindingsSummary, by digest. */
@@ -154,7 +157,7 @@ function versionParts(f: Finding): { epoch: number; version: string; release?: s
 
 function enhancedFinding(ctx: ActionContext, ref: RepoRef, image: { digest: string; tags: string[]; pushedAtMs: number | undefined }, item: ScanView['findings'][number]): Record<string, unknown> {
   const { finding: f, stored } = item;
-  const key = `${f.name}\u0000${f.package.ecosystem}\u0000${f.package.name}\u0000${f.package.version}\u0000${f.package.path}`;
+  const key = findingKey(f);
   const id = createHash('sha256').update(`${ref.account}/${ref.name}@${item.image}\u0000${key}`).digest('hex').slice(0, 32);
   // The score the severity came from, by the matcher's preference (src/scan/match/cvss.ts).
   const preferred = preferredScore(f.cvss);
@@ -287,12 +290,7 @@ export const scanningActions: Record<string, ActionHandler> = {
       throw new AwsError('LimitExceededException', 'A scan of this image is already in progress.');
     }
     ctx.deps.scanning.wake?.();
-    return {
-      registryId: repo.ref.account,
-      repositoryName: repo.ref.name,
-      imageId: { imageDigest: image.digest, ...(image.tag !== undefined ? { imageTag: image.tag } : {}) },
-      imageScanStatus: { status: 'IN_PROGRESS', description: 'The scan was requested.' },
-    };
+    return { ...scanResponseHead(repo.ref, image), imageScanStatus: { status: 'IN_PROGRESS', description: 'The scan was requested.' } };
   },
 
   async DescribeImageScanFindings(ctx, input) {
@@ -309,12 +307,7 @@ export const scanningActions: Record<string, ActionHandler> = {
       const settings = await ctx.deps.registry.repositorySettings(repo.repository);
       const applied = repositoryScanning(await configurationOf(ctx, repo.ref.account), repo.ref.name, settings.scanOnPush);
       if (applied.scanOnPush && (await ctx.deps.registry.scans.isPushUnread(SCAN_ON_PUSH_CONSUMER, repo.ref.account, repo.ref.name, image.digest))) {
-        return {
-          registryId: repo.ref.account,
-          repositoryName: repo.ref.name,
-          imageId: { imageDigest: image.digest, ...(image.tag !== undefined ? { imageTag: image.tag } : {}) },
-          imageScanStatus: { status: 'IN_PROGRESS', description: 'The image was pushed and its scan is starting.' },
-        };
+        return { ...scanResponseHead(repo.ref, image), imageScanStatus: { status: 'IN_PROGRESS', description: 'The image was pushed and its scan is starting.' } };
       }
       throw new AwsError(
         'ScanNotFoundException',
@@ -326,12 +319,7 @@ export const scanningActions: Record<string, ActionHandler> = {
     if (!Number.isInteger(start) || start < 0) throw new AwsError('InvalidParameterException', "Invalid parameter at 'nextToken' failed to satisfy constraint: 'The nextToken is not one this registry returned; start again without it'");
     const page = view.findings.slice(start, start + limit);
     const more = start + limit < view.findings.length;
-    const base = {
-      registryId: repo.ref.account,
-      repositoryName: repo.ref.name,
-      imageId: { imageDigest: image.digest, ...(image.tag !== undefined ? { imageTag: image.tag } : {}) },
-      imageScanStatus: scanStatus(view),
-    };
+    const base = { ...scanResponseHead(repo.ref, image), imageScanStatus: scanStatus(view) };
     if (view.status !== 'COMPLETE' && view.status !== 'ACTIVE') return base;
     let findingsOut: Record<string, unknown>;
     if (view.scanType === 'ENHANCED') {
@@ -354,4 +342,3 @@ export const scanningActions: Record<string, ActionHandler> = {
   },
 };
 
-export type { StoredFindings };
