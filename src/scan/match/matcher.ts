@@ -28,6 +28,7 @@ import type {
 } from '../types.ts';
 import { cvssScore, preferredScore, severityOfScore } from './cvss.ts';
 import { advisoryNames, advisoryVersion, distroFeed, distroSeverity, familyOfEcosystem, type FeedQuery } from './distro.ts';
+import { normalisePythonName } from '../analyse/python.ts';
 
 /** The part of the vulnerability database the matcher reads (VulnDbStore satisfies it). */
 export interface VulnLookup {
@@ -267,7 +268,7 @@ function buildTargets(inventory: Inventory, notes: string[], memo: Memo): Target
       if (pkg.ecosystem === 'pypi') {
         // OSV names PyPI packages by their PEP 503 normalised name; metadata keeps the author's
         // spelling, and a database may too.
-        const names = [...new Set([normalisePypiName(pkg.name), pkg.name])];
+        const names = [...new Set([normalisePythonName(pkg.name), pkg.name])];
         target = { pkg, version: pkg.version, scheme, queries: [query], names };
       } else {
         const version = pkg.ecosystem === 'go' ? goVersion(pkg.version) : pkg.version;
@@ -291,11 +292,6 @@ function buildTargets(inventory: Inventory, notes: string[], memo: Memo): Target
     );
   }
   return targets;
-}
-
-/** PEP 503: lower case, runs of "-", "_" and "." as one "-". */
-export function normalisePypiName(name: string): string {
-  return name.toLowerCase().replace(/[-_.]+/g, '-');
 }
 
 /** OSV's Go ranges are semver without the "v" Go writes ("v1.2.3" -> "1.2.3"; "go1.21.3" for the toolchain). */

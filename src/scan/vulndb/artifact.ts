@@ -4,6 +4,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { digestOf } from '../../digest/digest.ts';
+import { MediaTypes } from '../../registry/manifest.ts';
 
 /**
  * A bundle (bundle.ts) as an OCI artifact, so that an air-gapped site copies the database into
@@ -15,13 +17,13 @@ import { pipeline } from 'node:stream/promises';
 
 export const VULNDB_ARTIFACT_TYPE = 'application/vnd.berth.vulndb.bundle.v1';
 export const VULNDB_BUNDLE_LAYER_MEDIA_TYPE = 'application/vnd.berth.vulndb.bundle.v1.tar';
-const IMAGE_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';
+const IMAGE_MANIFEST_MEDIA_TYPE = MediaTypes.ociManifest;
 
 /** The empty config blob (image-spec manifest.md, "Guidance for an Empty Descriptor"): the two bytes `{}`. */
 export const EMPTY_CONFIG_BYTES = Buffer.from('{}');
 export const EMPTY_CONFIG_DESCRIPTOR = Object.freeze({
-  mediaType: 'application/vnd.oci.empty.v1+json',
-  digest: `sha256:${createHash('sha256').update(EMPTY_CONFIG_BYTES).digest('hex')}`,
+  mediaType: MediaTypes.ociEmpty,
+  digest: digestOf(EMPTY_CONFIG_BYTES),
   size: EMPTY_CONFIG_BYTES.length,
 });
 

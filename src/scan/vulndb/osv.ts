@@ -1,4 +1,5 @@
 import type { AffectedRange, VulnAffected, VulnRecord } from '../types.ts';
+import { normalisePythonName } from '../analyse/python.ts';
 
 /**
  * OSV records (https://ossf.github.io/osv-schema/) as the database keeps them: one VulnRecord
@@ -118,7 +119,7 @@ export function mapOsvRecord(doc: unknown): OsvMapResult {
     severity = [...severity, ...severities(a['severity']).filter((s) => !severity.some((t) => t.type === s.type && t.score === s.score))];
     // PyPI names are compared as PEP 503 normalises them (PyYAML, pyyaml and py_yaml are one
     // project); the Python analyser reports them so, and the store looks names up exactly.
-    const packageName = ecosystem === 'PyPI' ? name.toLowerCase().replace(/[-_.]+/g, '-') : name;
+    const packageName = ecosystem === 'PyPI' ? normalisePythonName(name) : name;
     const row: Omit<VulnAffected, 'source'> = { vulnId: id, ecosystem, package: packageName, ranges: ranges(a['ranges']), versions: strings(a['versions']) };
     const distroSeverity = distroSeverityOf(a, severities(doc['severity']));
     if (distroSeverity !== undefined) row.distroSeverity = distroSeverity;
