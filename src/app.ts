@@ -12,6 +12,7 @@ import { collectGarbage } from './gc/collector.ts';
 import { WebhookDispatcher, pruneEvents } from './events/webhooks.ts';
 import { defaultScanLimits } from './scan/analyse/index.ts';
 import { REMATCH_JOB, ScanWorker } from './scan/worker.ts';
+import { ReplicationWorker } from './replication/worker.ts';
 import { syncConfigWebhooks } from './events/webhook-config.ts';
 import { startMetricsServer } from './http/metrics.ts';
 import { Registry } from './registry/registry.ts';
@@ -98,7 +99,18 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
       },
     },
   });
-  const server = buildServer({ config, log, registry, identity, authorizer, audit, onScanRequested: () => scans.wake() });
+  // Every node runs one; replications are shared out by their leases.
+  const replication = new ReplicationWorker({
+    registry,
+    events: meta.events,
+    log,
+    region: config.region,
+    peers: config.replication.peers,
+    settings: config.replication,
+    allowsReplication: async (sourceAccount, action, repo) =>
+      !config.auth.enabled || (await authorizer.allowsReplication(sourceAccount, action, repo, `replication-${Date.now()}`)).effect === 'allow',
+  });
+  const server = buildServer({ config, log, registry, identity, authorizer, audit, onScanRequested: () => scans.wake(), onReplicationRequested: () => replication.wake() });
   const { host, port } = parseListen(config.listen);
   await server.listen({ host, port });
   const address = server.server.address() as AddressInfo;
@@ -163,6 +175,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
   });
   webhooks.start();
   scans.start();
+  replication.start();
   if (config.scan.enabled) {
     // Once across the cluster, under the scheduler's lease: a node that dies mid-way leaves the
     // version unrecorded, and the next run matches again (re-matching is idempotent).
@@ -180,6 +193,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
       await metrics?.close();
       await webhooks.stop();
       await scans.stop();
+      await replication.stop();
       await scheduler.stop();
       await server.close();
       await registry.close();

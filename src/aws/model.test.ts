@@ -27,7 +27,8 @@ test('loadModel reads each model once and shares it frozen', () => {
 });
 
 test('the trimmed models hold the served operations and every shape they reach, without documentation', () => {
-  const expected: Record<ServiceName, number> = { iam: 53, sts: 3, ecr: 58 };
+  // ECR's 58 and Berth's one extension (models/berth-ecr-extensions.json: BerthReplicationBackfill).
+  const expected: Record<ServiceName, number> = { iam: 53, sts: 3, ecr: 59 };
   for (const name of NAMES) {
     const model = loadModel(name);
     assert.equal(Object.keys(model.operations).length, expected[name], name);

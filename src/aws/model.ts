@@ -171,7 +171,15 @@ function deepFreeze<T>(value: T): T {
 export function loadModel(name: ServiceName): ServiceModel {
   let model = models.get(name);
   if (model === undefined) {
-    model = deepFreeze(JSON.parse(readFileSync(path.join(modelsDir, `${name}.json`), 'utf8')) as ServiceModel);
+    const loaded = JSON.parse(readFileSync(path.join(modelsDir, `${name}.json`), 'utf8')) as ServiceModel;
+    if (name === 'ecr') {
+      // Berth's own operations in ECR's namespace (berth-ecr-extensions.json: e.g. BerthReplicationBackfill),
+      // kept out of the trimmed AWS model so that it stays what scripts/trim-models.ts writes.
+      const extensions = JSON.parse(readFileSync(path.join(modelsDir, 'berth-ecr-extensions.json'), 'utf8')) as Pick<ServiceModel, 'operations' | 'shapes'>;
+      Object.assign(loaded.operations, extensions.operations);
+      Object.assign(loaded.shapes, extensions.shapes);
+    }
+    model = deepFreeze(loaded);
     models.set(name, model);
   }
   return model;

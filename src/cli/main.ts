@@ -21,6 +21,8 @@ import { collectGarbage, storageReport } from '../gc/collector.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
 import { importInputs, pushBundle } from '../scan/admin.ts';
 import { createBundle } from '../scan/vulndb/bundle.ts';
+import { backfill } from '../replication/backfill.ts';
+import { replicationStatus } from '../replication/status.ts';
 import { vulnDbStatus } from '../scan/vulndb/import.ts';
 
 /**
@@ -77,6 +79,12 @@ Commands:
   events test --id ID                     send a signed "Berth Test Event" now and print the receiver's answer
   events deliveries --id ID               list the subscription's dead letters: events it gave up on
   events redeliver --id ID [--seq N]      send the dead letters (or one) again now; those delivered are removed
+  replication status                      per destination: images waiting, failed and replicated, the lag
+                                          (how long the oldest waiting image has waited) and the last error
+  replication backfill [--account ID] [--repository NAME] [--dry-run]
+                                          replicate images pushed before the rules existed (docs/replication.md):
+                                          queues each image once per destination that has none of it yet;
+                                          progress on stderr, a summary on stdout
   vulndb import PATH... [--account ID] [--public-key FILE] [--require-signature]
                                           import vulnerability data (docs/scanning.md): OSV all.zip exports, OSV
                                           JSON files or directories, the Debian security tracker JSON, Berth
@@ -630,6 +638,23 @@ export async function run(argv: string[]): Promise<number> {
           if (batch.length < 1000 || remaining <= 0) return 0;
           afterId = batch[batch.length - 1]!.id;
         }
+      }
+      case 'replication status': {
+        const status = await withRegistry(config, meta, (registry) => replicationStatus(registry, meta.events));
+        print(status);
+        return 0;
+      }
+      case 'replication backfill': {
+        const summary = await withRegistry(config, meta, (registry) =>
+          backfill(registry, {
+            accountId: values['account'] as string | undefined,
+            repository: values['repository'] as string | undefined,
+            dryRun: values['dry-run'] === true,
+            onProgress: (p) => process.stderr.write(`${p.accountId} ${p.repositoryName}: ${p.images} images, ${p.queued} ${values['dry-run'] === true ? 'to queue' : 'queued'}\n`),
+          }),
+        );
+        print(summary);
+        return 0;
       }
       case 'vulndb import': {
         const inputs = positionals.slice(2);

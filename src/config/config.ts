@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseConfigWebhooks, WebhookConfigError, type ConfigWebhook } from '../events/webhook-config.ts';
+import { parsePeers, PeerConfigError, type Peer } from '../replication/peers.ts';
 
 /**
  * One schema holds every setting, its default and its documentation. A setting comes, from
@@ -64,6 +65,14 @@ export const settings = [
   { key: 'scan.limits.maxUncompressedLayerBytes', kind: 'integer', default: 16 * 1024 * 1024 * 1024, min: 1024, doc: 'A layer that unpacks to more than this fails its scan (decompression bombs).' },
   { key: 'scan.limits.maxLayerEntries', kind: 'integer', default: 1000000, min: 1, doc: 'A layer with more tar entries than this fails its scan.' },
   { key: 'scan.limits.maxCompressionRatio', kind: 'integer', default: 200, min: 1, doc: 'A layer whose unpacked size passes 1 GiB and more than this many times its compressed size fails its scan (decompression bombs).' },
+  { key: 'replication.enabled', kind: 'boolean', default: true, doc: 'Run replication on this node (docs/replication.md). Off, the API still records configurations and statuses, and other nodes copy the images.' },
+  { key: 'replication.concurrency', kind: 'integer', default: 4, min: 1, doc: 'Images a node replicates at once.' },
+  { key: 'replication.pollIntervalMs', kind: 'integer', default: 1000, min: 10, doc: 'How often an idle node looks for pushes to replicate and for replications due.' },
+  { key: 'replication.leaseSeconds', kind: 'integer', default: 60, min: 1, doc: 'A node replicates an image under a lease renewed every third of this; a replication whose node dies is taken over after at most this long.' },
+  { key: 'replication.retryBaseMs', kind: 'integer', default: 2000, min: 1, doc: 'A replication that failed for a reason that may pass (the destination is down) is retried after a random delay of up to this, doubling with each further failure.' },
+  { key: 'replication.retryMaxMs', kind: 'integer', default: 300000, min: 1, doc: 'The longest delay between two attempts at a replication; a destination that comes back is caught up within about this long.' },
+  { key: 'replication.chunkBytes', kind: 'integer', default: 32 * 1024 * 1024, min: 65536, doc: 'A layer is sent to a remote destination in requests of at most this many bytes; a dropped connection resumes from the last one the destination holds.' },
+  { key: 'replication.peers', kind: 'json', default: undefined, doc: 'The other regions this deployment replicates to: a JSON array of `{region, endpoint, kind: "berth", accessKeyId, secretAccessKey | secretAccessKeyFile, roleArn, externalId, caFile, copySettings}` or `{region, endpoint, kind: "oci", username, password | passwordFile, caFile, repositoryPrefix}` (docs/replication.md). Default: none.' },
   { key: 'metrics.listen', kind: 'string', default: undefined, doc: 'HOST:PORT of a separate listener serving Prometheus metrics at /metrics (storage per repository and account, background jobs). Unauthenticated: keep it on loopback or a private network. Unset, there is none.' },
   { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },
   { key: 'cache.ttlSeconds', kind: 'integer', default: 10, min: 0, doc: 'How long a node trusts repositories and manifests it has read (deletions made through another node show after at most this long; tags are never cached).' },
@@ -110,6 +119,16 @@ export interface Config {
     continuousStatus: 'COMPLETE' | 'ACTIVE';
     maxDatabaseAgeDays: number;
     limits: { maxUncompressedLayerBytes: number; maxLayerEntries: number; maxCompressionRatio: number };
+  };
+  replication: {
+    enabled: boolean;
+    concurrency: number;
+    pollIntervalMs: number;
+    leaseSeconds: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    chunkBytes: number;
+    peers: Peer[];
   };
   metrics: { listen: string | undefined };
   cache: { ttlSeconds: number; manifestBytes: number };
@@ -306,6 +325,20 @@ export function loadConfig(options: LoadOptions = {}): Config {
 
   const region = get<string>('region');
   if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) throw new ConfigError(`region: expected an AWS-style region name such as us-east-1, got ${JSON.stringify(region)}`);
+
+  if (get<number>('replication.retryMaxMs') < get<number>('replication.retryBaseMs')) {
+    throw new ConfigError(`replication.retryMaxMs: must be at least replication.retryBaseMs (${get<number>('replication.retryBaseMs')}), got ${get<number>('replication.retryMaxMs')}`);
+  }
+  let peers: Peer[] = [];
+  const rawPeers = get<unknown>('replication.peers');
+  if (rawPeers !== undefined) {
+    try {
+      peers = parsePeers(rawPeers, { cwd, ownRegion: region });
+    } catch (err) {
+      if (err instanceof PeerConfigError) throw new ConfigError(`replication.peers (from ${sources.get('replication.peers')}): ${err.message}`);
+      throw err;
+    }
+  }
   const bootstrap = {
     accountId: get<string | undefined>('bootstrap.accountId'),
     accessKeyId: get<string | undefined>('bootstrap.accessKeyId'),
@@ -373,6 +406,16 @@ export function loadConfig(options: LoadOptions = {}): Config {
         maxLayerEntries: get<number>('scan.limits.maxLayerEntries'),
         maxCompressionRatio: get<number>('scan.limits.maxCompressionRatio'),
       },
+    },
+    replication: {
+      enabled: get<boolean>('replication.enabled'),
+      concurrency: get<number>('replication.concurrency'),
+      pollIntervalMs: get<number>('replication.pollIntervalMs'),
+      leaseSeconds: get<number>('replication.leaseSeconds'),
+      retryBaseMs: get<number>('replication.retryBaseMs'),
+      retryMaxMs: get<number>('replication.retryMaxMs'),
+      chunkBytes: get<number>('replication.chunkBytes'),
+      peers,
     },
     metrics: { listen: metricsListen },
     cache: { ttlSeconds: get<number>('cache.ttlSeconds'), manifestBytes: get<number>('cache.manifestBytes') },

@@ -28,6 +28,8 @@ export interface ControlDeps {
   maxBodyBytes: number;
   /** StartImageScan's quota (scan.manualScanQuotaSeconds) and how continuous results are reported (scan.continuousStatus). */
   scanning: { manualScanQuotaSeconds: number; continuousStatus: 'COMPLETE' | 'ACTIVE'; wake?: () => void };
+  /** The regions replication rules may name besides this one: the peers of `replication.peers`. */
+  replication: { peerRegions: readonly string[]; wake?: () => void };
 }
 
 /** What an action handler gets: the authenticated caller and a way to ask IAM about it. */

@@ -149,6 +149,11 @@ export const catalogue = {
     description: 'An HTTP method or endpoint the registry does not implement was used.',
     oci: { code: 'UNSUPPORTED', status: 405 },
   },
+  ReplicationHeaderInvalid: {
+    message: 'The replication header is malformed.',
+    description: 'A request carried the x-berth-replication header that a replicating Berth sends, but not in its form `account=<12 digits>; region=<region>`.',
+    oci: { code: 'UNSUPPORTED', status: 400 },
+  },
   NotFound: {
     message: 'There is nothing at this path.',
     description: 'A request named a path that is not part of the API.',

@@ -8,6 +8,7 @@ import {
   lifecycleImageExpired,
   imageScanned,
   scanFindingsChanged,
+  imageReplicated,
   registryPolicyChanged,
   repositoryCreated,
   repositoryDeleted,
@@ -308,6 +309,7 @@ function everyEvent(context: EventContext): BuiltEvent[] {
     lifecycleImageExpired({ ...repo, imageDigest: NEW, imageTags: ['old'], rulePriority: 1 }),
     imageScanned({ ...repo, status: 'COMPLETE', imageDigest: NEW, imageTags: ['latest'], severityCounts: { HIGH: 1 } }),
     scanFindingsChanged({ ...repo, imageDigest: NEW, imageTags: [], severityCounts: {}, added: [], fixed: [{ name: 'CVE-2024-0001', 'package-name': 'zlib', 'package-version': '1.2.13' }] }),
+    imageReplicated({ ...repo, imageDigest: NEW, imageTag: 'latest', sourceAccount: '444455556666', sourceRegion: 'us-west-2' }),
   ];
 }
 

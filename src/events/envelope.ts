@@ -42,6 +42,7 @@
  * | `Berth Lifecycle Policy Action` | `EXPIRE`        | a lifecycle policy run deletes an image, once per image          | the repository ARN |
  * | `ECR Image Scan`                | (none)          | an image scan finishes, complete or failed                       | the repository ARN |
  * | `Berth Image Scan Action`       | `FINDINGS_CHANGE` | a database import re-matched a continuously scanned image and its findings changed | the repository ARN |
+ * | `ECR Replication Action`        | `REPLICATE`     | an image (or a tag of it) arrived by replication from another region or account | the repository ARN |
  *
  * Detail fields, all strings unless marked:
  *
@@ -77,6 +78,12 @@
  *   `{"name", "package-name", "package-version"}`: findings the new database added, and those it
  *   no longer reports), `action-type` (`"FINDINGS_CHANGE"`). ECR reports such changes through
  *   Amazon Inspector's own events, which Berth does not imitate.
+ * - `ECR Replication Action` (ECR's own shape, sent in the destination registry): `result`,
+ *   `repository-name`, `image-digest`, `source-account`, `action-type` (`"REPLICATE"`),
+ *   `source-region`, `image-tag` (`""` for an image replicated by digest). A replicated image
+ *   sends this event instead of an `ECR Image Action` PUSH, once per tag as pushes do; so the
+ *   destination's own replication rules, which follow pushes, never replicate it again
+ *   (replication is not transitive, as in ECR), while scan on push scans it.
  *
  * `result` is always `"SUCCESS"`: Berth emits an event once the change is committed, and a failed
  * request changes nothing.
@@ -96,7 +103,7 @@
  * so a single rule on the source receives everything Berth emits. Lifecycle expirations do not
  * also produce `ECR Image Action` DELETE events: ECR documents no such event for them.
  *
- * Not emitted (yet): ECR's `ECR Scan Resource Change`, `ECR Replication Action`,
+ * Not emitted (yet): ECR's `ECR Scan Resource Change`,
  * `ECR Pull Through Cache Action`, `ECR Referrer Action` and `ECR Artifact Action`, and the
  * `UPDATE_STORAGE_CLASS` image actions of archival; Berth has no counterpart to most of them yet.
  */
@@ -110,7 +117,8 @@ export type DetailType =
   | 'Berth Registry Action'
   | 'Berth Lifecycle Policy Action'
   | 'ECR Image Scan'
-  | 'Berth Image Scan Action';
+  | 'Berth Image Scan Action'
+  | 'ECR Replication Action';
 
 export interface Envelope<T extends DetailType, D> {
   version: '0';
@@ -192,6 +200,17 @@ export interface ScanChangeDetail {
   'action-type': 'FINDINGS_CHANGE';
 }
 
+export interface ReplicationActionDetail {
+  result: 'SUCCESS';
+  'repository-name': string;
+  'image-digest': string;
+  'source-account': string;
+  'action-type': 'REPLICATE';
+  'source-region': string;
+  'image-tag': string;
+}
+
+export type ReplicationActionEvent = Envelope<'ECR Replication Action', ReplicationActionDetail>;
 export type ImageScanEvent = Envelope<'ECR Image Scan', ImageScanDetail>;
 export type ScanChangeEvent = Envelope<'Berth Image Scan Action', ScanChangeDetail>;
 export type ImageActionEvent = Envelope<'ECR Image Action', ImageActionDetail>;
@@ -200,7 +219,15 @@ export type RepositoryActionEvent = Envelope<'Berth Repository Action', Reposito
 export type RegistryActionEvent = Envelope<'Berth Registry Action', RegistryActionDetail>;
 export type LifecycleExpireEvent = Envelope<'Berth Lifecycle Policy Action', LifecycleExpireDetail>;
 
-export type BerthEvent = ImageActionEvent | TagMoveEvent | RepositoryActionEvent | RegistryActionEvent | LifecycleExpireEvent | ImageScanEvent | ScanChangeEvent;
+export type BerthEvent =
+  | ImageActionEvent
+  | TagMoveEvent
+  | RepositoryActionEvent
+  | RegistryActionEvent
+  | LifecycleExpireEvent
+  | ImageScanEvent
+  | ScanChangeEvent
+  | ReplicationActionEvent;
 
 /** An event and its ordering partition: the repository's name, or null for the registry itself. */
 export interface BuiltEvent<E extends BerthEvent = BerthEvent> {
@@ -376,9 +403,43 @@ export function scanFindingsChanged(o: ScanFindingsChangedOptions): BuiltEvent<S
   return { event: envelope(o, 'Berth Image Scan Action', [arnOf(o)], detail), repository: o.repositoryName };
 }
 
+export interface ImageReplicatedOptions extends RepositoryOptions {
+  imageDigest: string;
+  /** The tag replicated; absent for an image replicated by digest. */
+  imageTag?: string | undefined;
+  sourceAccount: string;
+  sourceRegion: string;
+}
+
+/** `ECR Replication Action` REPLICATE: an image arrived by replication (in the destination's log). */
+export function imageReplicated(o: ImageReplicatedOptions): BuiltEvent<ReplicationActionEvent> {
+  const detail: ReplicationActionDetail = {
+    result: 'SUCCESS',
+    'repository-name': o.repositoryName,
+    'image-digest': o.imageDigest,
+    'source-account': o.sourceAccount,
+    'action-type': 'REPLICATE',
+    'source-region': o.sourceRegion,
+    'image-tag': o.imageTag ?? '',
+  };
+  return { event: envelope(o, 'ECR Replication Action', [arnOf(o)], detail), repository: o.repositoryName };
+}
+
+/**
+ * The digest an image arrived with, by push or by replication: the `image-digest` of an `ECR
+ * Image Action` PUSH or an `ECR Replication Action`; undefined for every other event. For scan on push.
+ */
+export function arrivedImageDigest(event: { detailType: string; body: unknown }): string | undefined {
+  if (event.detailType === 'ECR Replication Action') {
+    const detail = (event.body as { detail?: Partial<ReplicationActionDetail> }).detail;
+    return typeof detail?.['image-digest'] === 'string' ? detail['image-digest'] : undefined;
+  }
+  return pushedImageDigest(event);
+}
+
 /**
  * The digest an event of the log reports pushed: the `image-digest` of an `ECR Image Action`
- * PUSH; undefined for every other event. For the log's consumers (scan on push).
+ * PUSH; undefined for every other event (a replicated image too). For the log's consumers (replication).
  */
 export function pushedImageDigest(event: { detailType: string; body: unknown }): string | undefined {
   if (event.detailType !== 'ECR Image Action') return undefined;

@@ -52,6 +52,8 @@ export interface ServerDeps {
   audit: AuditLog;
   /** Tells this node's scan worker that StartImageScan queued a scan (a hint; the queue is durable). */
   onScanRequested?: () => void;
+  /** Called when replications were queued through the API (a backfill), so this node starts them now. */
+  onReplicationRequested?: () => void;
 }
 
 /**
@@ -160,6 +162,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     audit,
     region: config.region,
     scanning: { manualScanQuotaSeconds: config.scan.manualScanQuotaSeconds, continuousStatus: config.scan.continuousStatus, ...(deps.onScanRequested ? { wake: deps.onScanRequested } : {}) },
+    replication: { peerRegions: config.replication.peers.map((p) => p.region), ...(deps.onReplicationRequested ? { wake: deps.onReplicationRequested } : {}) },
     authEnabled: config.auth.enabled,
     maxBodyBytes: config.manifests.maxBytes * 2 + 64 * 1024,
   });

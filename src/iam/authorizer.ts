@@ -4,7 +4,7 @@ import type { Authorizer, Caller, IamPrincipal } from '../registry/access.ts';
 import type { RepoRef } from '../registry/names.ts';
 import { repositoryArn } from './ids.ts';
 import type { Identity } from './identity.ts';
-import { evaluate, isContextFree, type CompiledPolicy, type Decision } from './policy/index.ts';
+import { evaluate, isContextFree, parsePolicy, type CompiledPolicy, type Decision } from './policy/index.ts';
 
 /** One shared empty list, so that decisions on account-level questions can be cached too. */
 export const NO_POLICIES: CompiledPolicy[] = [];
@@ -33,6 +33,23 @@ export interface AccessQuestion {
   requireResourceAllow?: boolean;
   /** Extra condition keys (e.g. aws:ResourceTag/...). */
   keys?: Record<string, string | string[] | undefined>;
+}
+
+/** The role ECR's replication acts as in the source account (its service-linked role). */
+export const REPLICATION_ROLE_NAME = 'AWSServiceRoleForECRReplication';
+
+let replicationRolePolicies: CompiledPolicy[] | undefined;
+
+/** What the service-linked role may do (ECR's AmazonECRReplicationServiceRolePolicy, in effect). */
+function replicationRolePolicy(): CompiledPolicy[] {
+  replicationRolePolicies ??= [
+    parsePolicy(
+      JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['ecr:CreateRepository', 'ecr:ReplicateImage'], Resource: '*' }] }),
+      'identity',
+      REPLICATION_ROLE_NAME,
+    ),
+  ];
+  return replicationRolePolicies;
 }
 
 /** Phrases an implicit or explicit deny the way AWS does. */
@@ -180,6 +197,54 @@ export class IamAuthorizer implements Authorizer {
     const p = caller.principal;
     if (p.kind !== 'iam') throw new RegistryError('Unauthorized', undefined, { message: 'Authentication is required: log in with `aws ecr get-login-password | docker login --username AWS --password-stdin HOST`.' });
     throw new RegistryError('Denied', { action, resource: q.resource }, { message: denialMessage(p, action, q.resource, decision) });
+  }
+
+  /**
+   * Whether the replication of `sourceAccount` may do `action` (ecr:ReplicateImage or
+   * ecr:CreateRepository) on `resource` in another account of this deployment: asked as ECR's
+   * replication service-linked role of the source account, which its own policy allows, so the
+   * destination's registry and repository policies decide (cross-account needs them to allow the
+   * source account). Audited like any decision; never throws for a denial.
+   */
+  async allowsReplication(sourceAccount: string, action: string, resource: RepoRef, requestId: string): Promise<Decision> {
+    const roleArn = `arn:aws:iam::${sourceAccount}:role/aws-service-role/replication.ecr.amazonaws.com/${REPLICATION_ROLE_NAME}`;
+    const principal: IamPrincipal = {
+      kind: 'iam',
+      type: 'assumed-role',
+      accountId: sourceAccount,
+      arn: `arn:aws:sts::${sourceAccount}:assumed-role/${REPLICATION_ROLE_NAME}/replication`,
+      userId: `${REPLICATION_ROLE_NAME}:replication`,
+      name: REPLICATION_ROLE_NAME,
+      accessKeyId: undefined,
+      roleArn,
+      sessionName: 'replication',
+    };
+    const caller: Caller = { principal, sourceIp: '127.0.0.1', secureTransport: true, requestId, userAgent: 'berth-replication', plane: 'replication' };
+    const q = await this.question(caller, action, resource, undefined);
+    const now = new Date();
+    const decision = evaluate({
+      context: {
+        principal: { arn: principal.arn, accountId: sourceAccount, roleArn },
+        action,
+        resource: q.resource,
+        resourceAccountId: q.resourceAccountId,
+        keys: {
+          'aws:PrincipalAccount': sourceAccount,
+          'aws:PrincipalArn': roleArn,
+          'aws:PrincipalType': 'AssumedRole',
+          'aws:userid': principal.userId,
+          'aws:PrincipalIsAWSService': 'false',
+          'aws:CurrentTime': now.toISOString(),
+          'aws:EpochTime': String(Math.floor(now.getTime() / 1000)),
+          'aws:SecureTransport': 'true',
+          'aws:RequestedRegion': this.identity.region,
+        },
+      },
+      identityPolicies: replicationRolePolicy(),
+      resourcePolicies: q.resourcePolicies,
+    });
+    this.recordDecision(q, decision);
+    return decision;
   }
 
   async isAllowed(caller: Caller, action: string, resource: RepoRef | undefined, account?: string): Promise<boolean> {

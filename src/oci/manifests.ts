@@ -1,6 +1,6 @@
 import { RegistryError } from '../errors/catalogue.ts';
 import type { OciRoute } from './paths.ts';
-import { authorize, unsupported, type OciHandler } from './plane.ts';
+import { authorize, replicationSourceOf, unsupported, type OciHandler } from './plane.ts';
 import { readSmallBody } from './http-util.ts';
 
 type ManifestRoute = Extract<OciRoute, { kind: 'manifest' }>;
@@ -28,7 +28,7 @@ export const handleManifest: OciHandler<ManifestRoute> = async (deps, route, req
         new RegistryError('ManifestTooLarge', { sizeBytes: size }, { message: `The manifest is at least ${size} bytes; the limit is ${deps.manifestMaxBytes}.` }),
       );
       request.berth.bytesIn = body.length;
-      const result = await registry.putManifest(repo, route.reference, request.headers['content-type'], body);
+      const result = await registry.putManifest(repo, route.reference, request.headers['content-type'], body, { replicatedFrom: replicationSourceOf(request) });
       reply.code(201).header('location', `/v2/${route.name}/manifests/${result.digest}`).header('docker-content-digest', result.digest);
       // Spec: "Pushing Manifests with Subject": tells the client the registry indexed the referrer.
       if (result.subject) reply.header('oci-subject', result.subject);

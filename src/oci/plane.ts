@@ -41,16 +41,62 @@ export function callerOf(request: FastifyRequest): Caller {
 /** Actions that write into a repository: a push to a missing one also needs ecr:CreateRepository when it would create it. */
 const PUSH_ACTIONS = new Set(['ecr:InitiateLayerUpload', 'ecr:UploadLayerPart', 'ecr:CompleteLayerUpload', 'ecr:PutImage']);
 
+/** Data-plane actions a replication from another region or account performs, each authorized as ecr:ReplicateImage. */
+const REPLICATION_ACTIONS = new Set([...PUSH_ACTIONS, 'ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage']);
+
+/**
+ * The header a replicating Berth sends on every data-plane request it makes to its destination
+ * (docs/replication.md): `account=SOURCE_ACCOUNT; region=SOURCE_REGION`.
+ */
+export const REPLICATION_HEADER = 'x-berth-replication';
+
+/**
+ * The source a replication request names, or undefined for an ordinary request. A malformed
+ * header is refused rather than ignored, so that a replication never lands as a push.
+ */
+export function replicationSourceOf(request: FastifyRequest): { account: string; region: string } | undefined {
+  const raw = request.headers[REPLICATION_HEADER];
+  if (raw === undefined) return undefined;
+  const fields = new Map(
+    String(raw)
+      .split(';')
+      .map((part) => part.trim().split('=', 2) as [string, string | undefined])
+      .map(([k, v]) => [k.trim().toLowerCase(), (v ?? '').trim()]),
+  );
+  const account = fields.get('account') ?? '';
+  const region = fields.get('region') ?? '';
+  if (!/^\d{12}$/.test(account) || !/^[0-9a-z-]{2,25}$/.test(region)) {
+    throw new RegistryError('ReplicationHeaderInvalid', { header: REPLICATION_HEADER }, {
+      message: `The ${REPLICATION_HEADER} header must read "account=<12-digit account id>; region=<region>", not ${JSON.stringify(String(raw).slice(0, 200))}.`,
+    });
+  }
+  return { account, region };
+}
+
 /**
  * Checks that the caller may do `action` (an ECR IAM action) on the repository: the one
  * authorization hook every data-plane operation passes. Records the repository and operation
  * for the request's log line and resolves the repository's full reference.
+ *
+ * A replication request (REPLICATION_HEADER) is asked as ecr:ReplicateImage instead of the push
+ * and read actions it is made of, as ECR asks a replicating registry; a repository it writes
+ * to that does not exist is created, as ecr:CreateRepository, from a REPLICATION creation
+ * template (or with the defaults).
  */
 export async function authorize(deps: OciDeps, request: FastifyRequest, action: string, name: string): Promise<RepoRef> {
   request.berth.repository = name;
   request.berth.operation = action;
   const repo: RepoRef = { account: request.berth.account!, name };
   const caller = callerOf(request);
+  if (REPLICATION_ACTIONS.has(action) && replicationSourceOf(request)) {
+    request.berth.operation = 'ecr:ReplicateImage';
+    await deps.registry.authorizer.authorize(caller, 'ecr:ReplicateImage', repo);
+    if (PUSH_ACTIONS.has(action) && !(await deps.registry.findRepository(repo))) {
+      await deps.registry.authorizer.authorize(caller, 'ecr:CreateRepository', repo);
+      await deps.registry.repositoryForReplication(repo);
+    }
+    return repo;
+  }
   await deps.registry.authorizer.authorize(caller, action, repo);
   if (PUSH_ACTIONS.has(action) && !(await deps.registry.findRepository(repo)) && (await deps.registry.createsOnPush(repo))) {
     await deps.registry.authorizer.authorize(caller, 'ecr:CreateRepository', repo);

@@ -2,7 +2,7 @@ import type { FastifyReply } from 'fastify';
 import { RegistryError } from '../errors/catalogue.ts';
 import type { Upload } from '../store/meta/meta-store.ts';
 import type { OciRoute } from './paths.ts';
-import { authorize, callerOf, unsupported, type OciHandler } from './plane.ts';
+import { authorize, callerOf, replicationSourceOf, unsupported, type OciHandler } from './plane.ts';
 import { chunkBounds, hasBody, param, queryOf } from './http-util.ts';
 
 /** Headers that tell the client where an upload stands (spec: "Pushing a blob in chunks"). */
@@ -34,7 +34,9 @@ export const handleUploads: OciHandler<Extract<OciRoute, { kind: 'uploads' }>> =
     request.raw.resume();
     // A failed mount is not an error (spec: "Mounting a blob from another repository"): skopeo
     // asks for mounts from repositories in its cache that may be long gone. Open a session instead.
-    const blob = await registry.mountBlob(callerOf(request), repo, mount, param(query, 'from'));
+    // A replication may mount what it replicated before into other repositories of the same account.
+    const sourceAction = replicationSourceOf(request) ? 'ecr:ReplicateImage' : undefined;
+    const blob = await registry.mountBlob(callerOf(request), repo, mount, param(query, 'from'), sourceAction);
     if (blob) {
       blobCreated(reply, route.name, blob.digest);
       return;

@@ -39,17 +39,23 @@ export function prefixCovers(prefix: string, name: string): boolean {
 }
 
 /**
- * The template that creates `name` on push: among those whose appliedFor includes CREATE_ON_PUSH,
- * the longest prefix that covers the name; ROOT only when no other does.
+ * The template that creates `name` for `use` (a push, a replication or a pull-through cache):
+ * among those whose appliedFor includes it, the longest prefix that covers the name; ROOT only
+ * when no other does.
  */
-export function templateForPush(templates: readonly RepositoryTemplate[], name: string): RepositoryTemplate | undefined {
+export function templateFor(templates: readonly RepositoryTemplate[], name: string, use: TemplateFields['appliedFor'][number]): RepositoryTemplate | undefined {
   let best: RepositoryTemplate | undefined;
   for (const t of templates) {
     const fields = t.template as Partial<TemplateFields>;
-    if (!fields.appliedFor?.includes('CREATE_ON_PUSH') || !prefixCovers(t.prefix, name)) continue;
+    if (!fields.appliedFor?.includes(use) || !prefixCovers(t.prefix, name)) continue;
     if (!best || best.prefix === ROOT_PREFIX || (t.prefix !== ROOT_PREFIX && t.prefix.length > best.prefix.length)) best = t;
   }
   return best;
+}
+
+/** The template that creates `name` on push (CREATE_ON_PUSH). */
+export function templateForPush(templates: readonly RepositoryTemplate[], name: string): RepositoryTemplate | undefined {
+  return templateFor(templates, name, 'CREATE_ON_PUSH');
 }
 
 /** The settings and repository policy a template gives the repositories it creates. */

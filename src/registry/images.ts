@@ -6,7 +6,7 @@ import type { ImageId, ImageRecord, ManifestRecord, ManifestSummary, MetaStore, 
 import type { RegistryContext } from './context.ts';
 import { parseManifest, type Descriptor } from './manifest.ts';
 import { assertRepositoryName, assertTag, isValidTag, type RepoRef } from './names.ts';
-import { imageDeleted, imagePushed, lifecycleImageExpired, tagMoved, type BuiltEvent } from '../events/envelope.ts';
+import { imageDeleted, imagePushed, imageReplicated, lifecycleImageExpired, tagMoved, type BuiltEvent } from '../events/envelope.ts';
 import { eventContext, recordEvents } from './event-log.ts';
 import { PullRecorder } from './pull-recorder.ts';
 import type { Repositories } from './repositories.ts';
@@ -25,6 +25,14 @@ function assertStorable(repo: RepoRef, reference: string): void {
       `Nothing is stored under ${JSON.stringify(reference)} in repository ${repo.name}: it is neither a valid tag ` +
       '(up to 128 letters, digits, _ . and -, not starting with . or -) nor a valid digest (sha256: and 64 lowercase hex digits, or sha512: and 128).',
   });
+}
+
+export interface PutManifestOptions {
+  /**
+   * The push is a replication from this account and region (docs/replication.md): it records an
+   * `ECR Replication Action` rather than a PUSH, so that it is not replicated again.
+   */
+  replicatedFrom?: { account: string; region: string } | undefined;
 }
 
 export interface PutManifestResult {
@@ -83,7 +91,7 @@ export class Images {
    * tag at it when the reference is a tag. Every blob and child manifest it references must
    * already be in the repository (spec: "Pushing Manifests").
    */
-  async putManifest(repo: RepoRef, reference: string, contentType: string | undefined, payload: Uint8Array): Promise<PutManifestResult> {
+  async putManifest(repo: RepoRef, reference: string, contentType: string | undefined, payload: Uint8Array, options: PutManifestOptions = {}): Promise<PutManifestResult> {
     assertRepositoryName(repo.name);
     let digest: Digest;
     let tag: string | undefined;
@@ -145,14 +153,17 @@ export class Images {
       if (!created && previous === digest) return;
       const context = { ...eventContext(repo.account, this.ctx.region, now), repositoryName: repository.name };
       const isIndex = parsed.manifests.length > 0 || parsed.blobs.length === 0;
+      const from = options.replicatedFrom;
       const events: BuiltEvent[] = [
-        imagePushed({
-          ...context,
-          imageDigest: digest,
-          imageTag: tag,
-          manifestMediaType: parsed.mediaType,
-          artifactMediaType: (isIndex ? parsed.artifactType : parsed.blobs[0]?.mediaType) ?? undefined,
-        }),
+        from
+          ? imageReplicated({ ...context, imageDigest: digest, imageTag: tag, sourceAccount: from.account, sourceRegion: from.region })
+          : imagePushed({
+              ...context,
+              imageDigest: digest,
+              imageTag: tag,
+              manifestMediaType: parsed.mediaType,
+              artifactMediaType: (isIndex ? parsed.artifactType : parsed.blobs[0]?.mediaType) ?? undefined,
+            }),
       ];
       if (tag !== undefined && previous !== undefined && previous !== digest) events.push(tagMoved({ ...context, imageTag: tag, imageDigest: digest, previousImageDigest: previous }));
       await recordEvents(tx, now, events);

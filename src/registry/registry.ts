@@ -9,13 +9,14 @@ import type { Authorizer, Caller } from './access.ts';
 import { BlobRedirects } from './blob-redirect.ts';
 import type { RegistryContext, RegistryOptions } from './context.ts';
 import type { RepositoryInit } from './creation-templates.ts';
-import { Images, type PutManifestResult } from './images.ts';
+import { Images, type PutManifestOptions, type PutManifestResult } from './images.ts';
 import type { RepoRef } from './names.ts';
 import { Repositories, type RepositoryDeletion } from './repositories.ts';
+import { Replications } from './replication.ts';
 import { Scans } from './scans.ts';
 import { Uploads, type ChunkBounds } from './uploads.ts';
 
-export type { ChunkBounds, PutManifestResult, RegistryOptions, RepositoryDeletion };
+export type { ChunkBounds, PutManifestOptions, PutManifestResult, RegistryOptions, RepositoryDeletion };
 
 /**
  * The protocol-free registry: the one door through which both planes, the features and the
@@ -39,6 +40,8 @@ export class Registry {
   private readonly images: Images;
   /** Image scanning: configuration, the scan queue and records, caches, the vulnerability database. */
   readonly scans: Scans;
+  /** Replication: configurations, and the tasks that are both status and queue. */
+  readonly replication: Replications;
 
   constructor(options: RegistryOptions) {
     this.options = options;
@@ -60,6 +63,7 @@ export class Registry {
     this.uploads = new Uploads(ctx, this.repositories);
     this.images = new Images(ctx, this.repositories);
     this.scans = new Scans(ctx);
+    this.replication = new Replications(ctx);
     this.redirects = new BlobRedirects(options.blobs, options.blobRedirect ?? 'never', options.blobRedirectTtlSeconds ?? 1200);
   }
 
@@ -95,11 +99,19 @@ export class Registry {
   deleteRepository(repository: Repository, options: { force: boolean }): Promise<RepositoryDeletion> {
     return this.repositories.delete(repository, options);
   }
+  /** The repository a replication writes into, created from a REPLICATION creation template (or the defaults) when missing. */
+  repositoryForReplication(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
+    return this.repositories.forReplication(repo);
+  }
   createsOnPush(repo: RepoRef): Promise<boolean> {
     return this.repositories.createsOnPush(repo);
   }
   listRepositories(caller: Caller, account: string, page: Page): Promise<{ names: string[]; more: boolean }> {
     return this.repositories.list(caller, account, page);
+  }
+  /** Every repository name of the account, in order, unfiltered (for background work, not callers). */
+  repositoryNames(account: string, page: Page): Promise<string[]> {
+    return this.meta.listRepositories(account, page);
   }
   repositorySettings(repository: Repository): Promise<RepositorySettings> {
     return this.repositories.settings(repository);
@@ -170,6 +182,13 @@ export class Registry {
   deleteBlob(repo: RepoRef, digest: Digest): Promise<void> {
     return this.uploads.deleteBlob(repo, digest);
   }
+  /**
+   * Links a blob the store holds into a repository, without an upload (replication between
+   * accounts of this deployment, whose blob store is shared). False when it is gone.
+   */
+  linkBlob(repositoryId: number, digest: Digest): Promise<boolean> {
+    return this.meta.linkBlob(repositoryId, digest, (this.options.now ?? Date.now)());
+  }
   findLinkedBlobs(repositoryId: number, digests: Digest[]): Promise<Map<Digest, BlobInfo>> {
     return this.uploads.findLinked(repositoryId, digests);
   }
@@ -182,8 +201,8 @@ export class Registry {
   startUpload(repo: RepoRef): Promise<Upload> {
     return this.uploads.startUpload(repo);
   }
-  mountBlob(caller: Caller, repo: RepoRef, digest: Digest, from: string | undefined): Promise<BlobInfo | undefined> {
-    return this.uploads.mountBlob(caller, repo, digest, from);
+  mountBlob(caller: Caller, repo: RepoRef, digest: Digest, from: string | undefined, sourceAction?: string): Promise<BlobInfo | undefined> {
+    return this.uploads.mountBlob(caller, repo, digest, from, sourceAction);
   }
   getUpload(repo: RepoRef, uploadId: string): Promise<Upload> {
     return this.uploads.getUpload(repo, uploadId);
@@ -209,8 +228,8 @@ export class Registry {
   getManifest(repo: RepoRef, reference: string): Promise<ManifestRecord> {
     return this.images.getManifest(repo, reference);
   }
-  putManifest(repo: RepoRef, reference: string, contentType: string | undefined, payload: Uint8Array): Promise<PutManifestResult> {
-    return this.images.putManifest(repo, reference, contentType, payload);
+  putManifest(repo: RepoRef, reference: string, contentType: string | undefined, payload: Uint8Array, options?: PutManifestOptions): Promise<PutManifestResult> {
+    return this.images.putManifest(repo, reference, contentType, payload, options);
   }
   deleteManifest(repo: RepoRef, reference: string, options?: { expiredBy?: { rulePriority: number } }): Promise<void> {
     return this.images.deleteManifest(repo, reference, options);

@@ -5,7 +5,7 @@ import type { LifecyclePolicyRecord, LifecyclePreview, LifecycleRepository } fro
 import type { MetaStore, Page, Repository, RepositorySettings, RepositoryTemplate } from '../store/meta/meta-store.ts';
 import type { Caller } from './access.ts';
 import type { RegistryContext } from './context.ts';
-import { initFromTemplate, templateForPush, type RepositoryInit } from './creation-templates.ts';
+import { initFromTemplate, templateFor, templateForPush, type RepositoryInit } from './creation-templates.ts';
 import { eventContext, recordEvents } from './event-log.ts';
 import { assertRepositoryName, isValidRepositoryName, type RepoRef } from './names.ts';
 
@@ -102,6 +102,19 @@ export class Repositories {
 
   private async pushTemplate(repo: RepoRef) {
     return templateForPush(await this.ctx.meta.listRepositoryTemplates(repo.account), repo.name);
+  }
+
+  /**
+   * The repository a replication writes into, created when missing as ECR creates replicated
+   * repositories: with the settings of the REPLICATION creation template that covers its name,
+   * or the defaults when none does. The caller has checked ecr:CreateRepository.
+   */
+  async forReplication(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
+    assertRepositoryName(repo.name);
+    const existing = await this.find(repo);
+    if (existing) return { repository: existing, created: false };
+    const template = templateFor(await this.ctx.meta.listRepositoryTemplates(repo.account), repo.name, 'REPLICATION');
+    return this.create(repo, template ? initFromTemplate(template) : {});
   }
 
   /** The repository a push writes into, created first (with its template's settings) when createsOnPush says so. */

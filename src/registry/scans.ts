@@ -1,4 +1,4 @@
-import { imageScanned, pushedImageDigest, scanFindingsChanged, type ScanChangeDetail } from '../events/envelope.ts';
+import { imageScanned, arrivedImageDigest, scanFindingsChanged, type ScanChangeDetail } from '../events/envelope.ts';
 import type { RegistryScanningRow, ScanOutcome, ScanRecord } from '../store/meta/scan-store.ts';
 import type { VulnDbStore } from '../store/meta/vulndb-store.ts';
 import type { RegistryContext } from './context.ts';
@@ -125,7 +125,7 @@ export class Scans {
     // listConsumers, not consumer(): reading must not create the consumer.
     const state = (await this.ctx.meta.events.listConsumers()).find((c) => c.name === consumer);
     const events = await this.ctx.meta.events.read({ after: state?.cursor ?? 0, limit, accountId, repository });
-    return events.some((e) => pushedImageDigest(e) === digest);
+    return events.some((e) => arrivedImageDigest(e) === digest);
   }
 
   layerFacts(diffId: string, analyserVersion: number): Promise<string | undefined> {

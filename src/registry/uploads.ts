@@ -104,7 +104,8 @@ export class Uploads {
    * never grants access to bytes the caller could not read anyway. Resolves undefined when no
    * mount is possible; the caller then opens an ordinary upload session.
    */
-  async mountBlob(caller: Caller, repo: RepoRef, digest: Digest, from: string | undefined): Promise<BlobInfo | undefined> {
+  /** `sourceAction`: what the caller must be allowed on a source repository (default ecr:GetDownloadUrlForLayer, a pull). */
+  async mountBlob(caller: Caller, repo: RepoRef, digest: Digest, from: string | undefined, sourceAction = 'ecr:GetDownloadUrlForLayer'): Promise<BlobInfo | undefined> {
     parseDigest(digest);
     const repository = await this.repositories.forPush(repo);
     const already = await this.ctx.meta.findLinkedBlob(repository.id, digest);
@@ -120,7 +121,7 @@ export class Uploads {
     }
     for (const source of candidates) {
       if (source.id === repository.id) continue;
-      if (!(await this.ctx.authorizer.isAllowed(caller, 'ecr:GetDownloadUrlForLayer', { account: repo.account, name: source.name }))) continue;
+      if (!(await this.ctx.authorizer.isAllowed(caller, sourceAction, { account: repo.account, name: source.name }))) continue;
       const blob = await this.ctx.meta.findLinkedBlob(source.id, digest);
       if (!blob) continue;
       // Resolves false when garbage collection took the blob meanwhile: the client uploads it.

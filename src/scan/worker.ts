@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Digest } from '../digest/digest.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Registry } from '../registry/registry.ts';
-import { pushedImageDigest } from '../events/envelope.ts';
+import { arrivedImageDigest } from '../events/envelope.ts';
 import type { EventStore } from '../store/meta/event-store.ts';
 import type { ScanOutcome, ScanRecord } from '../store/meta/scan-store.ts';
 import type { RematchChange } from '../registry/scans.ts';
@@ -178,7 +178,7 @@ export class ScanWorker {
       const batch = await this.events.read({ after: cursor, limit: 200 });
       if (batch.length === 0) break;
       for (const event of batch) {
-        const digest = pushedImageDigest(event);
+        const digest = arrivedImageDigest(event);
         if (digest === undefined || event.repository === null) continue;
         const config = await this.configurationOf(configs, event.accountId);
         const repository = await this.registry.findRepository({ account: event.accountId, name: event.repository });

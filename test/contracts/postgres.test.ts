@@ -12,6 +12,7 @@ import { usePostgres, type TestPostgres } from '../support/postgres.ts';
 import { eventStoreContract } from './event-store.contract.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
+import { replicationStoreContract } from './replication-store.contract.ts';
 import { scanStoreContract } from './scan-store.contract.ts';
 import { vulnDbStoreContract } from './vulndb-store.contract.ts';
 
@@ -141,6 +142,8 @@ if (postgres) {
   });
 
   scanStoreContract('postgres', () => open(postgres()));
+
+  replicationStoreContract('postgres', () => open(postgres()));
 
   vulnDbStoreContract('postgres', async () => {
     const { store, cleanup } = await open(postgres());

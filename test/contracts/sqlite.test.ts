@@ -6,6 +6,7 @@ import type { MetaStore } from '../../src/store/meta/meta-store.ts';
 import { eventStoreContract } from './event-store.contract.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
+import { replicationStoreContract } from './replication-store.contract.ts';
 import { scanStoreContract } from './scan-store.contract.ts';
 import { vulnDbStoreContract } from './vulndb-store.contract.ts';
 
@@ -31,6 +32,8 @@ identityStoreContract('sqlite', async () => {
 eventStoreContract('sqlite', open);
 
 scanStoreContract('sqlite', open);
+
+replicationStoreContract('sqlite', open);
 
 vulnDbStoreContract('sqlite', async () => {
   const { store, cleanup } = await open();

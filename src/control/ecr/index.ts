@@ -4,6 +4,7 @@ import { layerActions } from './layers.ts';
 import { lifecycleActions } from './lifecycle.ts';
 import { policyActions } from './policies.ts';
 import { registryActions } from './registry.ts';
+import { replicationActions } from './replication.ts';
 import { repositoryActions } from './repositories.ts';
 import { scanningActions } from './scanning.ts';
 import { templateActions } from './templates.ts';
@@ -18,4 +19,5 @@ export const ecrActions: Record<string, ActionHandler> = {
   ...templateActions,
   ...registryActions,
   ...scanningActions,
+  ...replicationActions,
 };

@@ -1,5 +1,6 @@
 import { AwsError } from '../aws-error.ts';
 import { namesOnlyV1Actions } from './policies.ts';
+import { describedReplication } from './replication.ts';
 import type { ActionHandler } from '../plane.ts';
 
 /** ECR's registry-wide operations: DescribeRegistry and the account settings. */
@@ -37,8 +38,7 @@ function settingNamed(name: string): AccountSetting {
 export const registryActions: Record<string, ActionHandler> = {
   async DescribeRegistry(ctx) {
     await ctx.authorize('ecr:DescribeRegistry', '*');
-    // Replication rules arrive with replication; until then the configuration is empty.
-    return { registryId: ctx.principal.accountId, replicationConfiguration: { rules: [] } };
+    return { registryId: ctx.principal.accountId, replicationConfiguration: await describedReplication(ctx) };
   },
 
   async GetAccountSetting(ctx, input) {

@@ -3,6 +3,7 @@ import type { BlobInfo } from '../blob/blob-store.ts';
 import type { IdentityStore } from './identity-store.ts';
 import type { GcStore } from './gc-store.ts';
 import type { LifecycleStore } from './lifecycle-store.ts';
+import type { ReplicationStore } from './replication-store.ts';
 import type { ScanStore } from './scan-store.ts';
 import type { VulnDbStore } from './vulndb-store.ts';
 import type { EventStore } from './event-store.ts';
@@ -149,6 +150,8 @@ export interface MetaStore {
   readonly scan: ScanStore;
   /** The vulnerability database scans match against (docs/scanning.md). */
   readonly vulndb: VulnDbStore;
+  /** Replication configurations and tasks (docs/replication.md). */
+  readonly replication: ReplicationStore;
 
   /** Runs fn with a store whose writes commit together, or not at all if fn rejects. */
   transaction<T>(fn: (tx: MetaStore) => Promise<T>): Promise<T>;

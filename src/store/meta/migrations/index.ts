@@ -9,6 +9,7 @@ import * as m0007 from './0007-covering-indexes.ts';
 import * as m0008 from './0008-events.ts';
 import * as m0009 from './0009-vulndb.ts';
 import * as m0010 from './0010-scan.ts';
+import * as m0011 from './0011-replication.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 interface DialectMigration {
@@ -27,6 +28,7 @@ const all: Record<string, DialectMigration> = {
   '0008-events': m0008,
   '0009-vulndb': m0009,
   '0010-scan': m0010,
+  '0011-replication': m0011,
 };
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

@@ -14,6 +14,8 @@ import { KyselyScanStore } from './kysely-scan-store.ts';
 import { KyselyVulnDbStore } from './kysely-vulndb-store.ts';
 import type { VulnDbStore } from '../vulndb-store.ts';
 import type { ScanStore } from '../scan-store.ts';
+import type { ReplicationStore } from '../replication-store.ts';
+import { KyselyReplicationStore } from './kysely-replication-store.ts';
 import { KyselyEventStore } from './kysely-event-store.ts';
 import { yieldToEventLoop } from './pacing.ts';
 import { deleteManifestRows, IN_CHUNK, lockManifests, touchBlobs, withLock, type Db, type Dialect } from './locks.ts';
@@ -92,6 +94,7 @@ export class KyselyMetaStore implements MetaStore {
   readonly events: EventStore;
   readonly scan: ScanStore;
   readonly vulndb: VulnDbStore;
+  readonly replication: ReplicationStore;
 
   constructor(db: Kysely<Schema>, options: { dialect: Dialect; tx?: Transaction<Schema> }) {
     this.root = db;
@@ -104,6 +107,7 @@ export class KyselyMetaStore implements MetaStore {
     this.events = new KyselyEventStore(this.db, this.dialect, inTransaction);
     this.scan = new KyselyScanStore(this.db, this.dialect, inTransaction);
     this.vulndb = new KyselyVulnDbStore(this.db, this.dialect, inTransaction);
+    this.replication = new KyselyReplicationStore(this.db, this.dialect, inTransaction);
   }
 
   /**

@@ -1,9 +1,10 @@
 import type { Generated } from 'kysely';
+import type { ReplicationSchema } from './schema-replication.ts';
 import type { ScanSchema } from './schema-scan.ts';
 import type { VulnDbSchema } from './schema-vulndb.ts';
 
 /** Table shapes as Kysely sees them. docs/metadata-schema.md describes the same tables. */
-export interface Schema extends ScanSchema, VulnDbSchema {
+export interface Schema extends ScanSchema, VulnDbSchema, ReplicationSchema {
   repositories: {
     id: Generated<number>;
     account_id: string;
