@@ -9,6 +9,8 @@ import {
   imageScanned,
   scanFindingsChanged,
   imageReplicated,
+  pushedImageDigest,
+  arrivedImageDigest,
   registryPolicyChanged,
   repositoryCreated,
   repositoryDeleted,
@@ -372,5 +374,38 @@ describe('rules written for ECR see what ECR would send', () => {
     const events = everyEvent(ctx).map(({ event }) => event);
     assert.ok(events.every((e) => all.matches(e)));
     assert.deepEqual(events.map((e) => berth.matches(e)), events.map((e) => !e['detail-type'].startsWith('ECR ')));
+  });
+});
+
+describe('what the log consumers read from an event', () => {
+  const stored = ({ event }: BuiltEvent) => ({ detailType: event['detail-type'], body: event });
+  const repo = { ...ctx, repositoryName: 'team/app' };
+  const pushed = stored(imagePushed({ ...repo, imageDigest: NEW, imageTag: 'latest', manifestMediaType: 'application/vnd.oci.image.manifest.v1+json' }));
+  const replicated = stored(imageReplicated({ ...repo, imageDigest: NEW, imageTag: 'latest', sourceAccount: '444455556666', sourceRegion: 'us-west-2' }));
+  const deleted = stored(imageDeleted({ ...repo, imageDigest: NEW }));
+
+  test('replication follows pushes only, so a replicated image is never replicated again', () => {
+    assert.equal(pushedImageDigest(pushed), NEW);
+    assert.equal(pushedImageDigest(replicated), undefined);
+    assert.equal(pushedImageDigest(deleted), undefined);
+  });
+
+  test('scan on push scans what arrives by push or by replication', () => {
+    assert.equal(arrivedImageDigest(pushed), NEW);
+    assert.equal(arrivedImageDigest(replicated), NEW);
+    assert.equal(arrivedImageDigest(deleted), undefined);
+  });
+
+  test('ECR Replication Action has the shape of ECR\'s sample, with an empty image-tag for a replication by digest', () => {
+    assert.deepEqual(replicated.body.detail, {
+      result: 'SUCCESS',
+      'repository-name': 'team/app',
+      'image-digest': NEW,
+      'source-account': '444455556666',
+      'action-type': 'REPLICATE',
+      'source-region': 'us-west-2',
+      'image-tag': 'latest',
+    });
+    assert.equal((stored(imageReplicated({ ...repo, imageDigest: NEW, sourceAccount: '444455556666', sourceRegion: 'us-west-2' })).body.detail as { 'image-tag': string })['image-tag'], '');
   });
 });
