@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Digest } from '../digest/digest.ts';
 import { isRegistryError } from '../errors/catalogue.ts';
+import { consumeEvents, PollLoop } from '../events/consumer.ts';
 import { pushedImageDigest } from '../events/envelope.ts';
 import type { Logger } from '../log/logger.ts';
 import type { RepoRef } from '../registry/names.ts';
@@ -72,9 +73,7 @@ export class ReplicationWorker {
   private readonly now: () => number;
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly destinations = new Map<string, Destination>();
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private ticking: Promise<void> | undefined;
+  private readonly loop: PollLoop;
   private readonly running = new Set<Promise<void>>();
   private readonly aborts = new Set<AbortController>();
 
@@ -87,70 +86,42 @@ export class ReplicationWorker {
     this.settings = options.settings;
     this.allowsReplication = options.allowsReplication;
     this.now = options.now ?? Date.now;
+    this.loop = new PollLoop({
+      intervalMs: this.settings.pollIntervalMs,
+      log: this.log,
+      what: 'replication',
+      steps: [
+        ['pushes', () => this.queuePushes()],
+        ['tasks', () => this.startTasks()],
+      ],
+    });
   }
 
   start(): void {
-    if (!this.settings.enabled) return;
-    this.schedule(0);
+    if (this.settings.enabled) this.loop.start();
   }
 
   /** Looks for work now rather than at the next poll (a hint: the work is durable either way). */
   wake(): void {
-    if (this.stopped || !this.settings.enabled || this.ticking) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.schedule(0);
+    if (this.settings.enabled) this.loop.wake();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    const stopping = this.loop.stop();
     // Copies in flight stop, and their tasks are handed back at once (PENDING) for another node.
     for (const a of this.aborts) a.abort(new Error('the node is stopping'));
-    await this.ticking;
+    await stopping;
     await Promise.allSettled([...this.running]);
     for (const d of this.destinations.values()) d.close?.();
   }
 
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.ticking = this.tick().finally(() => {
-        this.ticking = undefined;
-        this.schedule(this.settings.pollIntervalMs);
-      });
-    }, delayMs);
-    this.timer.unref();
-  }
-
-  private async tick(): Promise<void> {
-    for (const [name, step] of [
-      ['pushes', () => this.queuePushes()],
-      ['tasks', () => this.startTasks()],
-    ] as const) {
-      if (this.stopped) return;
-      try {
-        await step();
-      } catch (err) {
-        this.log.warn({ err, step: name }, 'a replication step failed; it is retried at the next poll');
-      }
-    }
-  }
-
   /** Reads pushes from the event log and records the replications they call for. */
   async queuePushes(): Promise<number> {
-    const leaseMs = this.settings.leaseSeconds * 1000;
-    if ((await this.events.lastSeq()) <= (await this.events.consumer(REPLICATION_CONSUMER)).cursor) return 0;
-    const now = this.now();
-    if (!(await this.events.acquireConsumer(REPLICATION_CONSUMER, this.owner, now, now + leaseMs))) return 0;
     let queued = 0;
     // Read once per pass: a configuration put meanwhile applies from the next pass, and only to later pushes.
-    const configs = new Map((await this.registry.replication.configurations()).map(({ accountId, config }) => [accountId, config] as const));
-    for (;;) {
-      const at = this.now();
-      if (!(await this.events.acquireConsumer(REPLICATION_CONSUMER, this.owner, at, at + leaseMs))) break;
-      const { cursor } = await this.events.consumer(REPLICATION_CONSUMER);
-      const batch = await this.events.read({ after: cursor, limit: 200 });
-      if (batch.length === 0) break;
+    let configs: Map<string, ReplicationConfiguration> | undefined;
+    await consumeEvents(this.events, { name: REPLICATION_CONSUMER, owner: this.owner, leaseMs: this.settings.leaseSeconds * 1000, now: this.now }, async (batch) => {
+      configs ??= new Map((await this.registry.replication.configurations()).map(({ accountId, config }) => [accountId, config] as const));
       const requests: ReplicationRequest[] = [];
       for (const event of batch) {
         const digest = pushedImageDigest(event);
@@ -167,9 +138,7 @@ export class ReplicationWorker {
         }
       }
       queued += await this.registry.replication.request(requests);
-      if (!(await this.events.advanceConsumer(REPLICATION_CONSUMER, this.owner, batch.at(-1)!.seq))) break;
-      if (batch.length < 200) break;
-    }
+    });
     if (queued > 0) this.log.info({ queued }, 'replications queued for pushes');
     return queued;
   }

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Digest } from '../digest/digest.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Registry } from '../registry/registry.ts';
+import { consumeEvents, PollLoop } from '../events/consumer.ts';
 import { arrivedImageDigest } from '../events/envelope.ts';
 import type { EventStore } from '../store/meta/event-store.ts';
 import type { ScanOutcome, ScanRecord } from '../store/meta/scan-store.ts';
@@ -93,9 +94,7 @@ export class ScanWorker {
   private readonly now: () => number;
   private readonly onDatabaseChanged: (() => void) | undefined;
   readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private ticking: Promise<void> | undefined;
+  private readonly loop: PollLoop;
   private readonly running = new Set<Promise<void>>();
   private readonly aborts = new Set<AbortController>();
   /** Where scans spool files: the system's temporary directory. */
@@ -108,12 +107,22 @@ export class ScanWorker {
     this.settings = options.settings;
     this.now = options.now ?? Date.now;
     this.onDatabaseChanged = options.onDatabaseChanged;
+    this.loop = new PollLoop({
+      intervalMs: this.settings.pollIntervalMs,
+      log: this.log,
+      what: 'scanning',
+      steps: [
+        ['pushes', () => this.queuePushes()],
+        ['scans', () => this.startScans()],
+        ['database', () => this.checkDatabase()],
+      ],
+    });
   }
 
   start(): void {
     if (!this.settings.enabled) return;
     void sweepTempDirs(this.tempRoot).catch((err: unknown) => this.log.warn({ err }, 'could not remove the temporary directories of stopped scans'));
-    this.schedule(0);
+    this.loop.start();
   }
 
   /**
@@ -122,61 +131,21 @@ export class ScanWorker {
    * next poll all the same).
    */
   wake(): void {
-    if (this.stopped || !this.settings.enabled || this.ticking) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.schedule(0);
+    if (this.settings.enabled) this.loop.wake();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    const stopping = this.loop.stop();
     for (const a of this.aborts) a.abort(new Error('the server is stopping'));
-    await this.ticking;
+    await stopping;
     await Promise.allSettled([...this.running]);
-  }
-
-  private schedule(delayMs: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.ticking = this.tick().finally(() => {
-        this.ticking = undefined;
-        this.schedule(this.settings.pollIntervalMs);
-      });
-    }, delayMs);
-    this.timer.unref();
-  }
-
-  private async tick(): Promise<void> {
-    for (const [name, step] of [
-      ['pushes', () => this.queuePushes()],
-      ['scans', () => this.startScans()],
-      ['database', () => this.checkDatabase()],
-    ] as const) {
-      if (this.stopped) return;
-      try {
-        await step();
-      } catch (err) {
-        this.log.warn({ err, step: name }, 'a scanning step failed; it is retried at the next poll');
-      }
-    }
   }
 
   /** Reads pushes from the event log and queues the scans they call for. */
   async queuePushes(): Promise<number> {
-    const leaseMs = this.settings.leaseSeconds * 1000;
-    // Nothing new in the log: an idle poll only reads (taking the lease is a write, and a commit).
-    if ((await this.events.lastSeq()) <= (await this.events.consumer(SCAN_ON_PUSH_CONSUMER)).cursor) return 0;
-    const now = this.now();
-    if (!(await this.events.acquireConsumer(SCAN_ON_PUSH_CONSUMER, this.owner, now, now + leaseMs))) return 0;
     let queued = 0;
     const configs = new Map<string, ScanningConfiguration>();
-    for (;;) {
-      // Renewed per batch: a node whose lease ran out stops, so no batch is queued by two nodes.
-      const at = this.now();
-      if (!(await this.events.acquireConsumer(SCAN_ON_PUSH_CONSUMER, this.owner, at, at + leaseMs))) break;
-      const { cursor } = await this.events.consumer(SCAN_ON_PUSH_CONSUMER);
-      const batch = await this.events.read({ after: cursor, limit: 200 });
-      if (batch.length === 0) break;
+    await consumeEvents(this.events, { name: SCAN_ON_PUSH_CONSUMER, owner: this.owner, leaseMs: this.settings.leaseSeconds * 1000, now: this.now }, async (batch) => {
       for (const event of batch) {
         const digest = arrivedImageDigest(event);
         if (digest === undefined || event.repository === null) continue;
@@ -188,9 +157,7 @@ export class ScanWorker {
         if (!applied.scanOnPush) continue;
         if (await this.registry.scans.request(repository.id, digest, { reason: 'push', scanType: applied.scanType })) queued++;
       }
-      if (!(await this.events.advanceConsumer(SCAN_ON_PUSH_CONSUMER, this.owner, batch.at(-1)!.seq))) break;
-      if (batch.length < 200) break;
-    }
+    });
     if (queued > 0) this.log.info({ queued }, 'scans queued for pushes');
     return queued;
   }
