@@ -37,6 +37,8 @@ export class Repositories {
     const result = await this.ctx.meta.transaction(async (tx) => {
       const created = await tx.createRepository(repo.account, repo.name, now, init.settings);
       if (created.created && init.repositoryPolicy) await tx.setRepositoryPolicy(created.repository.id, init.repositoryPolicy);
+      // A template's lifecycle policy is the repository's lifecycle policy, where lifecycle runs and GetLifecyclePolicy read it.
+      if (created.created && init.settings?.lifecyclePolicy) await tx.lifecycle.putPolicy(created.repository.id, init.settings.lifecyclePolicy, now);
       if (created.created) await recordEvents(tx, now, [repositoryCreated({ ...eventContext(repo.account, this.ctx.region, now), repositoryName: repo.name })]);
       return created;
     });

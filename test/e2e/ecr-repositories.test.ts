@@ -12,6 +12,7 @@ import {
   DescribeRepositoryCreationTemplatesCommand,
   GetAccountSettingCommand,
   GetAuthorizationTokenCommand,
+  GetLifecyclePolicyCommand,
   GetRepositoryPolicyCommand,
   ListImagesCommand,
   ListTagsForResourceCommand,
@@ -553,6 +554,7 @@ describe('ECR repositories, creation templates and registry settings', () => {
       Version: '2012-10-17',
       Statement: [{ Sid: 'PullFromB', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::444455556666:root' }, Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'] }],
     });
+    const TEMPLATE_LIFECYCLE = JSON.stringify({ rules: [{ rulePriority: 1, selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 14 }, action: { type: 'expire' } }] });
 
     test('create, describe (by prefix, paginated), update and delete templates, with every refusal (SDK)', async () => {
       const created = await ecr.send(
@@ -666,6 +668,7 @@ describe('ECR repositories, creation templates and registry settings', () => {
           imageTagMutability: 'IMMUTABLE',
           resourceTags: [{ Key: 'team', Value: 'x' }],
           repositoryPolicy: POLICY,
+          lifecyclePolicy: TEMPLATE_LIFECYCLE,
         }),
       );
       t.after(() => ecr.send(new DeleteRepositoryCreationTemplateCommand({ prefix: 'team-x' })));
@@ -685,6 +688,8 @@ describe('ECR repositories, creation templates and registry settings', () => {
       assert.deepEqual(repository.encryptionConfiguration, { encryptionType: 'AES256' });
       assert.deepEqual((await ecr.send(new ListTagsForResourceCommand({ resourceArn: arnOf('team-x/app') }))).tags, [{ Key: 'team', Value: 'x' }]);
       assert.deepEqual(JSON.parse((await ecr.send(new GetRepositoryPolicyCommand({ repositoryName: 'team-x/app' }))).policyText!), JSON.parse(POLICY));
+      // The template's lifecycle policy is the repository's, as GetLifecyclePolicy (and lifecycle runs) read it.
+      assert.deepEqual(JSON.parse((await ecr.send(new GetLifecyclePolicyCommand({ repositoryName: 'team-x/app' }))).lifecyclePolicyText!), JSON.parse(TEMPLATE_LIFECYCLE));
 
       const refused = await copy('team-y/app');
       assert.notEqual(refused.code, 0, 'the push to an uncovered name fails');
