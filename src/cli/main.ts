@@ -81,10 +81,11 @@ Commands:
   events redeliver --id ID [--seq N]      send the dead letters (or one) again now; those delivered are removed
   replication status                      per destination: images waiting, failed and replicated, the lag
                                           (how long the oldest waiting image has waited) and the last error
-  replication backfill [--account ID] [--repository NAME] [--dry-run]
+  replication backfill [--account ID] [--repository NAME] [--dry-run] [--retry-failed]
                                           replicate images pushed before the rules existed (docs/replication.md):
-                                          queues each image once per destination that has none of it yet;
-                                          progress on stderr, a summary on stdout
+                                          queues each image once per destination that has none of it yet, and
+                                          with --retry-failed those whose replication FAILED once the cause is
+                                          fixed; progress on stderr, a summary on stdout
   vulndb import PATH... [--account ID] [--public-key FILE] [--require-signature]
                                           import vulnerability data (docs/scanning.md): OSV all.zip exports, OSV
                                           JSON files or directories, the Debian security tracker JSON, Berth
@@ -114,6 +115,7 @@ const own = {
   until: { type: 'string' },
   limit: { type: 'string' },
   'dry-run': { type: 'boolean' },
+  'retry-failed': { type: 'boolean' },
   after: { type: 'string' },
   pattern: { type: 'string' },
   follow: { type: 'boolean' },
@@ -650,6 +652,7 @@ export async function run(argv: string[]): Promise<number> {
             accountId: values['account'] as string | undefined,
             repository: values['repository'] as string | undefined,
             dryRun: values['dry-run'] === true,
+            retryFailed: values['retry-failed'] === true,
             onProgress: (p) => process.stderr.write(`${p.accountId} ${p.repositoryName}: ${p.images} images, ${p.queued} ${values['dry-run'] === true ? 'to queue' : 'queued'}\n`),
           }),
         );

@@ -46,6 +46,8 @@ export class PollLoop {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private ticking: Promise<void> | undefined;
+  /** A wake() came during a pass: the next pass starts at once. */
+  private again = false;
 
   constructor(options: { intervalMs: number; steps: ReadonlyArray<readonly [string, () => Promise<unknown>]>; log: Logger; what: string }) {
     this.intervalMs = options.intervalMs;
@@ -58,9 +60,13 @@ export class PollLoop {
     this.schedule(0);
   }
 
-  /** Runs a pass now rather than at the next interval, unless one is running. */
+  /** Runs a pass now rather than at the next interval; during a pass, right after it. */
   wake(): void {
-    if (this.stopped || this.ticking) return;
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
     if (this.timer) clearTimeout(this.timer);
     this.schedule(0);
   }
@@ -77,7 +83,9 @@ export class PollLoop {
     this.timer = setTimeout(() => {
       this.ticking = this.tick().finally(() => {
         this.ticking = undefined;
-        this.schedule(this.intervalMs);
+        const again = this.again;
+        this.again = false;
+        this.schedule(again ? 0 : this.intervalMs);
       });
     }, delayMs);
     this.timer.unref();

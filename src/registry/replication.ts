@@ -105,6 +105,10 @@ export class Replications {
     return this.ctx.meta.replication.complete(task, owner, task.version, tagsDone, this.ctx.now());
   }
 
+  release(task: ReplicationTask, owner: string): Promise<boolean> {
+    return this.ctx.meta.replication.release(task, owner, this.ctx.now());
+  }
+
   retry(task: ReplicationTask, owner: string, error: string, nextAttemptAtMs: number): Promise<boolean> {
     return this.ctx.meta.replication.retry(task, owner, { error, nextAttemptAtMs });
   }

@@ -9,6 +9,8 @@ export interface BackfillOptions {
   repository?: string | undefined;
   /** Count what would be queued, queue nothing. */
   dryRun: boolean;
+  /** Also queue again the images whose replication FAILED (after the cause was fixed). */
+  retryFailed?: boolean | undefined;
   /** Called after each repository. */
   onProgress?: (progress: BackfillProgress) => void;
 }
@@ -26,10 +28,12 @@ export interface BackfillSummary {
   images: number;
   /** Replications queued (or, in a dry run, that would be): image and destination pairs with no task yet. */
   queued: number;
-  /** Image and destination pairs that already have a task (replicated, waiting or failed): left alone. */
+  /** Image and destination pairs that already have a task (replicated, waiting, or failed without `retryFailed`): left alone. */
   alreadyKnown: number;
+  /** FAILED replications queued again (with `retryFailed`). */
+  retried: number;
   /** Per destination key (`REGION/REGISTRYID`). */
-  byDestination: Record<string, { queued: number; alreadyKnown: number }>;
+  byDestination: Record<string, { queued: number; alreadyKnown: number; retried: number }>;
 }
 
 const PAGE = 500;
@@ -42,7 +46,7 @@ const PAGE = 500;
  * a push (or the cause is fixed and it is pushed again).
  */
 export async function backfill(registry: Registry, options: BackfillOptions): Promise<BackfillSummary> {
-  const summary: BackfillSummary = { dryRun: options.dryRun, repositories: 0, images: 0, queued: 0, alreadyKnown: 0, byDestination: {} };
+  const summary: BackfillSummary = { dryRun: options.dryRun, repositories: 0, images: 0, queued: 0, alreadyKnown: 0, retried: 0, byDestination: {} };
   const configs = (await registry.replication.configurations()).filter((c) => options.accountId === undefined || c.accountId === options.accountId);
   for (const { accountId, config } of configs) {
     let after: string | undefined;
@@ -62,10 +66,17 @@ export async function backfill(registry: Registry, options: BackfillOptions): Pr
           const requests: ReplicationRequest[] = [];
           for (const image of page) {
             images++;
-            const known = new Set((await registry.replication.tasksOf(repository.id, image.digest)).map((t) => t.destination));
+            const known = new Map((await registry.replication.tasksOf(repository.id, image.digest)).map((t) => [t.destination, t.status] as const));
             for (const destination of destinations) {
-              const tally = (summary.byDestination[destination] ??= { queued: 0, alreadyKnown: 0 });
-              if (known.has(destination)) {
+              const tally = (summary.byDestination[destination] ??= { queued: 0, alreadyKnown: 0, retried: 0 });
+              const status = known.get(destination);
+              if (status === 'FAILED' && options.retryFailed) {
+                tally.retried++;
+                summary.retried++;
+                requests.push({ repositoryId: repository.id, digest: image.digest, destination, tags: image.tags, reason: 'retry', pushedAtMs: Date.now() });
+                continue;
+              }
+              if (status !== undefined) {
                 tally.alreadyKnown++;
                 summary.alreadyKnown++;
                 continue;

@@ -48,7 +48,7 @@ export async function copyImage(copy: ImageCopy, digest: Digest, tags: readonly 
     const settings = await registry.repositorySettings(repository);
     await destination.copySettings(target, {
       repositoryPolicy: (await registry.repositoryPolicy(repository.id)) ?? null,
-      lifecyclePolicy: settings.lifecyclePolicy,
+      lifecyclePolicy: (await registry.lifecyclePolicy(repository.id))?.text ?? null,
       tagMutability: { imageTagMutability: settings.imageTagMutability, imageTagMutabilityExclusionFilters: settings.imageTagMutabilityExclusionFilters },
     });
   }

@@ -16,13 +16,18 @@ import { ReplicationFailure, type CopiedSettings, type Destination } from './des
 import { OciClient, OciError, type OciCredentials } from './oci-client.ts';
 import type { BerthPeer, Peer } from './peers.ts';
 
+/** What the ECR and STS APIs answer for credentials they do not take. */
+const AUTHENTICATION_ERRORS = new Set(['UnrecognizedClientException', 'InvalidSignatureException', 'SignatureDoesNotMatch', 'InvalidClientTokenId', 'ExpiredTokenException', 'IncompleteSignatureException']);
+
 /** What the destination answered, as a replication failure: retried, or permanent with its code. */
 export function failureOf(err: unknown, what: string): ReplicationFailure {
   if (err instanceof ReplicationFailure) return err;
   if (err instanceof OciError) {
-    if (err.retryable) return new ReplicationFailure(`${what}: ${err.message}`, { retryable: true, cause: err });
+    // No answer at all (a TLS handshake refused, say): retried, so a peer whose certificate is
+    // fixed catches up by itself; the error shows in `berth replication status` meanwhile.
+    if (err.retryable || err.status === undefined) return new ReplicationFailure(`${what}: ${err.message}`, { retryable: true, cause: err });
     const text = err.message;
-    if (err.status === 401) return new ReplicationFailure(`${what}: the destination refused the credentials: ${text}`, { failureCode: 'AUTHENTICATION_FAILED', retryable: false, cause: err });
+    if (err.status === 401 || (err.code !== undefined && AUTHENTICATION_ERRORS.has(err.code))) return new ReplicationFailure(`${what}: the destination refused the credentials: ${text}`, { failureCode: 'AUTHENTICATION_FAILED', retryable: false, cause: err });
     if (err.status === 403 || err.code === 'DENIED') {
       const code = /ecr:CreateRepository/.test(text) ? 'CREATE_REPOSITORY_DENIED' : 'REPLICATE_IMAGE_DENIED';
       return new ReplicationFailure(`${what}: ${text}`, { failureCode: code, retryable: false, cause: err });
@@ -48,6 +53,8 @@ export class RemoteDestination implements Destination {
   private ecr: ECRClient | undefined;
   /** Where this destination last received each blob (repository name), for mounts. */
   private readonly placed = new Map<string, string>();
+  /** Blobs being sent to this destination now, by digest. */
+  private readonly sending = new Map<string, Promise<void>>();
 
   constructor(options: { peer: Peer; registryId: string; source: { account: string; region: string }; chunkBytes: number }) {
     const { peer, registryId } = options;
@@ -90,6 +97,19 @@ export class RemoteDestination implements Destination {
   }
 
   async putBlob(repository: string, blob: { digest: Digest; sizeBytes: number }, open: (offset: number) => Promise<Readable>, signal?: AbortSignal): Promise<void> {
+    // One transfer of a blob at a time to this destination: copies of images that share a layer
+    // wait for the one sending it, then find it there or mount it, rather than all sending it.
+    for (let pending = this.sending.get(blob.digest); pending; pending = this.sending.get(blob.digest)) await pending.catch(() => undefined);
+    const transfer = this.transfer(repository, blob, open, signal);
+    this.sending.set(blob.digest, transfer);
+    try {
+      await transfer;
+    } finally {
+      if (this.sending.get(blob.digest) === transfer) this.sending.delete(blob.digest);
+    }
+  }
+
+  private async transfer(repository: string, blob: { digest: Digest; sizeBytes: number }, open: (offset: number) => Promise<Readable>, signal: AbortSignal | undefined): Promise<void> {
     const what = `${this.label}: sending blob ${blob.digest} to ${repository}`;
     try {
       if (await this.client.hasBlob(repository, blob.digest, signal, blob.sizeBytes)) return this.remember(blob.digest, repository);

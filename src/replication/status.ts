@@ -18,6 +18,8 @@ export interface DestinationStatus {
   lastCompletedAt: string | null;
   /** Why the last attempt at a waiting image failed, if one did (a destination that is down says so here). */
   lastError: string | null;
+  /** A FAILED image's code and error, if there is one (`backfill --retry-failed` queues them again). */
+  lastFailure: { failureCode: string | null; error: string | null } | null;
 }
 
 export interface ReplicationStatus {
@@ -47,6 +49,7 @@ export async function replicationStatus(registry: Registry, events: EventStore, 
         lagSeconds: s.oldestWaitingPushedAtMs === null ? 0 : Math.max(0, (nowMs - s.oldestWaitingPushedAtMs) / 1000),
         lastCompletedAt: s.lastCompletedAtMs === null ? null : new Date(s.lastCompletedAtMs).toISOString(),
         lastError: s.lastError,
+        lastFailure: s.lastFailure,
       };
     }),
   };

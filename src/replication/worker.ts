@@ -47,7 +47,8 @@ export interface ReplicationWorkerOptions {
 /** The wait before the next attempt after `attempts` failures: full jitter over an exponential ceiling. */
 export function backoffMs(attempts: number, baseMs: number, maxMs: number): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempts, 30));
-  return Math.max(Math.min(baseMs, ceiling) / 2, Math.random() * ceiling);
+  // Whole milliseconds: the time is stored in an integer column.
+  return Math.round(Math.max(Math.min(baseMs, ceiling) / 2, Math.random() * ceiling));
 }
 
 /**
@@ -113,6 +114,8 @@ export class ReplicationWorker {
     await stopping;
     await Promise.allSettled([...this.running]);
     for (const d of this.destinations.values()) d.close?.();
+    // Another node (or this one restarted) reads the log at once rather than after the lease.
+    await this.events.releaseConsumer(REPLICATION_CONSUMER, this.owner).catch(() => undefined);
   }
 
   /** Reads pushes from the event log and records the replications they call for. */
@@ -155,11 +158,16 @@ export class ReplicationWorker {
     const leaseMs = this.settings.leaseSeconds * 1000;
     const tasks = await this.registry.replication.claim(this.owner, this.now() + leaseMs, free);
     for (const task of tasks) {
-      const run = this.run(task).finally(() => {
-        this.running.delete(run);
-        // A slot came free: look for more at once rather than at the next poll.
-        this.wake();
-      });
+      const run = this.run(task)
+        .catch((err: unknown) => {
+          // Recording the outcome failed (the store is unreachable): the lease runs out and the task is taken up again.
+          this.log.warn({ err, repository: task.repositoryName, digest: task.digest, destination: task.destination }, 'could not record a replication outcome; it is retried once its lease runs out');
+        })
+        .finally(() => {
+          this.running.delete(run);
+          // A slot came free: look for more at once rather than at the next poll.
+          this.wake();
+        });
       this.running.add(run);
     }
     return tasks.length;
@@ -196,7 +204,7 @@ export class ReplicationWorker {
     } catch (err) {
       if (abort.signal.aborted) {
         log.info('replication stopped with the node; it is handed back for another node');
-        await this.registry.replication.retry(task, this.owner, 'the node replicating it stopped', this.now()).catch(() => undefined);
+        await this.registry.replication.release(task, this.owner).catch(() => undefined);
       } else {
         await this.recordFailure(task, err, log);
       }

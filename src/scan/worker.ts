@@ -139,6 +139,8 @@ export class ScanWorker {
     for (const a of this.aborts) a.abort(new Error('the server is stopping'));
     await stopping;
     await Promise.allSettled([...this.running]);
+    // Another node (or this one restarted) reads the log at once rather than after the lease.
+    await this.events.releaseConsumer(SCAN_ON_PUSH_CONSUMER, this.owner).catch(() => undefined);
   }
 
   /** Reads pushes from the event log and queues the scans they call for. */

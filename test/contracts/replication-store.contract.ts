@@ -153,6 +153,31 @@ export function replicationStoreContract(name: string, open: () => Promise<MetaS
       assert.equal(asked.attempts, 0);
     });
 
+    replicationTest('release hands a task back at once without counting an attempt; a retry request re-queues only a FAILED task', async (store) => {
+      const { repository, digest } = await image(store);
+      await store.replication.request([push(repository.id, digest, WEST, ['v1'])], T0);
+      const [task] = await store.replication.claim('node-a', T0, T0 + 60_000, 1);
+      assert.equal(await store.replication.release(task!, 'node-b', T0 + 1), false, 'only the owner');
+      assert.equal(await store.replication.release(task!, 'node-a', T0 + 1), true);
+      const released = await only(store, repository.id, digest);
+      assert.equal(released.status, 'PENDING');
+      assert.equal(released.attempts, 0);
+      assert.equal(released.leaseOwner, null);
+      const retry = push(repository.id, digest, WEST, ['v1'], { reason: 'retry' });
+      assert.equal(await store.replication.request([retry], T0 + 2), 0, 'a task that did not fail is left alone');
+
+      const [again] = await store.replication.claim('node-b', T0 + 2, T0 + 60_000, 1);
+      await store.replication.fail(again!, 'node-b', again!.version, { failureCode: 'REPLICATE_IMAGE_DENIED', error: 'denied', nowMs: T0 + 3 });
+      const [summary] = await store.replication.summary();
+      assert.deepEqual(summary?.lastFailure, { failureCode: 'REPLICATE_IMAGE_DENIED', error: 'denied' });
+      assert.equal(await store.replication.request([retry], T0 + 4), 1);
+      const requeued = await only(store, repository.id, digest);
+      assert.equal(requeued.status, 'PENDING');
+      assert.equal(requeued.failureCode, null);
+      assert.equal(requeued.reason, 'push', 'why it exists is kept');
+      assert.deepEqual(requeued.tags, ['v1']);
+    });
+
     replicationTest('a backfill request creates a task only where none exists', async (store) => {
       const { repository, digest } = await image(store);
       const backfill = (destination: string) => push(repository.id, digest, destination, ['latest'], { reason: 'backfill' });

@@ -99,7 +99,7 @@ test('access: each operation is its own IAM action', async () => {
   assert.match(await backfill.text(), /AccessDeniedException.*ecr:BerthReplicationBackfill/s);
   const admin = await signedFetch(server, ADMIN, { service: 'ecr', ...ecrRequest('BerthReplicationBackfill', { dryRun: true }) });
   assert.equal(admin.status, 200);
-  assert.deepEqual(await admin.json(), { dryRun: true, repositories: 0, images: 0, queued: 0, alreadyKnown: 0 });
+  assert.deepEqual(await admin.json(), { dryRun: true, repositories: 0, images: 0, queued: 0, alreadyKnown: 0, retried: 0 });
 });
 
 test('the data plane: a replication is asked as ecr:ReplicateImage, and a malformed replication header is refused', async () => {

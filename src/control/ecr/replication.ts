@@ -57,9 +57,9 @@ export const replicationActions: Record<string, ActionHandler> = {
     await ctx.authorize('ecr:BerthReplicationBackfill', '*');
     const repositoryName = input['repositoryName'] as string | undefined;
     if (repositoryName !== undefined) await repositoryOf(ctx, { repositoryName }, 'ecr:DescribeRepositories');
-    const summary = await backfill(ctx.deps.registry, { accountId: ctx.principal.accountId, repository: repositoryName, dryRun: input['dryRun'] === true });
-    if (!summary.dryRun && summary.queued > 0) ctx.deps.replication.wake?.();
-    return { dryRun: summary.dryRun, repositories: summary.repositories, images: summary.images, queued: summary.queued, alreadyKnown: summary.alreadyKnown };
+    const summary = await backfill(ctx.deps.registry, { accountId: ctx.principal.accountId, repository: repositoryName, dryRun: input['dryRun'] === true, retryFailed: input['retryFailed'] === true });
+    if (!summary.dryRun && summary.queued + summary.retried > 0) ctx.deps.replication.wake?.();
+    return { dryRun: summary.dryRun, repositories: summary.repositories, images: summary.images, queued: summary.queued, alreadyKnown: summary.alreadyKnown, retried: summary.retried };
   },
 
 

@@ -56,7 +56,8 @@ export interface ReplicationTask extends ReplicationTaskKey {
 
 export interface ReplicationRequest extends ReplicationTaskKey {
   tags: string[];
-  reason: 'push' | 'backfill';
+  /** push: a push asks; backfill: only where no task exists; retry: only a FAILED task, again. */
+  reason: 'push' | 'backfill' | 'retry';
   pushedAtMs: number;
 }
 
@@ -72,6 +73,8 @@ export interface ReplicationDestinationSummary {
   lastCompletedAtMs: number | null;
   /** The last error of a waiting task, if any (a destination that is down says why). */
   lastError: string | null;
+  /** The error of a FAILED task, if any, with its code. */
+  lastFailure: { failureCode: string | null; error: string | null } | null;
 }
 
 /** The key a destination is stored under: `REGION/REGISTRYID`. */
@@ -97,8 +100,9 @@ export interface ReplicationStore {
    * existing one, adds its tags, bumps its version and makes it PENDING again now (an
    * IN_PROGRESS task keeps its lease: its worker's outcome then leaves it PENDING for another
    * round). A `backfill` request only creates tasks that do not exist, so a backfill copies an
-   * image at most once. A request for a manifest that no longer exists is dropped. Resolves how
-   * many tasks were created or changed.
+   * image at most once. A `retry` request makes a FAILED task PENDING again (with its tags) and
+   * leaves every other alone. A request for a manifest that no longer exists is dropped. Resolves
+   * how many tasks were created or changed.
    */
   request(requests: ReplicationRequest[], nowMs: number): Promise<number>;
   /**
@@ -115,6 +119,8 @@ export interface ReplicationStore {
    * False when `owner` no longer holds the task.
    */
   complete(key: ReplicationTaskKey, owner: string, version: number, tagsDone: string[], nowMs: number): Promise<boolean>;
+  /** PENDING again at once, attempts not counted (the node holding it is stopping). False when `owner` no longer holds it. */
+  release(key: ReplicationTaskKey, owner: string, nowMs: number): Promise<boolean>;
   /** PENDING again, not before `nextAttemptAtMs`, with attempts counted and the error kept. False when `owner` no longer holds it. */
   retry(key: ReplicationTaskKey, owner: string, failure: { error: string; nextAttemptAtMs: number }): Promise<boolean>;
   /** FAILED with `failureCode` (or PENDING when a request came meanwhile). False when `owner` no longer holds it. */

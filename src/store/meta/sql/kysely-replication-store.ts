@@ -135,6 +135,7 @@ export class KyselyReplicationStore implements ReplicationStore {
         return Number(inserted.numInsertedOrUpdatedRows ?? 0n) > 0;
       }
       if (req.reason === 'backfill') return false;
+      if (req.reason === 'retry' && existing.status !== 'FAILED') return false;
       const tags = [...new Set([...(JSON.parse(existing.tags) as string[]), ...req.tags])];
       const settled = existing.status === 'COMPLETE' || existing.status === 'FAILED';
       await db
@@ -142,7 +143,7 @@ export class KyselyReplicationStore implements ReplicationStore {
         .set({
           status: existing.status === 'IN_PROGRESS' ? 'IN_PROGRESS' : 'PENDING',
           tags: JSON.stringify(tags),
-          reason: req.reason,
+          reason: req.reason === 'retry' ? existing.reason : req.reason,
           version: Number(existing.version) + 1,
           attempts: 0,
           next_attempt_at: nowMs,
@@ -213,6 +214,14 @@ export class KyselyReplicationStore implements ReplicationStore {
     });
   }
 
+  async release(key: ReplicationTaskKey, owner: string, nowMs: number): Promise<boolean> {
+    const r = await this.whereKey(this.db.updateTable('replication_tasks').set({ status: 'PENDING', next_attempt_at: nowMs, lease_owner: null, lease_until: null }), key)
+      .where('status', '=', 'IN_PROGRESS')
+      .where('lease_owner', '=', owner)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
   async retry(key: ReplicationTaskKey, owner: string, failure: { error: string; nextAttemptAtMs: number }): Promise<boolean> {
     const r = await this.whereKey(
       this.db.updateTable('replication_tasks').set((eb) => ({
@@ -266,6 +275,7 @@ export class KyselyReplicationStore implements ReplicationStore {
         eb.fn.min('pushed_at').as('oldest_pushed'),
         eb.fn.max('completed_at').as('last_completed'),
         eb.fn.max('last_error').as('last_error'),
+        eb.fn.max('failure_code').as('failure_code'),
       ])
       .groupBy(['destination', 'status'])
       .orderBy('destination')
@@ -274,7 +284,7 @@ export class KyselyReplicationStore implements ReplicationStore {
     for (const r of rows) {
       let s = out.get(r.destination);
       if (!s) {
-        s = { destination: r.destination, pending: 0, inProgress: 0, failed: 0, complete: 0, oldestWaitingPushedAtMs: null, lastCompletedAtMs: null, lastError: null };
+        s = { destination: r.destination, pending: 0, inProgress: 0, failed: 0, complete: 0, oldestWaitingPushedAtMs: null, lastCompletedAtMs: null, lastError: null, lastFailure: null };
         out.set(r.destination, s);
       }
       const n = Number(r.n);
@@ -289,6 +299,7 @@ export class KyselyReplicationStore implements ReplicationStore {
         if (r.last_error) s.lastError = String(r.last_error);
       }
       if (status === 'COMPLETE' && r.last_completed !== null) s.lastCompletedAtMs = Number(r.last_completed);
+      if (status === 'FAILED') s.lastFailure = { failureCode: r.failure_code === null ? null : String(r.failure_code), error: r.last_error === null ? null : String(r.last_error) };
     }
     return [...out.values()];
   }
