@@ -61,9 +61,14 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
   const scheduler = new Scheduler({ meta, log, tickMs: Math.min(5000, sweepIntervalMs) });
   const graceMs = config.gc.graceSeconds * 1000;
   const delayMs = config.gc.delaySeconds * 1000;
+  // The workers that read the log, woken by pushes on this node (they are made after the registry).
+  const logReaders: Array<{ wake(): void }> = [];
   const registry = new Registry({
     region: config.region,
     meta,
+    onImageArrived: () => {
+      for (const reader of logReaders) reader.wake();
+    },
     // What a deletion frees is collectable a grace period later; the delay lets deletions batch.
     onGarbage: () => scheduler.hurry('gc', Date.now() + graceMs + delayMs),
     blobs,
@@ -110,6 +115,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     allowsReplication: async (sourceAccount, action, repo) =>
       !config.auth.enabled || (await authorizer.allowsReplication(sourceAccount, action, repo, `replication-${Date.now()}`)).effect === 'allow',
   });
+  logReaders.push(scans, replication);
   const server = buildServer({ config, log, registry, identity, authorizer, audit, onScanRequested: () => scans.wake(), onReplicationRequested: () => replication.wake() });
   const { host, port } = parseListen(config.listen);
   await server.listen({ host, port });

@@ -1,6 +1,9 @@
 import type { Logger } from '../log/logger.ts';
 import type { EventStore, StoredEvent } from '../store/meta/event-store.ts';
 
+/** The least time between two passes of a PollLoop that was woken during a pass. */
+const MIN_WAKE_SPACING_MS = 50;
+
 /** Events a consumer reads at a time. */
 const BATCH = 200;
 
@@ -85,7 +88,8 @@ export class PollLoop {
         this.ticking = undefined;
         const again = this.again;
         this.again = false;
-        this.schedule(again ? 0 : this.intervalMs);
+        // Woken meanwhile: another pass soon, but not back to back under a stream of wakes.
+        this.schedule(again ? Math.min(MIN_WAKE_SPACING_MS, this.intervalMs) : this.intervalMs);
       });
     }, delayMs);
     this.timer.unref();

@@ -18,6 +18,11 @@ export interface RegistryOptions {
   createOnPush: boolean;
   /** Called after a repository was created with a repository policy (so that policy caches drop what they knew). */
   onPolicyChange?: () => void;
+  /**
+   * Called after an image arrived (a push or a replication recorded its event), so that this
+   * node's consumers of the event log look now rather than at their next poll. A hint only.
+   */
+  onImageArrived?: () => void;
   /** Called after a deletion that may leave garbage (a manifest, a tag, a blob link, a repository), to schedule a collection. */
   onGarbage?: () => void;
   uploadTtlMs: number;

@@ -128,6 +128,7 @@ export class Images {
       createdAtMs: now,
     };
     let created = false;
+    let arrived = false;
     await this.ctx.meta.transaction(async (tx) => {
       const previous = tag === undefined ? undefined : await this.checkTagMutability(tx, repository, tag);
       // The store holds what the manifest references until this commits, so that garbage
@@ -167,7 +168,10 @@ export class Images {
       ];
       if (tag !== undefined && previous !== undefined && previous !== digest) events.push(tagMoved({ ...context, imageTag: tag, imageDigest: digest, previousImageDigest: previous }));
       await recordEvents(tx, now, events);
+      arrived = true;
     });
+    // A hint for this node's log consumers (scan on push, replication): the event is durable either way.
+    if (arrived) this.ctx.options.onImageArrived?.();
     return { digest, subject: record.subjectDigest, created };
   }
 
