@@ -4,6 +4,7 @@ import type { Digest } from '../digest/digest.ts';
 import { isRegistryError } from '../errors/catalogue.ts';
 import { consumeEvents, PollLoop } from '../events/consumer.ts';
 import { pushedImageDigest } from '../events/envelope.ts';
+import type { Config } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import type { RepoRef } from '../registry/names.ts';
 import { destinationsFor, type ReplicationConfiguration } from '../registry/replication.ts';
@@ -18,15 +19,8 @@ import { RemoteDestination } from './remote.ts';
 /** The event-log consumer that turns pushes into replication tasks (docs/adr/0012-event-outbox.md). */
 export const REPLICATION_CONSUMER = 'replication';
 
-export interface ReplicationSettings {
-  enabled: boolean;
-  concurrency: number;
-  pollIntervalMs: number;
-  leaseSeconds: number;
-  retryBaseMs: number;
-  retryMaxMs: number;
-  chunkBytes: number;
-}
+/** replication.* of the configuration, but the peers (given apart). */
+export type ReplicationSettings = Omit<Config['replication'], 'peers'>;
 
 export interface ReplicationWorkerOptions {
   registry: Registry;

@@ -8,7 +8,7 @@ import type {
   ReplicationTaskStatus,
   StoredReplicationConfiguration,
 } from '../replication-store.ts';
-import { withLock, type Db, type Dialect, type InTransaction } from './locks.ts';
+import { isForeignKeyViolation, withLock, type Db, type Dialect, type InTransaction } from './locks.ts';
 import type { Schema } from './schema.ts';
 
 type Row = Selectable<Schema['replication_tasks']> & { account_id: string; repository_name: string };
@@ -40,11 +40,6 @@ function toTask(r: Row): ReplicationTask {
     leaseOwner: r.lease_owner,
     leaseUntilMs: n(r.lease_until),
   };
-}
-
-function isForeignKeyViolation(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e.code === '23503' || /FOREIGN KEY constraint failed/i.test(String(e.message ?? ''));
 }
 
 /** Replication's state over Kysely; the same SQL on SQLite and PostgreSQL. */

@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
 import type { RegistryScanningRow, ScanOutcome, ScanRecord, ScanRecordStatus, ScanStore } from '../scan-store.ts';
-import { IN_CHUNK, type Db, type Dialect, type InTransaction } from './locks.ts';
+import { isForeignKeyViolation, IN_CHUNK, type Db, type Dialect, type InTransaction } from './locks.ts';
 import type { Schema } from './schema.ts';
 
 type Row = Selectable<Schema['image_scans']> & { account_id: string; repository_name: string };
@@ -28,11 +28,6 @@ function toRecord(r: Row): ScanRecord {
     leaseOwner: r.lease_owner,
     leaseUntilMs: n(r.lease_until),
   };
-}
-
-function isForeignKeyViolation(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return e.code === '23503' || /FOREIGN KEY constraint failed/i.test(String(e.message ?? ''));
 }
 
 const COLUMNS = [

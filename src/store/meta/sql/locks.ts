@@ -7,6 +7,16 @@ export type Dialect = 'sqlite' | 'postgres';
 /** Runs fn in a transaction: the current one if there is one, else a new one. */
 export type InTransaction = <T>(fn: (db: Db) => Promise<T>) => Promise<T>;
 
+/**
+ * Whether a statement failed on a foreign key (PostgreSQL's 23503, SQLite's message): a row it
+ * references was deleted meanwhile. Check before writing where you can (insert ... select): on
+ * PostgreSQL a failed statement aborts the transaction it ran in.
+ */
+export function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e.code === '23503' || /FOREIGN KEY constraint failed/i.test(String(e.message ?? ''));
+}
+
 /** Rows per `in (...)` list: well under SQLite's and PostgreSQL's limits on bound parameters. */
 export const IN_CHUNK = 500;
 
