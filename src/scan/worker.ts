@@ -244,10 +244,13 @@ export class ScanWorker {
     if (target.kind === 'index') {
       // An index is scanned per platform image: each gets its own scan record; the index's
       // status and findings are read from theirs (src/control/ecr/scanning.ts).
+      // A scan on push leaves alone a platform image scanned already (its own push, moments
+      // earlier, scanned it); a manual scan of the index scans them all again.
+      const rescan = record.reason === 'manual';
       for (const child of target.children) {
-        if (await this.registry.hasManifest(record.repositoryId, child.digest)) {
-          await this.registry.scans.request(record.repositoryId, child.digest, { reason: 'index', scanType: record.scanType });
-        }
+        if (!(await this.registry.hasManifest(record.repositoryId, child.digest))) continue;
+        if (!rescan && (await this.registry.scans.get(record.repositoryId, child.digest)) !== undefined) continue;
+        await this.registry.scans.request(record.repositoryId, child.digest, { reason: 'index', scanType: record.scanType });
       }
       return { ...unmatched('INDEX', 'The index is scanned per platform image.', this.now()), findings: JSON.stringify({ children: target.children }) };
     }
