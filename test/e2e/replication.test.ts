@@ -9,7 +9,7 @@ import { awsFails, awsOk, ecrRequest, requireAwsCli, signedFetch, type AwsCreden
 import { startDistribution } from '../support/distribution.ts';
 import { httpRequest } from '../support/http.ts';
 import { buildRealImage, readDirImage, writeOciLayout } from '../support/layout.ts';
-import { MT, assertPullsBack, blob, buildImage, imageOver, pushBlob, pushImage, pushManifest, repoName, sha256, type BuiltImage } from '../support/oci.ts';
+import { MT, assertPullsBack, blob, buildImage, imageOver, pushBlob, pushImage, pushManifest, repoName, sha256, waitFor, type BuiltImage } from '../support/oci.ts';
 import {
   berthPeer,
   ecrOf,
@@ -82,10 +82,14 @@ async function replicatedRows(region: Region, repository?: string): Promise<stri
 test('a podman push to us-east-1 arrives byte-identical in us-west-2, as the AWS CLI and both event logs report; an image pushed before the rule stays behind', async (t) => {
   if (!requireTools(t, 'podman', 'skopeo')) return;
   requireAwsCli();
-  const b = await startRegion(t, { region: 'us-west-2' });
+  // As ECR: us-west-2 creates no repository on a plain push; replication creates the one it needs.
+  const b = await startRegion(t, { region: 'us-west-2', env: { BERTH_REPOSITORIES_CREATE_ON_PUSH: 'false' } });
   const a = await startRegion(t, { region: 'us-east-1', peers: [berthPeer(b)] });
   const tools = await sandbox(t, a.host, b.host);
   const repository = repoName('podman');
+  // us-west-2 scans every image on arrival: a replicated one too.
+  const scanOnPush = [{ scanFrequency: 'SCAN_ON_PUSH', repositoryFilters: [{ filter: '*', filterType: 'WILDCARD' }] }];
+  await ecrCli(b, ['put-registry-scanning-configuration', '--scan-type', 'BASIC', '--rules', JSON.stringify(scanOnPush)]);
 
   const early = buildRealImage();
   await pushImage(a.baseUrl, repository, early, 'early');
@@ -138,6 +142,23 @@ test('a podman push to us-east-1 arrives byte-identical in us-west-2, as the AWS
       { account: A, region: 'us-west-2', detail: { result: 'SUCCESS', 'repository-name': repository, 'image-digest': pushed, 'source-account': A, 'action-type': 'REPLICATE', 'source-region': 'us-east-1', 'image-tag': event.detail['image-tag'] } },
     );
   }
+
+  const [created] = (await ecrCli(b, ['describe-repositories', '--repository-names', repository])).repositories;
+  assert.equal(created.imageTagMutability, 'MUTABLE', 'no REPLICATION template: the defaults');
+  assert.deepEqual(
+    destinationEvents.filter((e) => e.event['detail-type'] === 'Berth Repository Action').map((e) => e.event.detail['action-type']),
+    ['CREATE'],
+    'replication created the repository',
+  );
+
+  // Scan on push in us-west-2 scanned the replicated image (it has no vulnerability database, so the scan says so).
+  const scanned = await waitFor(async () => {
+    const r = await awsOk(b, ADMIN, ['ecr', '--region', b.region, 'describe-image-scan-findings', '--repository-name', repository, '--image-id', 'imageTag=v1']).catch(() => undefined);
+    const scanStatus = r?.json?.imageScanStatus?.status as string | undefined;
+    return scanStatus !== undefined && scanStatus !== 'IN_PROGRESS' && scanStatus !== 'PENDING' ? r!.json.imageScanStatus : undefined;
+  }, { timeoutMs: 120_000, intervalMs: 500, what: 'the scan of the replicated image in us-west-2' });
+  assert.equal(scanned.status, 'FAILED');
+  assert.match(scanned.description, /No vulnerability database has been imported/);
 
   // The image pushed before the rule existed was not replicated (ECR replicates later pushes only).
   const earlyStatus = await ecrCli(a, ['describe-image-replication-status', '--repository-name', repository, '--image-id', 'imageTag=early']);
