@@ -112,3 +112,16 @@ test('a job may ask for an earlier next run, and hurry() from any node brings it
   await a.stop();
   await b.stop();
 });
+
+test('stop() during a pass waits for it, and a job whose lease was being taken is not started (the stores are about to close)', async () => {
+  const meta = await openSqliteMetaStore(':memory:');
+  let runs = 0;
+  const scheduler = new Scheduler({ meta, log, tickMs: 1_000_000 });
+  await scheduler.register({ name: 'prune', intervalMs: 1, run: async () => void runs++ });
+  // The pass is taking the job's lease (awaiting the store) when the node stops.
+  const pass = scheduler.tick();
+  await scheduler.stop();
+  await meta.close();
+  await pass;
+  assert.equal(runs, 0);
+});

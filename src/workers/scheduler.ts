@@ -40,6 +40,8 @@ export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
   private running = new Set<Promise<void>>();
   private ticking = false;
+  /** The pass in progress, for stop() to wait on. */
+  private current: Promise<void> | undefined;
   /** The time this node last brought each job forward to. */
   private readonly hurried = new Map<string, number>();
   private stopped = false;
@@ -64,8 +66,13 @@ export class Scheduler {
   }
 
   /** One pass: runs each due job whose lease this node takes. Resolves when the jobs it started end. */
-  async tick(): Promise<void> {
-    if (this.ticking || this.stopped) return;
+  tick(): Promise<void> {
+    if (this.ticking || this.stopped) return this.current ?? Promise.resolve();
+    this.current = this.pass();
+    return this.current;
+  }
+
+  private async pass(): Promise<void> {
     this.ticking = true;
     try {
       for (const job of this.jobs) {
@@ -78,6 +85,9 @@ export class Scheduler {
           this.log.warn({ err, job: job.name }, 'could not check a background job');
         }
         if (!acquired) continue;
+        // Stopped while taking the lease: the job is not started (the stores are closing); its
+        // lease runs out and another node runs it.
+        if (this.stopped) break;
         const run = this.runLeased(job);
         this.running.add(run);
         await run;
@@ -130,10 +140,11 @@ export class Scheduler {
     });
   }
 
-  /** Stops ticking and waits for a running job to end. */
+  /** Stops ticking and waits for the pass in progress, and a job it runs, to end. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    await this.current;
     await Promise.all(this.running);
   }
 }
