@@ -393,6 +393,10 @@ test('berth replication backfill copies what was pushed before the rule exactly 
   // Each image arrived once per tag: nothing was sent twice.
   const expected = images.flatMap(([repository, image, tags]) => tags.map((tag) => `${repository} ${image.digest} ${tag} ${A} us-east-1`));
   assert.deepEqual((await replicatedRows(b)).sort(), expected.sort());
+  // Each distinct blob was uploaded once (three layers, three configs), though the three copies
+  // ran at once and share layers: the others found it there or mounted it.
+  const uploads = b.logs.filter((l) => l['msg'] === 'request' && l['method'] === 'PUT' && /\/blobs\/uploads\//.test(String(l['path'])) && l['status'] === 201);
+  assert.equal(uploads.length, 6, `blob uploads completed in us-west-2: ${uploads.map((l) => l['path']).join(', ')}`);
 });
 
 test('any OCI registry as a peer: CNCF Distribution with htpasswd gets the image under mirror/, byte-identical through skopeo', async (t) => {
