@@ -642,7 +642,7 @@ export async function run(argv: string[]): Promise<number> {
         }
       }
       case 'replication status': {
-        const status = await withRegistry(config, meta, (registry) => replicationStatus(registry, meta.events));
+        const status = await replicationStatus(meta);
         print(status);
         return 0;
       }

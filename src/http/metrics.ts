@@ -4,6 +4,7 @@ import { parseListen } from '../config/config.ts';
 import type { Logger } from '../log/logger.ts';
 import { storageReport, type StorageReport } from '../gc/collector.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
+import { replicationStatus } from '../replication/status.ts';
 
 /**
  * Prometheus metrics (docs/gc.md#storage-accounting): storage per repository and per account,
@@ -80,20 +81,16 @@ export async function renderMetrics(meta: MetaStore, storage: StorageReport, job
   const oldest = db.sources.length > 0 ? Math.min(...db.sources.map((s) => s.updatedAtMs)) : 0;
   out.family('berth_vulndb_version', 'gauge', 'The vulnerability database version: grows with each import (0: none imported).', [[{}, db.version]]);
   out.family('berth_vulndb_oldest_source_timestamp_seconds', 'gauge', 'When the least recently updated source of the vulnerability database was last updated (0: none): scans fail once it is older than scan.maxDatabaseAgeDays.', [[{}, oldest / 1000]]);
-  const now = Date.now();
-  const replication = await meta.replication.summary();
-  const dest = (d: (typeof replication)[number]) => {
-    const slash = d.destination.indexOf('/');
-    return { region: d.destination.slice(0, slash), registry_id: d.destination.slice(slash + 1) };
-  };
-  out.family('berth_replication_pending_images', 'gauge', 'Images waiting to be replicated to a destination: queued, retrying or being copied (docs/replication.md).', replication.map((d) => [dest(d), d.pending + d.inProgress]));
+  const replication = (await replicationStatus(meta)).destinations;
+  const dest = (d: (typeof replication)[number]) => ({ region: d.region, registry_id: d.registryId });
+  out.family('berth_replication_pending_images', 'gauge', 'Images waiting to be replicated to a destination: queued, retrying or being copied (docs/replication.md).', replication.map((d) => [dest(d), d.pending]));
   out.family('berth_replication_failed_images', 'gauge', 'Images whose replication to a destination FAILED for a reason retrying cannot mend.', replication.map((d) => [dest(d), d.failed]));
   out.family('berth_replication_complete_images', 'gauge', 'Images a destination holds by replication.', replication.map((d) => [dest(d), d.complete]));
   out.family(
     'berth_replication_lag_seconds',
     'gauge',
     'How long the oldest image waiting for a destination has waited since its push (0 when none waits): a destination that is down shows here.',
-    replication.map((d) => [dest(d), d.oldestWaitingPushedAtMs === null ? 0 : Math.max(0, (now - d.oldestWaitingPushedAtMs) / 1000)]),
+    replication.map((d) => [dest(d), d.lagSeconds]),
   );
   return out.toString();
 }

@@ -4,9 +4,9 @@ import type {
   ReplicationTask,
   ReplicationTaskKey,
 } from '../store/meta/replication-store.ts';
-import { destinationKey } from '../store/meta/replication-store.ts';
+import { destinationKey, parseDestinationKey } from '../store/meta/replication-store.ts';
 
-export { destinationKey };
+export { destinationKey, parseDestinationKey };
 import type { RegistryContext } from './context.ts';
 
 /** ECR's ReplicationRule, as PutReplicationConfiguration validated it. */

@@ -1,5 +1,5 @@
-import type { Registry } from '../registry/registry.ts';
-import type { EventStore } from '../store/meta/event-store.ts';
+import { parseDestinationKey } from '../store/meta/replication-store.ts';
+import type { MetaStore } from '../store/meta/meta-store.ts';
 import { REPLICATION_CONSUMER } from './worker.ts';
 
 /** One destination's state, as `berth replication status` and the metrics show it. */
@@ -29,19 +29,17 @@ export interface ReplicationStatus {
 }
 
 /** Where replication stands: the event log it has not read, and per destination what waits and for how long. */
-export async function replicationStatus(registry: Registry, events: EventStore, nowMs = Date.now()): Promise<ReplicationStatus> {
+export async function replicationStatus(meta: Pick<MetaStore, 'events' | 'replication'>, nowMs = Date.now()): Promise<ReplicationStatus> {
   // listConsumers, not consumer(): reading must not create the consumer.
-  const consumer = (await events.listConsumers()).find((c) => c.name === REPLICATION_CONSUMER);
-  const lastSeq = await events.lastSeq();
-  const summaries = await registry.replication.summary();
+  const consumer = (await meta.events.listConsumers()).find((c) => c.name === REPLICATION_CONSUMER);
+  const lastSeq = await meta.events.lastSeq();
+  const summaries = await meta.replication.summary();
   return {
     unreadEvents: Math.max(0, lastSeq - (consumer?.cursor ?? lastSeq)),
     destinations: summaries.map((s) => {
-      const slash = s.destination.indexOf('/');
       return {
         destination: s.destination,
-        region: s.destination.slice(0, slash),
-        registryId: s.destination.slice(slash + 1),
+        ...parseDestinationKey(s.destination),
         pending: s.pending + s.inProgress,
         inProgress: s.inProgress,
         failed: s.failed,

@@ -1,4 +1,4 @@
-import { destinationKey, type ReplicationRule } from '../../registry/replication.ts';
+import { destinationKey, parseDestinationKey, type ReplicationRule } from '../../registry/replication.ts';
 import type { ReplicationTask } from '../../store/meta/replication-store.ts';
 import { AwsError } from '../aws-error.ts';
 import type { ActionContext, ActionHandler } from '../plane.ts';
@@ -43,9 +43,7 @@ function checkedRules(ctx: ActionContext, rules: Array<Record<string, any>>): Re
 
 /** The replication status ECR reports: a task waiting or retrying is IN_PROGRESS. */
 function statusOf(task: ReplicationTask): { region: string; registryId: string; status: string; failureCode?: string } {
-  const slash = task.destination.indexOf('/');
-  const region = task.destination.slice(0, slash);
-  const registryId = task.destination.slice(slash + 1);
+  const { region, registryId } = parseDestinationKey(task.destination);
   if (task.status === 'COMPLETE') return { region, registryId, status: 'COMPLETE' };
   if (task.status === 'FAILED') return { region, registryId, status: 'FAILED', ...(task.failureCode ? { failureCode: task.failureCode } : {}) };
   return { region, registryId, status: 'IN_PROGRESS' };
