@@ -14,7 +14,6 @@ import { parseDestinationKey, type ReplicationRequest, type ReplicationTask } fr
 import { copyImage } from './copy.ts';
 import { LocalDestination, ReplicationFailure, type Destination } from './destination.ts';
 import type { Peer } from './peers.ts';
-import { RemoteDestination } from './remote.ts';
 
 /** The event-log consumer that turns pushes into replication tasks (docs/adr/0012-event-outbox.md). */
 export const REPLICATION_CONSUMER = 'replication';
@@ -185,7 +184,7 @@ export class ReplicationWorker {
     const abort = new AbortController();
     this.aborts.add(abort);
     try {
-      const destination = this.destinationFor(task);
+      const destination = await this.destinationFor(task);
       const copySettings = this.copiesSettings(task);
       const done = await copyImage(
         { registry: this.registry, destination, source: { account: task.accountId, name: task.repositoryName }, sourceRepositoryId: task.repositoryId, copySettings, signal: abort.signal },
@@ -233,7 +232,7 @@ export class ReplicationWorker {
   }
 
   /** The destination a task's key names (cached, so that remote ones remember where blobs went). */
-  private destinationFor(task: ReplicationTask): Destination {
+  private async destinationFor(task: ReplicationTask): Promise<Destination> {
     const cacheKey = `${task.accountId}>${task.destination}`;
     const cached = this.destinations.get(cacheKey);
     if (cached) return cached;
@@ -250,6 +249,13 @@ export class ReplicationWorker {
       if (!peer) {
         throw new ReplicationFailure(`No peer is configured for region ${region}: add it to replication.peers on every node (docs/replication.md).`, { failureCode: 'UNKNOWN_DESTINATION', retryable: false });
       }
+      // Loaded on first use: the HTTP client and the AWS SDK clients it brings are not needed by a
+      // deployment without peers, which is most of them.
+      const { RemoteDestination } = await import('./remote.ts');
+      // Another task may have made it while this one waited: one per destination, so that its
+      // transfers are shared (a blob is sent once to it).
+      const made = this.destinations.get(cacheKey);
+      if (made) return made;
       destination = new RemoteDestination({ peer, registryId, source, chunkBytes: this.settings.chunkBytes });
     }
     this.destinations.set(cacheKey, destination);
