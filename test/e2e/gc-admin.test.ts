@@ -5,6 +5,7 @@ import { awsOk, requireAwsCli } from '../support/aws.ts';
 import { assertNoServerErrors } from '../support/http.ts';
 import { assertPullsBack, blob, imageOver, pushImage, repoName, waitFor, type Blob } from '../support/oci.ts';
 import { berth, startServer, type TestServer } from '../support/server.ts';
+import { scrapeMetrics } from '../support/metrics.ts';
 
 /**
  * Garbage collection as an operator drives it (docs/gc.md): `berth gc` with and without
@@ -19,21 +20,6 @@ async function blobStatus(server: TestServer, repository: string, digest: string
   return (await authedFetch(`${server.baseUrl}/v2/${repository}/blobs/${digest}`, { method: 'HEAD', redirect: 'manual' })).status;
 }
 
-/** The metrics endpoint the server announced, parsed into `name{labels}` → value. */
-async function scrape(server: TestServer): Promise<Map<string, number>> {
-  const url = server.logs.find((l) => l['msg'] === 'listening')?.['metricsUrl'] as string | undefined;
-  assert.ok(url, 'the server announces its metrics URL');
-  const res = await fetch(url);
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
-  const samples = new Map<string, number>();
-  for (const line of (await res.text()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    samples.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return samples;
-}
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -73,12 +59,12 @@ describe('garbage collection for an operator', () => {
     assert.equal(account.sharedBytes, shared.bytes.length);
     assert.equal(before.total.unreferencedBlobs, 0);
 
-    const metrics = await scrape(server);
+    const metrics = await scrapeMetrics(server);
     assert.equal(metrics.get(`berth_account_shared_blob_bytes{account="${accountId}"}`), shared.bytes.length);
     assert.equal(metrics.get(`berth_account_stored_bytes{account="${accountId}"}`), account.blobBytes + account.manifestBytes);
     assert.equal(metrics.get(`berth_repository_blob_bytes{account="${accountId}",repository="${a}"}`), sum(blobsA));
     assert.equal(metrics.get(`berth_repository_images{account="${accountId}",repository="${b}"}`), 1);
-    await waitFor(async () => (await scrape(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}'), { what: 'the collection at start' });
+    await waitFor(async () => (await scrapeMetrics(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}'), { what: 'the collection at start' });
 
     // The AWS CLI deletes img1; img4 lost its tag above. With a grace period of a second, once
     // it has passed, both are collectable: img4's manifest and blobs, and img1's own blobs,
@@ -133,7 +119,7 @@ describe('garbage collection for an operator', () => {
     const gone = imageOver([layer(4000), layer(5000)]);
     await pushImage(server.baseUrl, repository, kept, 'kept');
     await pushImage(server.baseUrl, repository, gone, 'gone');
-    const first = await waitFor(async () => (await scrape(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}'), { what: 'the collection at start', timeoutMs: 60_000 });
+    const first = await waitFor(async () => (await scrapeMetrics(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}'), { what: 'the collection at start', timeoutMs: 60_000 });
     await pause(1100);
     assert.equal(await blobStatus(server, repository, gone.layers[0]!.digest), 200, 'nothing is collected before the deletion');
 
@@ -143,9 +129,9 @@ describe('garbage collection for an operator', () => {
       return true;
     }, { what: 'the scheduled collection to reclaim the deleted image\'s blobs', timeoutMs: 90_000, intervalMs: 250 });
     // The blobs go before the run records that it finished: wait for that too.
-    const ranAgain = async () => (await scrape(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}')! > first;
+    const ranAgain = async () => (await scrapeMetrics(server)).get('berth_job_last_finished_timestamp_seconds{job="gc"}')! > first;
     await waitFor(ranAgain, { what: 'the gc job to record its second run', timeoutMs: 60_000, intervalMs: 100 });
-    const metrics = await scrape(server);
+    const metrics = await scrapeMetrics(server);
     assert.equal(metrics.get('berth_job_last_run_failed{job="gc"}'), 0);
     assert.ok(metrics.get('berth_job_next_run_timestamp_seconds{job="gc"}')! > Date.now() / 1000 + 3600, 'with nothing left in its grace period, the next run is the periodic one');
     await assertPullsBack(server.baseUrl, repository, 'kept', kept);

@@ -6,7 +6,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test, type TestContext } from 'node:test';
@@ -14,11 +13,12 @@ import { promisify } from 'node:util';
 import { DescribeImageReplicationStatusCommand, PutReplicationConfigurationCommand, type ECRClient } from '@aws-sdk/client-ecr';
 import { ADMIN, adminAuthorization, authedFetch } from '../support/auth.ts';
 import { ecrClient } from '../support/aws.ts';
-import { backend, freshScaleoutStores } from '../support/backend.ts';
-import { startCluster, type TestCluster } from '../support/cluster.ts';
+import { sharedStores, startCluster, type SharedStores, type TestCluster } from '../support/cluster.ts';
 import { assertNoServerErrors } from '../support/http.ts';
 import { blob, MT, pushBlob, pushManifest, repoName, sha256, waitFor } from '../support/oci.ts';
 import { berth, repoRoot, startServer, type TestServer } from '../support/server.ts';
+import { scrapeMetrics } from '../support/metrics.ts';
+import type { DestinationStatus } from '../../src/replication/status.ts';
 
 /**
  * Replication to another region through outages (issue 14): region A (us-east-1) replicates to
@@ -198,33 +198,9 @@ function assertRunning(server: TestServer, stderr: { text: string }): void {
   assert.ok(exitCode === null && signalCode === null, `the server exited (${exitCode ?? signalCode}); stderr: ${stderr.text}`);
 }
 
-/** The metrics endpoint the server announced, parsed into `name{labels}` → value. */
-async function scrape(server: TestServer): Promise<Map<string, number>> {
-  const url = server.logs.find((l) => l['msg'] === 'listening')?.['metricsUrl'] as string | undefined;
-  assert.ok(url, 'the server announces its metrics URL');
-  const res = await fetch(url);
-  assert.equal(res.status, 200);
-  const samples = new Map<string, number>();
-  for (const line of (await res.text()).split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    samples.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return samples;
-}
 
 const METRIC_LABELS = `{region="${WEST}",registry_id="${ADMIN.accountId}"}`;
 
-interface DestinationStatus {
-  destination: string;
-  pending: number;
-  inProgress: number;
-  failed: number;
-  complete: number;
-  lagSeconds: number;
-  lastCompletedAt: string | null;
-  lastError: string | null;
-}
 
 async function westStatus(run: (args: string[]) => Promise<any>): Promise<DestinationStatus | undefined> {
   const status = (await run(['replication', 'status'])) as { destinations: DestinationStatus[] };
@@ -278,7 +254,7 @@ test('B is down during a 600 MiB push to A: IN_PROGRESS with the error shown whi
   assert.ok(down.lagSeconds > 0, `lag while B is down: ${down.lagSeconds}`);
   t.diagnostic(`while B is down: ${JSON.stringify(down)}`);
   assert.match(down.lastError!, new RegExp(`${DESTINATION}.*(ECONNREFUSED|refused|connect)`, 's'), 'the error says that B cannot be reached');
-  const metricsDown = await scrape(a);
+  const metricsDown = await scrapeMetrics(a);
   assert.equal(metricsDown.get(`berth_replication_pending_images${METRIC_LABELS}`), 1);
   assert.ok(metricsDown.get(`berth_replication_lag_seconds${METRIC_LABELS}`)! > 0, 'lag_seconds > 0 while B is down');
   assert.equal(metricsDown.get(`berth_replication_complete_images${METRIC_LABELS}`), 0);
@@ -316,7 +292,7 @@ test('B is down during a 600 MiB push to A: IN_PROGRESS with the error shown whi
     { pending: 0, inProgress: 0, failed: 0, complete: 1, lagSeconds: 0, lastError: null },
   );
   assert.ok(caughtUp?.lastCompletedAt, 'the completion time is shown');
-  const metricsUp = await scrape(a);
+  const metricsUp = await scrapeMetrics(a);
   assert.equal(metricsUp.get(`berth_replication_pending_images${METRIC_LABELS}`), 0);
   assert.equal(metricsUp.get(`berth_replication_lag_seconds${METRIC_LABELS}`), 0);
   assert.equal(metricsUp.get(`berth_replication_complete_images${METRIC_LABELS}`), 1);
@@ -330,41 +306,10 @@ interface TaskRow {
   lease_owner: string | null;
 }
 
-interface SharedStores {
-  env: Record<string, string>;
-  task(digest: string): Promise<TaskRow | undefined>;
-  cleanup(): Promise<void>;
-}
-
-/** One metadata store and one blob store for every node of A: SQLite and a directory, or PostgreSQL and S3. */
-async function sharedStores(): Promise<SharedStores> {
-  const sql = 'select status, lease_owner from replication_tasks where digest = ';
-  if (backend === 'embedded') {
-    const dir = await mkdtemp(path.join(tmpdir(), 'berth-replication-cluster-'));
-    const file = path.join(dir, 'metadata.db');
-    return {
-      env: { BERTH_METADATA_URL: `sqlite:${file}`, BERTH_BLOB_URL: `file:${path.join(dir, 'blobs')}` },
-      async task(digest) {
-        const db = new DatabaseSync(file, { readOnly: true });
-        try {
-          const row = db.prepare(`${sql}?`).get(digest) as TaskRow | undefined;
-          return row && { ...row };
-        } finally {
-          db.close();
-        }
-      },
-      cleanup: () => rm(dir, { recursive: true, force: true }),
-    };
-  }
-  const stores = await freshScaleoutStores();
-  return {
-    env: stores.env,
-    async task(digest) {
-      const [row] = await stores.query<TaskRow>(`${sql}$1`, [digest]);
-      return row && { ...row };
-    },
-    cleanup: () => stores.drop(),
-  };
+/** The replication task of an image, read straight from the cluster's shared metadata store. */
+async function taskOf(stores: SharedStores, digest: string): Promise<TaskRow | undefined> {
+  const [row] = await stores.query<TaskRow>('select status, lease_owner from replication_tasks where digest = $1', [digest]);
+  return row && { ...row };
 }
 
 /**
@@ -377,7 +322,7 @@ async function sharedStores(): Promise<SharedStores> {
 test('a node of A killed mid-copy: the other node takes the replication over once its lease runs out, and B holds the layer byte for byte', { timeout: 600_000 }, async (t: TestContext) => {
   const work = await mkdtemp(path.join(tmpdir(), 'berth-replication-takeover-'));
   const west = await startWest();
-  const stores = await sharedStores();
+  const stores = await sharedStores('berth-replication-cluster');
   let cluster: TestCluster | undefined;
   t.after(async () => {
     await cluster?.close();
@@ -399,7 +344,7 @@ test('a node of A killed mid-copy: the other node takes the replication over onc
 
   const owner = await waitFor(
     async () => {
-      const row = await stores.task(digest);
+      const row = await taskOf(stores, digest);
       assert.notEqual(row?.status, 'COMPLETE', 'the copy finished before it could be caught running: make it slower');
       return row?.status === 'IN_PROGRESS' && row.lease_owner && acceptedChunks(west, repository) >= 3 ? row.lease_owner : undefined;
     },
@@ -414,7 +359,7 @@ test('a node of A killed mid-copy: the other node takes the replication over onc
   const survivor = 1 - victim;
 
   await waitComplete(ecr, repository, digest, 'the survivor to complete the replication');
-  assert.deepEqual(await stores.task(digest), { status: 'COMPLETE', lease_owner: null });
+  assert.deepEqual(await taskOf(stores, digest), { status: 'COMPLETE', lease_owner: null });
   const replicated = c.nodes.map((n) => n.logs.filter((l) => l['msg'] === 'image replicated' && l['digest'] === digest).length);
   assert.deepEqual(replicated, victim === 0 ? [0, 1] : [1, 0], 'the survivor replicated the image; the killed node never finished');
   assert.ok(acceptedChunks(west, repository) > sentBeforeKill, 'the survivor sent chunks to B after the kill');

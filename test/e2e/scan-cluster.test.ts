@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test, type TestContext } from 'node:test';
@@ -10,8 +9,7 @@ import { promisify } from 'node:util';
 import { CreateRepositoryCommand, DescribeImageScanFindingsCommand, DescribeImagesCommand, type ECRClient } from '@aws-sdk/client-ecr';
 import { ADMIN, authedFetch } from '../support/auth.ts';
 import { ecrClient } from '../support/aws.ts';
-import { backend, freshScaleoutStores } from '../support/backend.ts';
-import { startCluster, type TestCluster } from '../support/cluster.ts';
+import { sharedStores, startCluster, type SharedStores, type TestCluster } from '../support/cluster.ts';
 import { blob, pushBlob, pushManifest, waitFor } from '../support/oci.ts';
 import { repoRoot } from '../support/server.ts';
 import { assembleImage, nodeAppImage, zeroBombLayer, type ScanImage } from '../support/scan-images.ts';
@@ -40,39 +38,19 @@ interface ScanRow {
   attempts: number;
 }
 
-interface Stores {
-  env: Record<string, string>;
+interface Stores extends SharedStores {
   /** The scan record of an image, read straight from the shared metadata store. */
   scanRow(digest: string): Promise<ScanRow | undefined>;
-  cleanup(): Promise<void>;
 }
 
-async function sharedStores(): Promise<Stores> {
-  if (backend === 'embedded') {
-    const dir = await mkdtemp(path.join(tmpdir(), 'berth-scan-cluster-stores-'));
-    const file = path.join(dir, 'metadata.db');
-    return {
-      env: { BERTH_METADATA_URL: `sqlite:${file}`, BERTH_BLOB_URL: `file:${path.join(dir, 'blobs')}` },
-      async scanRow(digest) {
-        const db = new DatabaseSync(file, { readOnly: true });
-        try {
-          const row = db.prepare('select status, lease_owner, attempts from image_scans where digest = ?').get(digest) as ScanRow | undefined;
-          return row && { ...row, attempts: Number(row.attempts) };
-        } finally {
-          db.close();
-        }
-      },
-      cleanup: () => rm(dir, { recursive: true, force: true }),
-    };
-  }
-  const stores = await freshScaleoutStores();
+async function scanStores(): Promise<Stores> {
+  const stores = await sharedStores('berth-scan-cluster-stores');
   return {
-    env: stores.env,
+    ...stores,
     async scanRow(digest) {
       const [row] = await stores.query<ScanRow>('select status, lease_owner, attempts from image_scans where digest = $1', [digest]);
       return row && { ...row, attempts: Number(row.attempts) };
     },
-    cleanup: () => stores.drop(),
   };
 }
 
@@ -85,7 +63,7 @@ interface Ctx {
 }
 
 async function scanCluster(t: TestContext, env: Record<string, string> = {}): Promise<Ctx> {
-  const stores = await sharedStores();
+  const stores = await scanStores();
   let cluster: TestCluster | undefined;
   t.after(async () => {
     await cluster?.close();

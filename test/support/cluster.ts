@@ -1,5 +1,10 @@
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
+import { backend, freshScaleoutStores } from './backend.ts';
 import { startServer, type StartOptions, type TestServer } from './server.ts';
 
 /**
@@ -78,4 +83,38 @@ export async function startCluster(count: number, options: StartOptions & { env:
       await Promise.all(nodes.map((n) => n.close()));
     },
   };
+}
+
+/** One metadata store and one blob store for every node of a cluster, and a way to look inside. */
+export interface SharedStores {
+  /** BERTH_METADATA_URL and BERTH_BLOB_URL (and S3 settings) for every node. */
+  env: Record<string, string>;
+  /**
+   * Rows of a query straight against the metadata store, with PostgreSQL's `$1` placeholders
+   * (translated for SQLite): what the tests of cluster behaviour read of leases and records.
+   */
+  query<R>(sql: string, params: unknown[]): Promise<R[]>;
+  cleanup(): Promise<void>;
+}
+
+/** Shared stores on the test backend: a SQLite file and a blob directory, or a fresh PostgreSQL database and S3 prefix. */
+export async function sharedStores(prefix: string): Promise<SharedStores> {
+  if (backend === 'embedded') {
+    const dir = await mkdtemp(path.join(tmpdir(), `${prefix}-`));
+    const file = path.join(dir, 'metadata.db');
+    return {
+      env: { BERTH_METADATA_URL: `sqlite:${file}`, BERTH_BLOB_URL: `file:${path.join(dir, 'blobs')}` },
+      async query<R>(sql: string, params: unknown[]): Promise<R[]> {
+        const db = new DatabaseSync(file, { readOnly: true });
+        try {
+          return db.prepare(sql.replace(/\$(\d+)/g, '?$1')).all(...(params as SQLInputValue[])).map((row) => ({ ...row }) as R);
+        } finally {
+          db.close();
+        }
+      },
+      cleanup: () => rm(dir, { recursive: true, force: true }),
+    };
+  }
+  const stores = await freshScaleoutStores();
+  return { env: stores.env, query: (sql, params) => stores.query(sql, params), cleanup: () => stores.drop() };
 }
