@@ -40,7 +40,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { treeCpuSeconds } from './lib/proc.ts';
 import { RegistryClient } from './lib/registry-client.ts';
-import { formatNumber, median } from './lib/report.ts';
+import { formatNumber, median, percentile } from './lib/report.ts';
 import { freePort, startBerth, type BenchServer } from './lib/servers.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -71,12 +71,6 @@ function log(message: string): void {
 /** Epoch milliseconds with sub-millisecond resolution, the same clock in every process. */
 function nowMs(): number {
   return performance.timeOrigin + performance.now();
-}
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 // --- receivers (child process) ------------------------------------------------------------------

@@ -39,7 +39,6 @@
  * Progress goes to stderr; the markdown report to stdout; everything measured to
  * bench/results/<time>-replication.json.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -50,9 +49,9 @@ import { parseArgs } from 'node:util';
 import { DescribeImageReplicationStatusCommand, ECRClient, PutReplicationConfigurationCommand } from '@aws-sdk/client-ecr';
 import { startCountingProxy, type CountingProxy } from './lib/count-proxy.ts';
 import { randomBlob, seededRandom } from './lib/data.ts';
-import { treeCpuSeconds } from './lib/proc.ts';
+import { commandOutput, treeCpuSeconds } from './lib/proc.ts';
 import { ACCEPT_MANIFESTS, mapLimit, RegistryClient } from './lib/registry-client.ts';
-import { formatNumber, median } from './lib/report.ts';
+import { formatNumber, median, percentile } from './lib/report.ts';
 import { buildImage, configBlob, OCI_MANIFEST, pushImage, type Image, type SmallBlob } from './lib/scenarios.ts';
 import { BERTH_BENCH_ADMIN, freePort, launch, stopChild, waitForHttp, type BenchServer } from './lib/servers.ts';
 import { ecrRequest, signedFetch } from '../test/support/aws.ts';
@@ -82,13 +81,6 @@ function log(message: string): void {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Nearest rank, as bench/events.ts. */
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 interface Settings {
   images: number;
@@ -335,6 +327,40 @@ interface CopySample {
   retries?: number;
 }
 
+/**
+ * Starts the clock and the counters of one copy from `source` to `destination` through `proxy`;
+ * `finish` reads them into the figures both copiers share.
+ */
+function startCopy(proxy: CountingProxy, source: RegionServer, destination: RegionServer) {
+  proxy.reset();
+  const cpuSource = treeCpuSeconds(source.pid);
+  const cpuDestination = treeCpuSeconds(destination.pid);
+  const cpuChildren = reapedChildrenCpuSeconds();
+  const cpuBench = ownCpuSeconds();
+  const t0 = performance.now();
+  return {
+    elapsedMs: () => performance.now() - t0,
+    finish(copy: { rep: number; copier: Copier; position: number; logicalBytes: number }): CopySample {
+      const seconds = (performance.now() - t0) / 1000;
+      return {
+        rep: copy.rep,
+        copier: copy.copier,
+        position: copy.position,
+        seconds,
+        mbps: copy.logicalBytes / MB / seconds,
+        sentBytes: proxy.upstreamBytes(),
+        receivedBytes: proxy.downstreamBytes(),
+        connections: proxy.connections(),
+        sourceCpuSeconds: treeCpuSeconds(source.pid) - cpuSource,
+        destinationCpuSeconds: treeCpuSeconds(destination.pid) - cpuDestination,
+        // For Berth the copier is the source server; skopeo is a child process of this one.
+        copierCpuSeconds: copy.copier === 'skopeo' ? reapedChildrenCpuSeconds() - cpuChildren : undefined,
+        benchCpuSeconds: ownCpuSeconds() - cpuBench,
+      };
+    },
+  };
+}
+
 interface TaskCounts {
   counts: Record<string, number>;
   attempts: number;
@@ -355,11 +381,7 @@ async function measureBerth(rep: number, position: number, a: RegionServer, b: R
   await putRule(a);
   const db = new DatabaseSync(path.join(a.dataDir, 'metadata.db'), { readOnly: true });
   try {
-    proxy.reset();
-    const cpuA = treeCpuSeconds(a.pid);
-    const cpuB = treeCpuSeconds(b.pid);
-    const cpuBench = ownCpuSeconds();
-    const t0 = performance.now();
+    const clock = startCopy(proxy, a, b);
     const res = await signedFetch(a, adminCredentials(), { service: 'ecr', ...ecrRequest('BerthReplicationBackfill', {}) });
     const backfill = (await res.json()) as { queued?: number; message?: string };
     if (!res.ok || backfill.queued !== images.length) throw new Error(`BerthReplicationBackfill answered ${res.status}: ${JSON.stringify(backfill)}, wanted ${images.length} queued`);
@@ -377,26 +399,10 @@ async function measureBerth(rep: number, position: number, a: RegionServer, b: R
         lastLog = performance.now();
         log(`rep ${rep} berth: tasks ${JSON.stringify(state.counts)}${state.lastError ? `, last error: ${state.lastError}` : ''}`);
       }
-      if (performance.now() - t0 > COPY_DEADLINE_MS) throw new Error(`replication did not finish within ${COPY_DEADLINE_MS / 60_000} minutes: ${JSON.stringify(state.counts)}`);
+      if (clock.elapsedMs() > COPY_DEADLINE_MS) throw new Error(`replication did not finish within ${COPY_DEADLINE_MS / 60_000} minutes: ${JSON.stringify(state.counts)}`);
       await sleep(STORE_POLL_MS);
     }
-    const seconds = (performance.now() - t0) / 1000;
-    const sample: CopySample = {
-      rep,
-      copier: 'berth',
-      position,
-      seconds,
-      mbps: logicalBytes / MB / seconds,
-      sentBytes: proxy.upstreamBytes(),
-      receivedBytes: proxy.downstreamBytes(),
-      connections: proxy.connections(),
-      sourceCpuSeconds: treeCpuSeconds(a.pid) - cpuA,
-      destinationCpuSeconds: treeCpuSeconds(b.pid) - cpuB,
-      copierCpuSeconds: undefined,
-      benchCpuSeconds: ownCpuSeconds() - cpuBench,
-      meanInFlight: inFlight / samples,
-      retries: state.attempts,
-    };
+    const sample: CopySample = { ...clock.finish({ rep, copier: 'berth', position, logicalBytes }), meanInFlight: inFlight / samples, retries: state.attempts };
     // What users see, after the clock: every image COMPLETE by the API, and B serving each tag.
     await mapLimit(images, 4, async ({ tag, image }) => {
       const { status, failureCode } = await replicationStatusOf(a, THROUGHPUT_REPO, image.digest);
@@ -411,12 +417,7 @@ async function measureBerth(rep: number, position: number, a: RegionServer, b: R
 
 async function measureSkopeo(rep: number, position: number, a: RegionServer, c: RegionServer, proxy: CountingProxy, images: TaggedImage[], logicalBytes: number, sandbox: ToolSandbox): Promise<CopySample> {
   const creds = `${BERTH_BENCH_ADMIN.accessKeyId}:${BERTH_BENCH_ADMIN.secretAccessKey}`;
-  proxy.reset();
-  const cpuA = treeCpuSeconds(a.pid);
-  const cpuC = treeCpuSeconds(c.pid);
-  const cpuChildren = reapedChildrenCpuSeconds();
-  const cpuBench = ownCpuSeconds();
-  const t0 = performance.now();
+  const clock = startCopy(proxy, a, c);
   await sandbox.skopeo(
     [
       'sync', '--src', 'docker', '--dest', 'docker',
@@ -427,21 +428,7 @@ async function measureSkopeo(rep: number, position: number, a: RegionServer, c: 
     ],
     { timeoutMs: COPY_DEADLINE_MS },
   );
-  const seconds = (performance.now() - t0) / 1000;
-  const sample: CopySample = {
-    rep,
-    copier: 'skopeo',
-    position,
-    seconds,
-    mbps: logicalBytes / MB / seconds,
-    sentBytes: proxy.upstreamBytes(),
-    receivedBytes: proxy.downstreamBytes(),
-    connections: proxy.connections(),
-    sourceCpuSeconds: treeCpuSeconds(a.pid) - cpuA,
-    destinationCpuSeconds: treeCpuSeconds(c.pid) - cpuC,
-    copierCpuSeconds: reapedChildrenCpuSeconds() - cpuChildren,
-    benchCpuSeconds: ownCpuSeconds() - cpuBench,
-  };
+  const sample = clock.finish({ rep, copier: 'skopeo', position, logicalBytes });
   await checkHolds(c, THROUGHPUT_REPO, images, 'C after skopeo sync');
   return sample;
 }
@@ -677,11 +664,6 @@ function logLag(r: LagRun): void {
 }
 
 // --- main ---------------------------------------------------------------------------------------
-
-function commandOutput(file: string, args: string[]): string {
-  const r = spawnSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
-}
 
 async function main(): Promise<void> {
   const { settings, workBase, isKeepData } = parseSettings();

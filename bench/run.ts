@@ -9,7 +9,6 @@
  * Progress goes to stderr; the markdown report to stdout; everything measured to
  * bench/results/<time>.json.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -17,7 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { seededRandom, writeRandomFile, type BlobFile } from './lib/data.ts';
-import { peakRssDuring, resetPeakRss, treeCpuSeconds, treePeakRssBytes } from './lib/proc.ts';
+import { commandOutput, peakRssDuring, resetPeakRss, treeCpuSeconds, treePeakRssBytes } from './lib/proc.ts';
 import { mapLimit, RegistryClient } from './lib/registry-client.ts';
 import {
   checkTargets, cpuTable, formatNumber, makeRow, markdownTable, samplesList, scenarioRows, SERVER_ORDER, targetsTable, type Measurement, type Row,
@@ -73,11 +72,6 @@ function parseSettings(): { settings: Settings; workBase: string; isKeepData: bo
 }
 
 /** stdout and stderr together: nginx -v prints to stderr, and wrk --version exits 1. */
-function commandOutput(file: string, args: string[]): string {
-  const r = spawnSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
-}
-
 function machineInfo(): Record<string, string | number> {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const berthCommit = commandOutput('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);

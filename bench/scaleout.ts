@@ -13,7 +13,6 @@
  * bench/results/<time>-scaleout.json. Every process started is stopped by its PID at the end,
  * on error, and on Ctrl-C.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -24,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { writeRandomFile, type BlobFile } from './lib/data.ts';
 import { curlPull, CURL_BIN } from './lib/curl.ts';
-import { resetPeakRss, treeCpuSeconds, treePeakRssBytes } from './lib/proc.ts';
+import { commandOutput, resetPeakRss, treeCpuSeconds, treePeakRssBytes } from './lib/proc.ts';
 import { ACCEPT_MANIFESTS, mapLimit, RegistryClient } from './lib/registry-client.ts';
 import { formatNumber, median } from './lib/report.ts';
 import { makeImage, OCI_MANIFEST, sizeLabel, type Image } from './lib/scenarios.ts';
@@ -427,11 +426,6 @@ function cpuTable(list: Scenario[], measurements: Measurement[]): string {
 }
 
 // --- machine --------------------------------------------------------------------------------
-
-function commandOutput(file: string, args: string[]): string {
-  const r = spawnSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
-}
 
 function machineInfo(): Record<string, string | number> {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');

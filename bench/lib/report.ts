@@ -24,6 +24,13 @@ export interface Row {
 
 export const SERVER_ORDER: ServerName[] = ['berth', 'distribution', 'nginx'];
 
+/** The nearest-rank percentile `p` (0-100) of the values; NaN when there are none. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
 export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
