@@ -13,7 +13,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Digest } from '../digest/digest.ts';
 import { REPLICATION_HEADER } from '../oci/plane.ts';
 import { ReplicationFailure, type CopiedSettings, type Destination } from './destination.ts';
-import { OciClient, OciError, type OciCredentials } from './oci-client.ts';
+import { OciClient, OciError, type OciCredentials } from '../oci-client/client.ts';
 import type { BerthPeer, Peer } from './peers.ts';
 
 /** What the ECR and STS APIs answer for credentials they do not take. */

@@ -14,7 +14,7 @@ import { startDistribution, type TestDistribution } from '../../test/support/dis
 import { MT, repoName } from '../../test/support/oci.ts';
 import { berth, startServer, type TestServer } from '../../test/support/server.ts';
 import { makeTestPki, type TestPki } from '../../test/support/tls.ts';
-import { OciClient, OciError, type OciClientOptions, type OciCredentials } from './oci-client.ts';
+import { OciClient, OciError, type OciClientOptions, type OciCredentials } from './client.ts';
 
 /**
  * The replication push client against real registries: CNCF Distribution with htpasswd (and
