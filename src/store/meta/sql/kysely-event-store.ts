@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
 import { webhookConsumer, type ConsumerState, type DeadLetter, type EventStore, type NewEvent, type StoredEvent, type WebhookSubscription } from '../event-store.ts';
-import type { Db, Dialect, InTransaction } from './locks.ts';
+import { KyselyPart, type Db } from './locks.ts';
 import { pacer, scanWindow } from './pacing.ts';
 import type { Schema } from './schema.ts';
 
@@ -92,17 +92,7 @@ async function startConsumerAtEnd(db: Db, subscriptionId: string): Promise<void>
 }
 
 /** The event outbox and its consumers over Kysely; the same SQL on SQLite and PostgreSQL but for append's lock. */
-export class KyselyEventStore implements EventStore {
-  private readonly db: Db;
-  private readonly dialect: Dialect;
-  private readonly inTransaction: InTransaction;
-
-  constructor(db: Db, dialect: Dialect, inTransaction: InTransaction) {
-    this.db = db;
-    this.dialect = dialect;
-    this.inTransaction = inTransaction;
-  }
-
+export class KyselyEventStore extends KyselyPart implements EventStore {
   async append(events: NewEvent[]): Promise<void> {
     if (events.length === 0) return;
     // Outside a transaction the lock would be released at the end of its own statement, before

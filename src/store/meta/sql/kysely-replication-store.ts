@@ -8,7 +8,7 @@ import type {
   ReplicationTaskStatus,
   StoredReplicationConfiguration,
 } from '../replication-store.ts';
-import { isForeignKeyViolation, withLock, type Db, type Dialect, type InTransaction } from './locks.ts';
+import { isForeignKeyViolation, withLock, type Db, KyselyPart } from './locks.ts';
 import type { Schema } from './schema.ts';
 
 type Row = Selectable<Schema['replication_tasks']> & { account_id: string; repository_name: string };
@@ -43,17 +43,7 @@ function toTask(r: Row): ReplicationTask {
 }
 
 /** Replication's state over Kysely; the same SQL on SQLite and PostgreSQL. */
-export class KyselyReplicationStore implements ReplicationStore {
-  private readonly db: Db;
-  private readonly dialect: Dialect;
-  private readonly inTransaction: InTransaction;
-
-  constructor(db: Db, dialect: Dialect, inTransaction: InTransaction) {
-    this.db = db;
-    this.dialect = dialect;
-    this.inTransaction = inTransaction;
-  }
-
+export class KyselyReplicationStore extends KyselyPart implements ReplicationStore {
   private joined(db: Db = this.db) {
     return db.selectFrom('replication_tasks as t').innerJoin('repositories as r', 'r.id', 't.repository_id').select(COLUMNS);
   }

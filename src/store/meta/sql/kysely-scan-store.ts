@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
 import type { RegistryScanningRow, ScanOutcome, ScanRecord, ScanRecordStatus, ScanStore } from '../scan-store.ts';
-import { isForeignKeyViolation, IN_CHUNK, type Db, type Dialect, type InTransaction } from './locks.ts';
+import { isForeignKeyViolation, IN_CHUNK, type Db, KyselyPart } from './locks.ts';
 import type { Schema } from './schema.ts';
 
 type Row = Selectable<Schema['image_scans']> & { account_id: string; repository_name: string };
@@ -37,17 +37,7 @@ const COLUMNS = [
 ] as const;
 
 /** Image scanning's state over Kysely; the same SQL on SQLite and PostgreSQL. */
-export class KyselyScanStore implements ScanStore {
-  private readonly db: Db;
-  private readonly dialect: Dialect;
-  private readonly inTransaction: InTransaction;
-
-  constructor(db: Db, dialect: Dialect, inTransaction: InTransaction) {
-    this.db = db;
-    this.dialect = dialect;
-    this.inTransaction = inTransaction;
-  }
-
+export class KyselyScanStore extends KyselyPart implements ScanStore {
   private joined(db: Db = this.db) {
     return db.selectFrom('image_scans as s').innerJoin('repositories as r', 'r.id', 's.repository_id').select(COLUMNS);
   }

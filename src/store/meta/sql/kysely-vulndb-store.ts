@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { VulnAffectedRow, VulnDbStore, VulnRecordRow, VulnSourceRow } from '../vulndb-store.ts';
-import { IN_CHUNK, withLock, type Db, type Dialect, type InTransaction } from './locks.ts';
+import { IN_CHUNK, withLock, type Db, KyselyPart } from './locks.ts';
 import { pacer, scanWindow } from './pacing.ts';
 
 /** Rows per insert: 4 and 6 parameters each, well under SQLite's and PostgreSQL's limits. */
@@ -79,17 +79,7 @@ function prefixEnd(prefix: string): string | undefined {
 /** Rolls back removeSource's transaction (and its version bump) when there is nothing to remove. */
 class NoSuchSource extends Error {}
 
-export class KyselyVulnDbStore implements VulnDbStore {
-  private readonly db: Db;
-  private readonly dialect: Dialect;
-  private readonly inTransaction: InTransaction;
-
-  constructor(db: Db, dialect: Dialect, inTransaction: InTransaction) {
-    this.db = db;
-    this.dialect = dialect;
-    this.inTransaction = inTransaction;
-  }
-
+export class KyselyVulnDbStore extends KyselyPart implements VulnDbStore {
   async beginImport(sources: string[]): Promise<number> {
     const row = await this.db
       .insertInto('vuln_generations')

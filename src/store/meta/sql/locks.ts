@@ -8,6 +8,22 @@ export type Dialect = 'sqlite' | 'postgres';
 export type InTransaction = <T>(fn: (db: Db) => Promise<T>) => Promise<T>;
 
 /**
+ * What every part of the Kysely metadata store is made with: the database (or the transaction
+ * the store was opened in), its dialect, and a way to run several statements in one transaction.
+ */
+export abstract class KyselyPart {
+  protected readonly db: Db;
+  protected readonly dialect: Dialect;
+  protected readonly inTransaction: InTransaction;
+
+  constructor(db: Db, dialect: Dialect, inTransaction: InTransaction) {
+    this.db = db;
+    this.dialect = dialect;
+    this.inTransaction = inTransaction;
+  }
+}
+
+/**
  * Whether a statement failed on a foreign key (PostgreSQL's 23503, SQLite's message): a row it
  * references was deleted meanwhile. Check before writing where you can (insert ... select): on
  * PostgreSQL a failed statement aborts the transaction it ran in.
