@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { AttachRolePolicyCommand, CreateRoleCommand } from '@aws-sdk/client-iam';
 import { ADMIN, adminAuthorization, basicAuthorization } from '../../test/support/auth.ts';
@@ -17,9 +19,12 @@ import { makeTestPki, type TestPki } from '../../test/support/tls.ts';
 import { OciClient, OciError, type OciClientOptions, type OciCredentials } from './client.ts';
 
 /**
- * The replication push client against real registries: CNCF Distribution with htpasswd (and
- * with TLS), and Berth with ECR credentials, its Basic and Bearer challenges, an account label
- * in the Host, a role to assume, and TLS with a private CA.
+ * The client replication pushes with and the pull-through cache pulls with, against real
+ * registries: CNCF Distribution with htpasswd (and with TLS), and Berth with ECR credentials, its
+ * Basic and Bearer challenges, an account label in the Host, a role to assume, and TLS with a
+ * private CA. What no real registry here does on demand (Docker Hub's anonymous tokens, a
+ * redirect to storage, 429, a stall, content that lies about its digest) is played by small
+ * node:http servers in the test.
  */
 
 const KiB = 1024;
@@ -158,6 +163,68 @@ function clientFor(endpoint: string, credentials: OciCredentials, options: Parti
 
 const ecrAdmin: OciCredentials = { kind: 'ecr', accessKeyId: ADMIN.accessKeyId, secretAccessKey: ADMIN.secretAccessKey, region: 'us-east-1' };
 
+interface LocalServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** A node:http server on 127.0.0.1 and a free port; close() drops its connections too. */
+async function localServer(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void): Promise<LocalServer> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A reverse proxy to 127.0.0.1:`port` that records each request (the Host goes through as sent, so the realm a registry announces points back at the proxy). */
+async function recordingProxy(port: number): Promise<LocalServer & { requests: { method: string; url: URL; authorization: string | undefined }[] }> {
+  const requests: { method: string; url: URL; authorization: string | undefined }[] = [];
+  const server = await localServer((req, res) => {
+    requests.push({ method: req.method!, url: new URL(req.url!, 'http://proxy'), authorization: req.headers.authorization });
+    const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers, agent: false }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  return { ...server, requests };
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const bytes = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': bytes.length, ...headers });
+  res.end(bytes);
+}
+
+function sendOciError(res: http.ServerResponse, status: number, code: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { errors: [{ code, message: code.toLowerCase().replace(/_/g, ' ') }] }, headers);
+}
+
+/** The whole stream, and its sha256. */
+async function drain(stream: Readable): Promise<{ bytes: Buffer; digest: string }> {
+  const bytes = Buffer.concat(await stream.toArray());
+  return { bytes, digest: sha256(bytes) };
+}
+
+/** Polls `check` until it holds, or fails at the deadline. */
+async function eventually(check: () => boolean, what: string, deadlineMs = 5000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`not within ${deadlineMs} ms: ${what}`);
+    await sleep(10);
+  }
+}
+
 /** Completion lines of the server's requests. */
 function requestLines(server: TestServer, match: (line: Record<string, unknown>) => boolean): Record<string, unknown>[] {
   return server.logs.filter((l) => l['msg'] === 'request' && match(l));
@@ -205,21 +272,65 @@ describe('against CNCF Distribution with htpasswd', () => {
     assert.deepEqual(await client.headManifest(repository, digest), { digest, mediaType: MT.ociManifest, size: manifest.length });
   });
 
-  test('a wrong password is a non-retryable 401', async () => {
-    const wrong = clientFor(registry.baseUrl, { kind: 'basic', username: registry.username!, password: 'not-the-password' });
+  test('pulls what was pushed: a manifest by tag and by digest, an index, and a blob as a stream', async () => {
+    const repository = repoName('dist');
+    const layer = await blobFile(3 * MiB + 7);
+    const config = await blobFile(300);
+    await client.pushBlob(repository, layer.digest, layer.size, opener(layer).open);
+    await client.pushBlob(repository, config.digest, config.size, opener(config).open);
+    const manifest = manifestOver(config, [layer]);
+    const digest = await client.putManifest(repository, 'v1', MT.ociManifest, manifest);
+    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: MT.ociManifest, digest, size: manifest.length }] }));
+    const indexDigest = await client.putManifest(repository, 'multi', MT.ociIndex, index);
+
+    const puller = clientFor(registry.baseUrl, { kind: 'basic', username: registry.username!, password: registry.password! }, { userAgent: 'berth-pull-through-cache' });
     try {
-      const e = await rejectsWith(wrong.ping(), (e) => assert.deepEqual([e.status, e.retryable], [401, false]));
+      assert.deepEqual(await puller.getManifest(repository, 'v1'), { digest, mediaType: MT.ociManifest, bytes: manifest });
+      assert.deepEqual(await puller.getManifest(repository, digest), { digest, mediaType: MT.ociManifest, bytes: manifest });
+      assert.deepEqual(await puller.getManifest(repository, 'multi'), { digest: indexDigest, mediaType: MT.ociIndex, bytes: index });
+
+      const opened = await puller.openBlob(repository, layer.digest);
+      assert.ok(opened);
+      assert.equal(opened.size, layer.size);
+      const got = await drain(opened.stream);
+      assert.equal(got.bytes.length, layer.size);
+      assert.equal(got.digest, layer.digest);
+
+      assert.equal(await puller.getManifest(repository, 'v2'), undefined, 'a tag the repository lacks');
+      assert.equal(await puller.getManifest(repository, sha256(randomBytes(8))), undefined, 'a digest the repository lacks');
+      assert.equal(await puller.getManifest(repoName('dist'), 'v1'), undefined, 'a repository Distribution lacks');
+      assert.equal(await puller.openBlob(repository, sha256(randomBytes(8))), undefined, 'a blob the repository lacks');
+    } finally {
+      puller.close();
+    }
+  });
+
+  test('a wrong password is a non-retryable 401 UNAUTHORIZED that says the credentials were refused', async () => {
+    const wrong = clientFor(registry.baseUrl, { kind: 'basic', username: registry.username!, password: 'not-the-password' });
+    const refused = (e: OciError) => {
+      assert.deepEqual([e.status, e.code, e.retryable], [401, 'UNAUTHORIZED', false], e.message);
+      assert.match(e.message, /refused the credentials/);
+    };
+    try {
+      const e = await rejectsWith(wrong.ping(), refused);
       assert.doesNotMatch(e.message, /not-the-password/);
-      await rejectsWith(wrong.hasBlob(repoName('dist'), sha256(Buffer.from('x'))), (e) => assert.deepEqual([e.status, e.retryable], [401, false]));
+      await rejectsWith(wrong.hasBlob(repoName('dist'), sha256(Buffer.from('x'))), refused);
+      await rejectsWith(wrong.getManifest(repoName('dist'), 'latest'), refused);
+      await rejectsWith(wrong.openBlob(repoName('dist'), sha256(Buffer.from('x'))), refused);
     } finally {
       wrong.close();
     }
   });
 
-  test('no credentials at all is a non-retryable 401 too', async () => {
+  test('no credentials at all is a non-retryable 401 too, that says credentials are needed', async () => {
     const anonymous = clientFor(registry.baseUrl, { kind: 'anonymous' });
+    const needed = (e: OciError) => {
+      assert.deepEqual([e.status, e.code, e.retryable], [401, 'UNAUTHORIZED', false], e.message);
+      assert.match(e.message, /needs credentials/);
+    };
     try {
-      await rejectsWith(anonymous.ping(), (e) => assert.deepEqual([e.status, e.retryable], [401, false]));
+      await rejectsWith(anonymous.ping(), needed);
+      await rejectsWith(anonymous.getManifest(repoName('dist'), 'latest'), needed);
     } finally {
       anonymous.close();
     }
@@ -334,6 +445,30 @@ describe('against Berth with ECR credentials (Basic challenge)', () => {
     assert.equal(tokenCalls.length, 1, 'the ECR token is got once and reused');
     const pushes = requestLines(server, (l) => l['plane'] === 'oci' && l['method'] === 'PATCH');
     assert.ok(pushes.length >= 4, `the layer went in chunks: ${pushes.length} PATCH requests`);
+  });
+
+  test('pulls with the ECR token; a wrong password for the Basic challenge is 401 UNAUTHORIZED', async () => {
+    const repository = repoName('berth');
+    const layer = await blobFile(200 * KiB);
+    await client.pushBlob(repository, layer.digest, layer.size, opener(layer).open);
+    const manifest = manifestOver(layer, [layer]);
+    const digest = await client.putManifest(repository, 'v1', MT.ociManifest, manifest);
+    assert.deepEqual(await client.getManifest(repository, 'v1'), { digest, mediaType: MT.ociManifest, bytes: manifest });
+    const opened = await client.openBlob(repository, layer.digest);
+    assert.equal(opened?.size, layer.size);
+    assert.equal((await drain(opened!.stream)).digest, layer.digest);
+    assert.equal(await client.getManifest(repository, 'v2'), undefined);
+    assert.equal(await client.openBlob(repository, sha256(randomBytes(8))), undefined);
+
+    const wrong = clientFor(server.baseUrl, { kind: 'basic', username: ADMIN.accessKeyId, password: 'not-the-secret' });
+    try {
+      await rejectsWith(wrong.ping(), (e) => {
+        assert.deepEqual([e.status, e.code, e.retryable], [401, 'UNAUTHORIZED', false], e.message);
+        assert.match(e.message, /refused the credentials/);
+      });
+    } finally {
+      wrong.close();
+    }
   });
 
   test('a source that fails midway resumes from the offset Berth holds', async () => {
@@ -453,6 +588,65 @@ describe('against Berth with the Bearer challenge (BERTH_AUTH_CHALLENGE=bearer)'
     }
   });
 
+  test('pulls ask for a pull token only, and one token serves several pulls', async () => {
+    const pusher = clientFor(server.baseUrl, ecrAdmin);
+    const proxy = await recordingProxy(server.port);
+    const puller = clientFor(proxy.url, { kind: 'basic', username: ADMIN.accessKeyId, password: ADMIN.secretAccessKey }, { userAgent: 'berth-pull-through-cache' });
+    try {
+      const repository = repoName('bearer');
+      const layer = await blobFile(CHUNK + 3);
+      const config = await blobFile(100);
+      await pusher.pushBlob(repository, layer.digest, layer.size, opener(layer).open);
+      await pusher.pushBlob(repository, config.digest, config.size, opener(config).open);
+      const manifest = manifestOver(config, [layer]);
+      const digest = await pusher.putManifest(repository, 'v1', MT.ociManifest, manifest);
+
+      assert.deepEqual(await puller.getManifest(repository, 'v1'), { digest, mediaType: MT.ociManifest, bytes: manifest });
+      assert.deepEqual(await puller.getManifest(repository, digest), { digest, mediaType: MT.ociManifest, bytes: manifest });
+      for (const blob of [layer, config]) {
+        const opened = await puller.openBlob(repository, blob.digest);
+        assert.equal(opened?.size, blob.size);
+        assert.equal((await drain(opened!.stream)).digest, blob.digest);
+      }
+      assert.equal(await puller.getManifest(repository, 'absent'), undefined);
+      assert.equal(await puller.openBlob(repository, sha256(randomBytes(8))), undefined);
+
+      const tokenRequests = proxy.requests.filter((r) => r.url.pathname === '/token');
+      assert.equal(tokenRequests.length, 1, `token requests: ${tokenRequests.map((r) => r.url.search).join(' ')}`);
+      assert.deepEqual(tokenRequests[0]!.url.searchParams.getAll('scope'), [`repository:${repository}:pull`]);
+      assert.equal(tokenRequests[0]!.url.searchParams.get('service'), 'berth');
+      const pulls = proxy.requests.filter((r) => r.url.pathname.startsWith('/v2/'));
+      // Only the first went without the token (to learn the challenge).
+      assert.equal(pulls.filter((r) => !r.authorization?.startsWith('Bearer ')).length, 1);
+      assert.equal(pulls.length, 7);
+    } finally {
+      pusher.close();
+      puller.close();
+      await proxy.close();
+    }
+  });
+
+  test('wrong credentials at the token endpoint are 401 UNAUTHORIZED; none at all say credentials are needed', async () => {
+    const wrong = clientFor(server.baseUrl, { kind: 'basic', username: ADMIN.accessKeyId, password: 'not-the-secret' });
+    const anonymous = clientFor(server.baseUrl, { kind: 'anonymous' });
+    try {
+      const e = await rejectsWith(wrong.ping(), (e) => {
+        assert.deepEqual([e.status, e.code, e.retryable], [401, 'UNAUTHORIZED', false], e.message);
+        assert.match(e.message, /refused the credentials/);
+      });
+      assert.doesNotMatch(e.message, /not-the-secret/);
+      await rejectsWith(wrong.getManifest(repoName('bearer'), 'v1'), (e) => assert.deepEqual([e.status, e.code, e.retryable], [401, 'UNAUTHORIZED', false], e.message));
+      // Berth gives no anonymous tokens (Docker Hub does: see the test servers below).
+      await rejectsWith(anonymous.getManifest(repoName('bearer'), 'v1'), (e) => {
+        assert.deepEqual([e.status, e.code, e.retryable], [401, 'UNAUTHORIZED', false], e.message);
+        assert.match(e.message, /needs credentials/);
+      });
+    } finally {
+      wrong.close();
+      anonymous.close();
+    }
+  });
+
   test('ECR credentials answer the Bearer challenge too', async () => {
     const client = clientFor(server.baseUrl, ecrAdmin);
     try {
@@ -522,6 +716,261 @@ describe('against Berth over TLS with a private CA', () => {
       await rejectsWith(untrusting.ping(), (e) => assert.equal(e.retryable, false, e.message));
     } finally {
       untrusting.close();
+    }
+  });
+});
+
+describe('against test servers playing what real registries do', () => {
+  test('Docker Hub\'s flow: an anonymous pull token from the realm, got once and reused', async () => {
+    const token = randomBytes(16).toString('hex');
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.dockerManifest, config: { mediaType: MT.dockerConfig, digest: sha256(Buffer.from('{}')), size: 2 }, layers: [] }));
+    const digest = sha256(manifest);
+    const layer = randomBytes(100 * KiB);
+    const tokenRequests: { url: URL; authorization: string | undefined }[] = [];
+    const hub: LocalServer = await localServer((req, res) => {
+      const url = new URL(req.url!, hub.url);
+      if (url.pathname === '/token') {
+        tokenRequests.push({ url, authorization: req.headers.authorization });
+        // OAuth2's spelling only (Docker Hub sends `token` as well): the client takes either.
+        sendJson(res, 200, { access_token: token, expires_in: 300, issued_at: new Date().toISOString() });
+        return;
+      }
+      const name = url.pathname.split('/').slice(2, 4).join('/');
+      if (req.headers.authorization !== `Bearer ${token}` || name !== 'library/app') {
+        // As Docker Hub: a repository that is private or absent refuses even a good token.
+        const error = req.headers.authorization ? ',error="insufficient_scope"' : '';
+        sendOciError(res, 401, 'UNAUTHORIZED', { 'www-authenticate': `Bearer realm="${hub.url}/token",service="registry.test",scope="repository:${name}:pull"${error}` });
+        return;
+      }
+      if (url.pathname === '/v2/library/app/manifests/latest' || url.pathname === `/v2/library/app/manifests/${digest}`) {
+        res.writeHead(200, { 'content-type': MT.dockerManifest, 'docker-content-digest': digest, 'content-length': manifest.length });
+        res.end(manifest);
+      } else if (url.pathname === `/v2/library/app/blobs/${sha256(layer)}`) {
+        res.writeHead(200, { 'content-length': layer.length });
+        res.end(layer);
+      } else {
+        sendOciError(res, 404, 'MANIFEST_UNKNOWN');
+      }
+    });
+    const client = clientFor(hub.url, { kind: 'anonymous' });
+    try {
+      assert.deepEqual(await client.getManifest('library/app', 'latest'), { digest, mediaType: MT.dockerManifest, bytes: manifest });
+      assert.deepEqual(await client.getManifest('library/app', 'latest'), { digest, mediaType: MT.dockerManifest, bytes: manifest });
+      assert.deepEqual(await client.getManifest('library/app', digest), { digest, mediaType: MT.dockerManifest, bytes: manifest });
+      const opened = await client.openBlob('library/app', sha256(layer));
+      assert.equal((await drain(opened!.stream)).digest, sha256(layer));
+      assert.equal(await client.getManifest('library/app', 'missing'), undefined);
+      assert.equal(tokenRequests.length, 1, 'one token for every pull');
+      assert.equal(tokenRequests[0]!.authorization, undefined, 'asked for anonymously');
+      assert.deepEqual(tokenRequests[0]!.url.searchParams.getAll('scope'), ['repository:library/app:pull']);
+      assert.equal(tokenRequests[0]!.url.searchParams.get('service'), 'registry.test');
+
+      await rejectsWith(client.getManifest('library/private', 'latest'), (e) => {
+        assert.deepEqual([e.status, e.code, e.retryable], [401, 'UNAUTHORIZED', false], e.message);
+        assert.match(e.message, /gives anonymous callers no access to this repository/);
+      });
+    } finally {
+      client.close();
+      await hub.close();
+    }
+  });
+
+  test('a blob redirected to storage: followed without the credentials or extra headers, and streamed as it comes', async () => {
+    const bytes = randomBytes(512 * KiB);
+    const digest = sha256(bytes);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const storageSaw: http.IncomingHttpHeaders[] = [];
+    const storage = await localServer((req, res) => {
+      storageSaw.push(req.headers);
+      res.writeHead(200, { 'content-length': bytes.length, 'content-type': 'application/octet-stream' });
+      // Half now, half once the test has the stream in hand: openBlob must not wait for the end.
+      res.write(bytes.subarray(0, bytes.length / 2));
+      void released.then(() => res.end(bytes.subarray(bytes.length / 2)));
+    });
+    const registrySaw: http.IncomingHttpHeaders[] = [];
+    const registry = await localServer((req, res) => {
+      registrySaw.push(req.headers);
+      if (req.headers.authorization !== basicAuthorization('puller', 'secret')) {
+        sendOciError(res, 401, 'UNAUTHORIZED', { 'www-authenticate': 'Basic realm="test"' });
+        return;
+      }
+      res.writeHead(307, { location: `${storage.url}/blobs/${digest.slice(7)}?X-Amz-Signature=abc` });
+      res.end();
+    });
+    const client = clientFor(registry.url, { kind: 'basic', username: 'puller', password: 'secret' }, { headers: { 'x-berth-cache': 'rule=hub' } });
+    try {
+      const opened = await client.openBlob('library/app', digest);
+      assert.ok(opened);
+      assert.equal(opened.size, bytes.length);
+      release();
+      const got = await drain(opened.stream);
+      assert.ok(got.bytes.equals(bytes));
+      assert.equal(registrySaw.at(-1)!['authorization'], basicAuthorization('puller', 'secret'));
+      assert.equal(registrySaw.at(-1)!['x-berth-cache'], 'rule=hub');
+      assert.equal(storageSaw.length, 1);
+      assert.equal(storageSaw[0]!['authorization'], undefined, 'no credentials to storage');
+      assert.equal(storageSaw[0]!['x-berth-cache'], undefined, 'no extra headers to storage');
+      assert.equal(storageSaw[0]!['host'], `127.0.0.1:${storage.port}`);
+    } finally {
+      release();
+      client.close();
+      await registry.close();
+      await storage.close();
+    }
+  });
+
+  test('429 is TOOMANYREQUESTS with Retry-After, retryable; 5xx is retryable', async () => {
+    let status = 429;
+    const registry = await localServer((_req, res) => {
+      if (status === 429) {
+        res.writeHead(429, { 'retry-after': '7', 'content-type': 'text/plain' });
+        res.end('Too Many Requests');
+      } else {
+        sendOciError(res, status, 'UNAVAILABLE');
+      }
+    });
+    const client = clientFor(registry.url, { kind: 'anonymous' });
+    const limited = (e: OciError) => assert.deepEqual([e.status, e.code, e.retryable, e.retryAfterMs], [429, 'TOOMANYREQUESTS', true, 7000], e.message);
+    try {
+      await rejectsWith(client.getManifest('library/app', 'latest'), limited);
+      await rejectsWith(client.openBlob('library/app', sha256(Buffer.from('x'))), limited);
+      await rejectsWith(client.ping(), limited);
+      status = 503;
+      await rejectsWith(client.getManifest('library/app', 'latest'), (e) => assert.deepEqual([e.status, e.retryable], [503, true], e.message));
+      await rejectsWith(client.openBlob('library/app', sha256(Buffer.from('x'))), (e) => assert.deepEqual([e.status, e.retryable], [503, true], e.message));
+    } finally {
+      client.close();
+      await registry.close();
+    }
+  });
+
+  test('a blob body that stalls, is cut, or is partial errors; a reader that holds back does not', async () => {
+    const TIMEOUT_MS = 300;
+    const stalls = sha256(Buffer.from('stalls'));
+    const cut = sha256(Buffer.from('cut'));
+    const partial = sha256(Buffer.from('partial'));
+    const whole = randomBytes(4 * MiB);
+    const registry = await localServer((req, res) => {
+      const digest = req.url!.split('/').at(-1);
+      if (digest === stalls || digest === cut) {
+        res.writeHead(200, { 'content-length': MiB });
+        res.write(Buffer.alloc(1000), () => {
+          if (digest === cut) res.socket?.destroy();
+        });
+      } else if (digest === partial) {
+        res.writeHead(206, { 'content-range': `bytes 0-9/100`, 'content-length': 10 });
+        res.end(Buffer.alloc(10));
+      } else if (digest === sha256(whole)) {
+        res.writeHead(200, { 'content-length': whole.length });
+        res.end(whole);
+      } else {
+        sendOciError(res, 404, 'BLOB_UNKNOWN');
+      }
+    });
+    const client = clientFor(registry.url, { kind: 'anonymous' }, { timeoutMs: TIMEOUT_MS });
+    try {
+      const stalled = await client.openBlob('t/app', stalls);
+      assert.equal(stalled?.size, MiB);
+      const started = Date.now();
+      let received = 0;
+      const e = await rejectsWith(
+        (async () => {
+          for await (const chunk of stalled!.stream) received += (chunk as Buffer).length;
+        })(),
+        (e) => assert.equal(e.retryable, true, e.message),
+      );
+      assert.match(e.message, /without activity/);
+      assert.equal(received, 1000);
+      assert.ok(Date.now() - started >= TIMEOUT_MS - 20, `errored after ${Date.now() - started} ms`);
+
+      const wasCut = await client.openBlob('t/app', cut);
+      await rejectsWith(drain(wasCut!.stream), (e) => assert.equal(e.retryable, true, e.message));
+
+      const controller = new AbortController();
+      const reason = new Error('the client went away');
+      const aborted = await client.openBlob('t/app', stalls, controller.signal);
+      const reading = drain(aborted!.stream);
+      controller.abort(reason);
+      await assert.rejects(reading, (e) => e === reason);
+
+      await rejectsWith(client.openBlob('t/app', partial), (e) => assert.deepEqual([e.status, e.retryable], [206, false], e.message));
+
+      // Held back for several timeouts mid-body, with the sender blocked meanwhile: no error.
+      const slow = await client.openBlob('t/app', sha256(whole));
+      const chunks: Buffer[] = [];
+      const iterator = slow!.stream[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      chunks.push(first.value as Buffer);
+      await sleep(TIMEOUT_MS * 3);
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) chunks.push(next.value as Buffer);
+      assert.ok(Buffer.concat(chunks).equals(whole));
+    } finally {
+      client.close();
+      await registry.close();
+    }
+  });
+
+  test('manifests: checked against their digest, their media type from an application/json body, and none over 4 MiB', async () => {
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.dockerManifest, config: { mediaType: MT.dockerConfig, digest: sha256(Buffer.from('{}')), size: 2 }, layers: [] }));
+    const bare = Buffer.from(JSON.stringify({ schemaVersion: 2, config: { mediaType: MT.ociConfig, digest: sha256(Buffer.from('{}')), size: 2 }, layers: [] }));
+    const other = Buffer.from('{"schemaVersion":2,"layers":[]}');
+    const sha512 = `sha512:${createHash('sha512').update(manifest).digest('hex')}`;
+    let endless = { written: 0, closed: false };
+    const registry = await localServer((req, res) => {
+      const reference = req.url!.split('/').at(-1)!;
+      if (reference === 'old' || reference === sha512) {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(manifest);
+      } else if (reference === 'bare') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(bare);
+      } else if (reference === sha256(other)) {
+        // Serves other bytes than the digest asked for.
+        res.writeHead(200, { 'content-type': MT.ociManifest });
+        res.end(manifest);
+      } else if (reference === 'liar') {
+        res.writeHead(200, { 'content-type': MT.dockerManifest, 'docker-content-digest': sha256(other) });
+        res.end(manifest);
+      } else if (reference === 'huge') {
+        res.writeHead(200, { 'content-type': MT.ociManifest, 'content-length': 5 * MiB });
+        res.write(Buffer.alloc(64 * KiB));
+      } else if (reference === 'endless') {
+        endless = { written: 0, closed: false };
+        res.writeHead(200, { 'content-type': MT.ociManifest });
+        res.on('close', () => (endless.closed = true));
+        const more = () => {
+          while (!res.destroyed && res.write(Buffer.alloc(64 * KiB, 0x20))) endless.written += 64 * KiB;
+          if (!res.destroyed) res.once('drain', more);
+        };
+        more();
+      } else {
+        sendOciError(res, 404, 'MANIFEST_UNKNOWN');
+      }
+    });
+    const client = clientFor(registry.url, { kind: 'anonymous' });
+    try {
+      assert.deepEqual(await client.getManifest('t/app', 'old'), { digest: sha256(manifest), mediaType: MT.dockerManifest, bytes: manifest });
+      assert.deepEqual(await client.getManifest('t/app', sha512), { digest: sha512, mediaType: MT.dockerManifest, bytes: manifest });
+      assert.deepEqual(await client.getManifest('t/app', 'bare'), { digest: sha256(bare), mediaType: 'application/json', bytes: bare });
+
+      const lied = (e: OciError) => {
+        assert.deepEqual([e.code, e.retryable], ['DIGEST_INVALID', false], e.message);
+        assert.match(e.message, /does not match/);
+      };
+      await rejectsWith(client.getManifest('t/app', sha256(other)), lied);
+      await rejectsWith(client.getManifest('t/app', 'liar'), lied);
+
+      const tooLarge = (e: OciError) => assert.deepEqual([e.code, e.retryable], ['SIZE_INVALID', false], e.message);
+      await rejectsWith(client.getManifest('t/app', 'huge'), tooLarge);
+      await rejectsWith(client.getManifest('t/app', 'endless'), tooLarge);
+      await eventually(() => endless.closed, 'the endless answer is cut off');
+      assert.ok(endless.written < 64 * MiB, `${endless.written} bytes were sent`);
+
+      await rejectsWith(client.getManifest('t/app', 'sha384:abc'), (e) => assert.equal(e.retryable, false));
+    } finally {
+      client.close();
+      await registry.close();
     }
   });
 });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkServerIdentity, rootCertificates, type PeerCertificate } from 'node:tls';
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
@@ -10,11 +10,14 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 /**
- * The client replication pushes with: the push side of the OCI Distribution API (spec v1.1,
- * "Push"), against another Berth, ECR, or any OCI registry. It authenticates as docker and
- * skopeo do (try, read the 401 challenge, answer it with Basic credentials or a bearer token
- * from the realm), uploads blobs in chunks that it resumes from where the registry stands after
- * a failure, and turns every failure into an OciError that says whether trying later may help.
+ * The client replication pushes with and the pull-through cache pulls with: the OCI Distribution
+ * API (spec v1.1, "Push" and "Pull"), against another Berth, ECR, Docker Hub, or any OCI
+ * registry. It authenticates as docker and skopeo do (try, read the 401 challenge, answer it with
+ * Basic credentials or a bearer token from the realm, anonymous when it has no credentials),
+ * uploads blobs in chunks that it resumes from where the registry stands after a failure, checks
+ * the manifests it pulls against their digest, streams the blobs it pulls (following the registry
+ * to a storage host without taking its credentials along), and turns every failure into an
+ * OciError that says whether trying later may help.
  */
 
 export type OciCredentials =
@@ -65,8 +68,11 @@ export const MANIFEST_MEDIA_TYPES: readonly string[] = [
  * Every failure of the client. `retryable` says whether the same call may succeed later
  * (network errors, timeouts, 408, 429, 5xx, and a blob push that stopped making progress) or
  * not (other 4xx: credentials, permissions, a digest that does not match the bytes). `code` is
- * the OCI error code from the registry's body when there is one (`DIGEST_INVALID`, `DENIED`...)
+ * the OCI error code from the registry's body when there is one (`DIGEST_INVALID`, `NAME_UNKNOWN`...)
  * or, for a failure of the ECR or STS API, the AWS error type (`__type`, e.g. `AccessDenied`).
+ * Some are set whatever the body says: a 429 is `TOOMANYREQUESTS`; a 401 or 403 from the
+ * registry or its token endpoint is `UNAUTHORIZED` or `DENIED`; content that does not match its
+ * digest is `DIGEST_INVALID`, and a manifest too large to take `SIZE_INVALID`.
  * Messages name the method and the URL's origin and path, never credentials or query strings.
  */
 export class OciError extends Error {
@@ -123,8 +129,15 @@ interface Exchange {
   headers?: Record<string, string>;
   body?: Uint8Array | StreamBody;
   signal?: AbortSignal | undefined;
-  /** Bytes of the response body kept (default SMALL_BODY_BYTES); the rest is read and dropped. */
+  /**
+   * Bytes of the response body read (default SMALL_BODY_BYTES). A longer body is not read on: the
+   * answer resolves with what came so far, `truncated`, and the connection is closed.
+   */
   maxBodyBytes?: number;
+  /** A 2xx answer resolves at its headers, with the body as `stream` (see responseStream); other answers are read as usual. */
+  isStreamed?: boolean;
+  /** The target is the registry's token endpoint: a 401 or 403 from it is about the client's credentials, as one from the registry. */
+  isTokenRequest?: boolean;
 }
 
 interface Answer {
@@ -135,6 +148,14 @@ interface Answer {
   truncated: boolean;
   method: string;
   url: URL;
+  /**
+   * Set when the registry (or its token endpoint) answered, not another host it redirected to:
+   * whether the client has credentials to offer (`given`) or is anonymous (`none`), for failure()
+   * to say what a 401 or 403 means.
+   */
+  credentials: 'given' | 'none' | undefined;
+  /** The body, unread, of a 2xx answer to an isStreamed exchange (then `body` is empty). */
+  stream?: Readable;
 }
 
 interface Call extends Exchange {
@@ -164,8 +185,9 @@ interface CachedToken {
 const staleSocketFailures = new WeakSet<OciError>();
 
 /**
- * A push client for one registry. Safe to share between concurrent calls: they share the
- * connections, the challenge learned and the tokens got. `close()` releases the connections.
+ * A client for one registry, to push to (replication) and to pull from (the pull-through cache).
+ * Safe to share between concurrent calls: they share the connections, the challenge learned and
+ * the tokens got. `close()` releases the connections.
  */
 export class OciClient {
   readonly #endpoint: URL;
@@ -211,7 +233,11 @@ export class OciClient {
     this.#agent = endpoint.protocol === 'https:' ? new https.Agent({ keepAlive: true, ...(this.#ca ? { ca: this.#ca } : {}) }) : new http.Agent({ keepAlive: true });
   }
 
-  /** GET /v2/: resolves when the registry answers 200 with the credentials given; rejects with an OciError otherwise. */
+  /**
+   * GET /v2/: resolves when the registry answers 200 with the credentials given; rejects with an
+   * OciError otherwise: status 401 and code UNAUTHORIZED when the registry (or its token endpoint)
+   * refuses the credentials, or needs some and the client is anonymous.
+   */
   async ping(signal?: AbortSignal): Promise<void> {
     const answer = await this.#call({ method: 'GET', target: this.#registry('/v2/'), scopes: [], signal, redirects: 'registry' });
     if (answer.status !== 200) throw failure(answer, 'checking the registry');
@@ -377,12 +403,109 @@ export class OciClient {
     const get = await this.#call({ ...call, method: 'GET', maxBodyBytes: MANIFEST_BODY_BYTES });
     if (get.status === 404) return undefined;
     if (get.status !== 200) throw failure(get, `getting manifest ${repository}:${reference}`);
-    if (get.truncated) throw new OciError(`The manifest ${repository}:${reference} is larger than ${MANIFEST_BODY_BYTES} bytes.`, { retryable: false });
+    if (get.truncated) throw new OciError(`The manifest ${repository}:${reference} is larger than ${MANIFEST_BODY_BYTES} bytes.`, { status: 200, code: 'SIZE_INVALID', retryable: false });
     return {
       digest: header(get.headers, 'docker-content-digest') ?? `sha256:${createHash('sha256').update(get.body).digest('hex')}`,
       mediaType: (header(get.headers, 'content-type') ?? mediaType).split(';')[0]!.trim(),
       size: get.body.length,
     };
+  }
+
+  /**
+   * GET the manifest (spec "Pulling manifests"), accepting every OCI and Docker manifest and
+   * index type, and plain `application/json` as old registries send it. Undefined when the
+   * registry answers 404.
+   *
+   * `digest` is the reference when that is a digest, else the sha256 of `bytes` as received.
+   * `mediaType` is the Content-Type; when that is no manifest type (`application/json`, or none),
+   * the body's `mediaType` field if it has one.
+   *
+   * The bytes are checked before they are returned: by a digest reference, they must hash to it
+   * (with its algorithm: sha256 or sha512); by a tag, to the Docker-Content-Digest the registry
+   * sent, if it sent one. Bytes that do not are a non-retryable OciError with DIGEST_INVALID. A
+   * manifest over 4 MiB (what Berth and Distribution take) is not read past that: a non-retryable
+   * OciError with SIZE_INVALID.
+   */
+  async getManifest(repository: string, reference: string, signal?: AbortSignal): Promise<{ digest: string; mediaType: string; bytes: Buffer } | undefined> {
+    checkName(repository);
+    checkReference(reference);
+    // A tag has no colon; a reference that passed checkReference with one is a digest.
+    const expected = reference.includes(':') ? reference : undefined;
+    if (expected !== undefined && digestOf(Buffer.alloc(0), algorithmOf(expected)) === undefined) {
+      throw new OciError(`${JSON.stringify(expected)} uses a digest algorithm that cannot be verified here; only sha256 and sha512 can.`, { retryable: false });
+    }
+    const what = `manifest ${repository}${expected === undefined ? ':' : '@'}${reference}`;
+    const answer = await this.#call({
+      method: 'GET',
+      target: this.#registry(`/v2/${repository}/manifests/${reference}`),
+      scopes: [scope(repository, 'pull')],
+      headers: { accept: [...MANIFEST_MEDIA_TYPES, 'application/json'].join(', ') },
+      signal,
+      redirects: 'any',
+      maxBodyBytes: MANIFEST_BODY_BYTES,
+    });
+    if (answer.status === 404) return undefined;
+    if (answer.status !== 200) throw failure(answer, `getting ${what}`);
+    if (answer.truncated) {
+      throw new OciError(`${answer.method} ${describe(answer.url)} answered with ${what} larger than ${MANIFEST_BODY_BYTES} bytes, the most a manifest may be; it was not read further.`, {
+        status: 200,
+        code: 'SIZE_INVALID',
+        retryable: false,
+      });
+    }
+    const bytes = answer.body;
+    const claimed = expected ?? header(answer.headers, 'docker-content-digest')?.trim();
+    if (claimed !== undefined) {
+      // A Docker-Content-Digest with an algorithm this cannot compute goes unchecked.
+      const actual = digestOf(bytes, algorithmOf(claimed));
+      if (actual !== undefined && actual !== claimed) {
+        throw new OciError(
+          `${answer.method} ${describe(answer.url)} served content that does not match ${expected === undefined ? `the digest it claimed (Docker-Content-Digest ${claimed})` : `the digest asked for`}: it hashes to ${actual}.`,
+          { status: 200, code: 'DIGEST_INVALID', retryable: false },
+        );
+      }
+    }
+    const contentType = (header(answer.headers, 'content-type') ?? '').split(';')[0]!.trim();
+    const mediaType = MANIFEST_MEDIA_TYPES.includes(contentType.toLowerCase()) ? contentType : (mediaTypeField(bytes) ?? contentType);
+    return { digest: expected ?? digestOf(bytes, 'sha256')!, mediaType, bytes };
+  }
+
+  /**
+   * GET the blob (spec "Pulling blobs"). Redirects are followed to any host (Docker Hub, ECR and
+   * registries on S3 send blob GETs on to a CDN or a presigned URL), but the registry's
+   * credentials and the `headers` option go to the registry alone. Resolves as soon as the 200
+   * answer's headers arrive: `stream` is the body as it comes, never held whole, and `size` its
+   * Content-Length when given. Undefined when the registry answers 404; any other answer (a 206
+   * too: it is not the whole blob) rejects with an OciError.
+   *
+   * The bytes are NOT checked against `digest`: the caller must hash them as it stores them and
+   * refuse them if they do not match. The stream errors (with a retryable OciError, or the
+   * signal's reason once it aborts) when the connection fails, and when no byte comes for
+   * timeoutMs while the reader waits for some (a reader that holds back stops the clock). Read it
+   * to its end or destroy it: until then it holds a connection.
+   */
+  async openBlob(repository: string, digest: string, signal?: AbortSignal): Promise<{ size: number | undefined; stream: Readable } | undefined> {
+    checkName(repository);
+    checkDigest(digest);
+    const what = `blob ${digest} from ${repository}`;
+    const answer = await this.#call({
+      method: 'GET',
+      target: this.#registry(`/v2/${repository}/blobs/${digest}`),
+      scopes: [scope(repository, 'pull')],
+      signal,
+      redirects: 'any',
+      isStreamed: true,
+    });
+    if (answer.stream) {
+      if (answer.status !== 200) {
+        answer.stream.destroy();
+        throw new OciError(`${answer.method} ${describe(answer.url)} answered ${answer.status} while getting ${what}; only a 200 carries the whole blob.`, { status: answer.status, retryable: false });
+      }
+      const length = header(answer.headers, 'content-length')?.trim();
+      return { size: length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined, stream: answer.stream };
+    }
+    if (answer.status === 404) return undefined;
+    throw failure(answer, `getting ${what}`);
   }
 
   /** PUT the manifest bytes with their media type (spec "Pushing Manifests"); resolves the digest the registry reports (else the bytes' sha256). */
@@ -558,6 +681,7 @@ export class OciClient {
     const maxBodyBytes = exchange.maxBodyBytes ?? SMALL_BODY_BYTES;
     const where = `${method} ${describe(url)}`;
     const streamed = body !== undefined && !(body instanceof Uint8Array) ? { body, sentBytes: 0 } : undefined;
+    const credentials = target.isRegistry || exchange.isTokenRequest ? (this.#credentials.kind === 'anonymous' ? 'none' : 'given') : undefined;
     return new Promise<Answer>((resolve, reject) => {
       let settled = false;
       let responded = false;
@@ -569,25 +693,42 @@ export class OciClient {
       };
       const request = (isHttps ? https : http).request(url, options, (response) => {
         responded = true;
+        const status = response.statusCode ?? 0;
+        const answer = (kept: Buffer, truncated: boolean, stream?: Readable): Answer => ({ status, headers: response.headers, body: kept, truncated, method, url, credentials, ...(stream ? { stream } : {}) });
+        if (exchange.isStreamed && status >= 200 && status < 300) {
+          // The socket's timeout would also fire while the reader holds back: the stream keeps its own.
+          request.setTimeout(0);
+          settle(() => resolve(answer(Buffer.alloc(0), false, responseStream(request, response, { idleMs: this.#timeoutMs, where, signal: exchange.signal }))));
+          return;
+        }
         const kept: Buffer[] = [];
         let keptBytes = 0;
-        let truncated = false;
+        // Not read on past maxBodyBytes: whatever answers could send without end.
+        const tooLong = () => {
+          settle(() => resolve(answer(Buffer.concat(kept), true)));
+          request.destroy();
+        };
+        response.on('error', (err) => settle(() => reject(networkFailure(err, where, false, exchange.signal))));
+        if (method !== 'HEAD' && Number(header(response.headers, 'content-length')) > maxBodyBytes) {
+          tooLong();
+          return;
+        }
         response.on('data', (chunk: Buffer) => {
-          if (keptBytes + chunk.length <= maxBodyBytes) {
+          const room = maxBodyBytes - keptBytes;
+          if (chunk.length <= room) {
             kept.push(chunk);
             keptBytes += chunk.length;
-          } else {
-            if (keptBytes < maxBodyBytes) kept.push(chunk.subarray(0, maxBodyBytes - keptBytes));
-            keptBytes = maxBodyBytes;
-            truncated = true;
+            return;
           }
+          kept.push(chunk.subarray(0, room));
+          keptBytes = maxBodyBytes;
+          tooLong();
         });
         response.on('end', () => {
           // An answer before the whole body went (an early 401 or 413): the connection cannot be reused.
           if (streamed && streamed.sentBytes < streamed.body.length) request.destroy();
-          settle(() => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(kept), truncated, method, url }));
+          settle(() => resolve(answer(Buffer.concat(kept), false)));
         });
-        response.on('error', (err) => settle(() => reject(networkFailure(err, where, false, exchange.signal))));
       });
       request.on('timeout', () => request.destroy(new OciError(`${where} timed out after ${this.#timeoutMs} ms without activity.`, { retryable: true })));
       request.on('error', (err) => settle(() => reject(networkFailure(err, where, request.reusedSocket && !responded, exchange.signal))));
@@ -672,7 +813,8 @@ export class OciClient {
     const params = [...(challenge.service === undefined ? [] : [['service', challenge.service]]), ...scopes.map((s) => ['scope', s])];
     if (params.length > 0) target.url.search = `${target.url.search ? `${target.url.search}&` : '?'}${params.map(([k, v]) => `${k}=${encodeURIComponent(v!)}`).join('&')}`;
     const basic = await this.#basicCredentials(undefined);
-    const exchange: Exchange = { method: 'GET', target, headers: basic ? { authorization: basic } : {} };
+    // Without credentials the request goes anonymous: Docker Hub, for one, gives anonymous pull tokens.
+    const exchange: Exchange = { method: 'GET', target, headers: basic ? { authorization: basic } : {}, isTokenRequest: true };
     const answer = await this.#exchange(exchange).catch((err: unknown) => {
       if (err instanceof OciError && staleSocketFailures.has(err)) return this.#exchange(exchange);
       throw err;
@@ -854,6 +996,61 @@ async function pipeBody(request: http.ClientRequest, streamed: { body: StreamBod
   }
 }
 
+// --- response streams -----------------------------------------------------------------------------
+
+/**
+ * The body of a response as a stream of its own, never held whole: bytes pass through with
+ * backpressure (the response pauses while the reader's buffer is full), and the inactivity timer
+ * runs only while the reader waits for bytes, so that a sender that stalls errors the stream but a
+ * reader that is slow does not. Failures after the headers (the connection cut, the timer, the
+ * signal) error the stream: with an OciError that is retryable, or the signal's reason. Destroying
+ * the stream before its end closes the connection.
+ */
+function responseStream(request: http.ClientRequest, response: http.IncomingMessage, options: { idleMs: number; where: string; signal: AbortSignal | undefined }): Readable {
+  let timer: NodeJS.Timeout | undefined;
+  const disarm = () => {
+    clearTimeout(timer);
+    timer = undefined;
+  };
+  const arm = () => {
+    disarm();
+    timer = setTimeout(() => stream.destroy(new OciError(`${options.where} timed out after ${options.idleMs} ms without activity while sending the body.`, { retryable: true })), options.idleMs);
+  };
+  const fail = (err: Error) => {
+    // An error once the body is all in (a socket closing later) takes nothing from the reader.
+    if (!response.complete) stream.destroy(networkFailure(err, options.where, false, options.signal) as Error);
+  };
+  const stream = new Readable({
+    highWaterMark: 64 * 1024,
+    read() {
+      arm();
+      response.resume();
+    },
+    destroy(err, callback) {
+      disarm();
+      if (!response.complete) {
+        response.destroy();
+        request.destroy();
+      }
+      callback(err);
+    },
+  });
+  // Paused before the data listener, which would otherwise start the flow before anyone reads.
+  response.pause();
+  response.on('data', (chunk: Buffer) => {
+    disarm();
+    if (stream.push(chunk)) arm();
+    else response.pause();
+  });
+  response.on('end', () => {
+    disarm();
+    stream.push(null);
+  });
+  response.on('error', fail);
+  request.on('error', fail);
+  return stream;
+}
+
 // --- helpers --------------------------------------------------------------------------------------
 
 /** Waits `ms`; rejects with the signal's reason when it aborts first. */
@@ -901,6 +1098,27 @@ function checkDigest(digest: string): void {
 
 function checkReference(reference: string): void {
   if (!TAG_RE.test(reference) && !DIGEST_RE.test(reference)) throw new OciError(`${JSON.stringify(reference)} is neither a tag nor a digest.`, { retryable: false });
+}
+
+/** `algorithm:hex` → `algorithm`. */
+function algorithmOf(digest: string): string {
+  return digest.slice(0, digest.indexOf(':'));
+}
+
+/** The digest of `bytes` with `algorithm`, for the two OCI image-spec registers (sha256, sha512); undefined for another. */
+function digestOf(bytes: Uint8Array, algorithm: string): string | undefined {
+  if (algorithm !== 'sha256' && algorithm !== 'sha512') return undefined;
+  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+}
+
+/** The `mediaType` field of a JSON manifest, when it has one. */
+function mediaTypeField(bytes: Buffer): string | undefined {
+  try {
+    const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown };
+    return typeof parsed?.mediaType === 'string' && parsed.mediaType ? parsed.mediaType : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function scope(repository: string, actions: string): string {
@@ -1027,13 +1245,34 @@ function errorBody(answer: Answer): { code?: string; message?: string; detail?: 
   }
 }
 
-/** An OciError for an unexpected answer, with the OCI error code and message from its body when there is one. */
+/**
+ * An OciError for an unexpected answer, with the OCI error code and message from its body when
+ * there is one. Three answers get a code whatever the body says, so that callers need not know
+ * each registry's dialect: 429 is TOOMANYREQUESTS (Docker Hub's pull rate limit; retryable, with
+ * Retry-After as retryAfterMs); 401 and 403 from the registry or its token endpoint are
+ * UNAUTHORIZED and DENIED, with a message that says whether the registry refused the credentials
+ * or needs some (the registry's own code stays in the message).
+ */
 function failure(answer: Answer, doing: string): OciError {
-  const { code, message, detail } = errorBody(answer);
+  const body = errorBody(answer);
+  const { message, detail } = body;
   const status = answer.status;
+  let code = body.code;
+  let meaning = '';
+  if (status === 429) code = 'TOOMANYREQUESTS';
+  else if ((status === 401 || status === 403) && answer.credentials !== undefined && code !== 'TOOMANYREQUESTS') {
+    code = status === 401 ? 'UNAUTHORIZED' : 'DENIED';
+    // Docker token spec: a token that is valid but does not cover the request is refused with
+    // error="insufficient_scope". Docker Hub answers so for a private repository and for one
+    // that does not exist alike: the credentials (or anonymous access) were fine, the repository not.
+    const insufficientScope = status === 401 && /\berror="?insufficient_scope/i.test(header(answer.headers, 'www-authenticate') ?? '');
+    if (insufficientScope) meaning = ` The registry gives ${answer.credentials === 'none' ? 'anonymous callers' : 'these credentials'} no access to this repository (it may also not exist).`;
+    else if (answer.credentials === 'none') meaning = ' The registry needs credentials, and none are configured.';
+    else meaning = status === 401 ? ' The registry refused the credentials given.' : ' The registry refused access with the credentials given.';
+  }
   const retryable = isRetryableStatus(status) || code === 'TOOMANYREQUESTS';
-  const said = code ? `${code}${message ? `: ${message}` : ''}` : message ?? (answer.body.length > 0 && answer.body.length < 200 && !answer.truncated ? answer.body.toString('utf8').trim() : '');
-  return new OciError(`${answer.method} ${describe(answer.url)} answered ${status} while ${doing}${said ? ` (${said})` : ''}.`, {
+  const said = body.code ? `${body.code}${message ? `: ${message}` : ''}` : message ?? (answer.body.length > 0 && answer.body.length < 200 && !answer.truncated ? answer.body.toString('utf8').trim() : '');
+  return new OciError(`${answer.method} ${describe(answer.url)} answered ${status} while ${doing}${said ? ` (${said})` : ''}.${meaning}`, {
     status,
     code,
     detail,
