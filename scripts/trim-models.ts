@@ -1,9 +1,12 @@
 // Writes the trimmed AWS service models that src/aws/ loads at run time: only the operations Berth
 // serves, the shapes they reach, no documentation. Run it again when the reference models change:
-//   node scripts/trim-models.ts [--reference DIR]
+//   node scripts/trim-models.ts [--reference DIR] [--secretsmanager FILE]
 // DIR defaults to ../shared/reference beside the repository (botocore's service-2.json files).
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+// FILE is botocore's secretsmanager/2017-10-17/service-2.json(.gz) (Apache-2.0), by default the
+// one of the pyenv Python's botocore 1.43.11, the version the reference files come from.
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -24,6 +27,10 @@ const IAM_OPERATIONS = [
   'TagUser', 'UntagUser', 'ListUserTags', 'TagRole', 'UntagRole', 'ListRoleTags',
 ];
 const STS_OPERATIONS = ['GetCallerIdentity', 'AssumeRole', 'GetSessionToken'];
+/** What ECR's pull-through cache credentials need (docs/secrets-manager.md). */
+const SECRETSMANAGER_OPERATIONS = [
+  'CreateSecret', 'GetSecretValue', 'PutSecretValue', 'UpdateSecret', 'DescribeSecret', 'ListSecrets', 'DeleteSecret', 'RestoreSecret',
+];
 
 function isObject(value: Json | undefined): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -111,14 +118,20 @@ export function formatModel(model: JsonObject): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** A JSON file, gzip-compressed or not (botocore ships some models as service-2.json.gz). */
 function readJson(file: string): JsonObject {
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as Json;
+  const raw = readFileSync(file);
+  const text = (raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw).toString('utf8');
+  const parsed = JSON.parse(text) as Json;
   if (!isObject(parsed)) throw new Error(`${file}: expected a JSON object`);
   return parsed;
 }
 
-/** The files this script writes under src/aws/models/, by name, as text. */
-export function buildModelFiles(referenceDir: string): Map<string, string> {
+/**
+ * The files this script writes under src/aws/models/, by name, as text. secretsmanager.json is
+ * among them only when `secretsManagerModel` exists (the reference directory does not hold it).
+ */
+export function buildModelFiles(referenceDir: string, secretsManagerModel = DEFAULT_SECRETSMANAGER_MODEL): Map<string, string> {
   const jobs: Array<[string, readonly string[] | 'all']> = [
     ['iam', IAM_OPERATIONS],
     ['sts', STS_OPERATIONS],
@@ -131,20 +144,29 @@ export function buildModelFiles(referenceDir: string): Map<string, string> {
   }
   const paginators = readJson(path.join(referenceDir, 'ecr-paginators-1.json'));
   files.set('ecr-paginators.json', `${JSON.stringify(paginators, null, 2)}\n`);
+  if (existsSync(secretsManagerModel)) {
+    files.set('secretsmanager.json', formatModel(trimModel(readJson(secretsManagerModel), SECRETSMANAGER_OPERATIONS)));
+  }
   return files;
 }
 
 export const DEFAULT_REFERENCE_DIR = path.resolve(import.meta.dirname, '../../shared/reference');
+export const DEFAULT_SECRETSMANAGER_MODEL = '/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/botocore/data/secretsmanager/2017-10-17/service-2.json.gz';
 
 function main(argv: readonly string[]): void {
   const flag = argv.indexOf('--reference');
   const referenceDir = flag >= 0 && argv[flag + 1] !== undefined ? path.resolve(argv[flag + 1] as string) : DEFAULT_REFERENCE_DIR;
+  const smFlag = argv.indexOf('--secretsmanager');
+  const secretsManagerModel = smFlag >= 0 && argv[smFlag + 1] !== undefined ? path.resolve(argv[smFlag + 1] as string) : DEFAULT_SECRETSMANAGER_MODEL;
+  if (smFlag >= 0 && !existsSync(secretsManagerModel)) throw new Error(`--secretsmanager ${secretsManagerModel}: no such file`);
   const outDir = path.resolve(import.meta.dirname, '../src/aws/models');
   mkdirSync(outDir, { recursive: true });
-  for (const [file, text] of buildModelFiles(referenceDir)) {
+  const files = buildModelFiles(referenceDir, secretsManagerModel);
+  for (const [file, text] of files) {
     writeFileSync(path.join(outDir, file), text);
     console.log(`src/aws/models/${file}: ${text.length} bytes`);
   }
+  if (!files.has('secretsmanager.json')) console.log(`src/aws/models/secretsmanager.json: kept as it is (no ${secretsManagerModel}; pass --secretsmanager FILE)`);
 }
 
 if (import.meta.filename === process.argv[1]) main(process.argv.slice(2));

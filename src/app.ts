@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { parseListen, type Config } from './config/config.ts';
@@ -6,6 +7,7 @@ import { AuditLog } from './audit/audit-log.ts';
 import { IamAuthorizer } from './iam/authorizer.ts';
 import { Identity } from './iam/identity.ts';
 import { Secrets } from './iam/secrets.ts';
+import { SecretsManager } from './secrets/secrets-manager.ts';
 import { Scheduler } from './workers/scheduler.ts';
 import { runAllLifecycles } from './lifecycle/runner.ts';
 import { collectGarbage } from './gc/collector.ts';
@@ -13,6 +15,7 @@ import { WebhookDispatcher, pruneEvents } from './events/webhooks.ts';
 import { defaultScanLimits } from './scan/analyse/index.ts';
 import { REMATCH_JOB, ScanWorker } from './scan/worker.ts';
 import { ReplicationWorker } from './replication/worker.ts';
+import { PullThroughCache } from './cache/pull-through-cache.ts';
 import { syncConfigWebhooks } from './events/webhook-config.ts';
 import { startMetricsServer } from './http/metrics.ts';
 import { Registry } from './registry/registry.ts';
@@ -56,6 +59,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
   await syncConfigWebhooks({ meta, secrets, log, webhooks: config.events.webhooks });
   const audit = new AuditLog(meta, log, config.audit.flushIntervalMs);
   const authorizer = new IamAuthorizer(identity, audit);
+  const secretsManager = new SecretsManager({ store: meta.secrets, secrets, region: config.region });
   // Background work runs once across the cluster: each job is leased in the metadata store.
   const sweepIntervalMs = config.uploads.sweepIntervalSeconds * 1000;
   const scheduler = new Scheduler({ meta, log, tickMs: Math.min(5000, sweepIntervalMs) });
@@ -116,7 +120,18 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
       !config.auth.enabled || (await authorizer.allowsReplication(sourceAccount, action, repo, `replication-${Date.now()}`)).effect === 'allow',
   });
   logReaders.push(scans, replication);
-  const server = buildServer({ config, log, registry, identity, authorizer, audit, onScanRequested: () => scans.wake(), onReplicationRequested: () => replication.wake() });
+  const cache = config.cache.pullThroughEnabled
+    ? new PullThroughCache({
+        registry,
+        secrets: secretsManager,
+        log,
+        refreshMs: config.cache.refreshSeconds * 1000,
+        timeoutMs: config.cache.upstreamTimeoutSeconds * 1000,
+        fetchLeaseMs: config.cache.fetchLeaseSeconds * 1000,
+        ca: config.cache.upstreamCaFile === undefined ? undefined : readFileSync(config.cache.upstreamCaFile, 'utf8'),
+      })
+    : undefined;
+  const server = buildServer({ config, log, registry, identity, authorizer, audit, secretsManager, cache, onScanRequested: () => scans.wake(), onReplicationRequested: () => replication.wake() });
   const { host, port } = parseListen(config.listen);
   await server.listen({ host, port });
   const address = server.server.address() as AddressInfo;
@@ -187,7 +202,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     // version unrecorded, and the next run matches again (re-matching is idempotent).
     await scheduler.register({ name: REMATCH_JOB, intervalMs: Math.max(1000, config.scan.pollIntervalMs), run: async () => void (await scans.rematch()) });
   }
-  const metrics = config.metrics.listen === undefined ? undefined : await startMetricsServer({ meta, log, listen: config.metrics.listen, jobs: ['gc', 'lifecycle', 'upload-sweep', 'events-prune', 'scan-maintenance', 'scan-rematch'] });
+  const metrics = config.metrics.listen === undefined ? undefined : await startMetricsServer({ meta, log, listen: config.metrics.listen, jobs: ['gc', 'lifecycle', 'upload-sweep', 'events-prune', 'scan-maintenance', 'scan-rematch'], ...(cache ? { local: () => cache.metrics() } : {}) });
 
   return {
     url,
@@ -202,6 +217,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
       await replication.stop();
       await scheduler.stop();
       await server.close();
+      cache?.close();
       await registry.close();
       await audit.close();
       await meta.close();

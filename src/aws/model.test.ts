@@ -15,7 +15,7 @@ import {
 } from './model.ts';
 import type { ServiceModel, ServiceName } from './model.ts';
 
-const NAMES: ServiceName[] = ['iam', 'sts', 'ecr'];
+const NAMES: ServiceName[] = ['iam', 'sts', 'ecr', 'secretsmanager'];
 
 test('loadModel reads each model once and shares it frozen', () => {
   const iam = loadModel('iam');
@@ -28,7 +28,7 @@ test('loadModel reads each model once and shares it frozen', () => {
 
 test('the trimmed models hold the served operations and every shape they reach, without documentation', () => {
   // ECR's 58 and Berth's one extension (models/berth-ecr-extensions.json: BerthReplicationBackfill).
-  const expected: Record<ServiceName, number> = { iam: 53, sts: 3, ecr: 59 };
+  const expected: Record<ServiceName, number> = { iam: 53, sts: 3, ecr: 59, secretsmanager: 8 };
   for (const name of NAMES) {
     const model = loadModel(name);
     assert.equal(Object.keys(model.operations).length, expected[name], name);
@@ -49,6 +49,11 @@ test('the trimmed models hold the served operations and every shape they reach, 
   assert.equal(findOperation(iam, 'UpdateUser'), undefined);
   assert.equal(findOperation(iam, 'hasOwnProperty'), undefined);
   assert.deepEqual(Object.keys(loadModel('sts').operations).sort(), ['AssumeRole', 'GetCallerIdentity', 'GetSessionToken']);
+  const secretsManager = loadModel('secretsmanager');
+  assert.equal(secretsManager.metadata.targetPrefix, 'secretsmanager');
+  assert.equal(secretsManager.metadata.signingName, 'secretsmanager');
+  assert.equal(getShape(secretsManager, 'SecretStringType').sensitive, true);
+  assert.equal(findOperation(secretsManager, 'RotateSecret'), undefined);
 });
 
 test('error shapes keep their wire code, status and fault', () => {

@@ -144,7 +144,7 @@ export interface ServiceModel {
   shapes: Record<string, Shape>;
 }
 
-export type ServiceName = 'iam' | 'sts' | 'ecr';
+export type ServiceName = 'iam' | 'sts' | 'ecr' | 'secretsmanager';
 
 /** botocore paginators-1.json: how each list operation pages. */
 export interface Paginator {

@@ -77,6 +77,11 @@ export const settings = [
   { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },
   { key: 'cache.ttlSeconds', kind: 'integer', default: 10, min: 0, doc: 'How long a node trusts repositories and manifests it has read (deletions made through another node show after at most this long; tags are never cached).' },
   { key: 'cache.manifestBytes', kind: 'integer', default: 64 * 1024 * 1024, min: 0, doc: 'Memory for cached manifest bodies, in bytes.' },
+  { key: 'cache.pullThroughEnabled', kind: 'boolean', default: true, doc: 'Serve pull-through cache rules (docs/pull-through-cache.md). Off, pulls never reach an upstream and the rule operations answer UnsupportedOperationException.' },
+  { key: 'cache.refreshSeconds', kind: 'integer', default: 86400, min: 0, doc: 'A tag cached through a pull-through cache rule is compared with its upstream at most this often (ECR: once every 24 hours); meanwhile, and whenever the upstream fails, the cached image is served.' },
+  { key: 'cache.upstreamTimeoutSeconds', kind: 'integer', default: 60, min: 1, doc: 'A request to a pull-through cache upstream that makes no progress for this long fails (the cached copy is served when there is one).' },
+  { key: 'cache.fetchLeaseSeconds', kind: 'integer', default: 60, min: 1, doc: 'A node fetches a blob from an upstream under a lease renewed every third of this; other nodes wait for it rather than fetch the blob again, and take over after it when the node dies.' },
+  { key: 'cache.upstreamCaFile', kind: 'string', default: undefined, doc: 'PEM file of extra CA certificates trusted for HTTPS upstreams of the pull-through cache, besides the system roots.' },
   { key: 'region', kind: 'string', default: 'us-east-1', doc: 'The AWS region name this instance serves: it appears in ARNs, and SigV4 requests must be signed for it.' },
   { key: 'auth.enabled', kind: 'boolean', default: true, doc: 'Require credentials on every API. `false` lets every request act as the default account (benchmarks and isolated development only).' },
   { key: 'auth.secretKey', kind: 'string', default: undefined, doc: 'The key that seals access-key secrets and signs tokens (base64, 32 bytes or more). Every node of a cluster needs the same one. Default: read from `auth.secretKeyFile`.' },
@@ -131,7 +136,15 @@ export interface Config {
     peers: Peer[];
   };
   metrics: { listen: string | undefined };
-  cache: { ttlSeconds: number; manifestBytes: number };
+  cache: {
+    ttlSeconds: number;
+    manifestBytes: number;
+    pullThroughEnabled: boolean;
+    refreshSeconds: number;
+    upstreamTimeoutSeconds: number;
+    fetchLeaseSeconds: number;
+    upstreamCaFile: string | undefined;
+  };
   server: { shutdownGraceSeconds: number; trustProxy: boolean | number | string[] | undefined };
   region: string;
   auth: { enabled: boolean; secretKey: string; secretKeyFile: string; cacheTtlSeconds: number; tokenTtlSeconds: number; challenge: 'basic' | 'bearer' };
@@ -418,7 +431,15 @@ export function loadConfig(options: LoadOptions = {}): Config {
       peers,
     },
     metrics: { listen: metricsListen },
-    cache: { ttlSeconds: get<number>('cache.ttlSeconds'), manifestBytes: get<number>('cache.manifestBytes') },
+    cache: {
+      ttlSeconds: get<number>('cache.ttlSeconds'),
+      manifestBytes: get<number>('cache.manifestBytes'),
+      pullThroughEnabled: get<boolean>('cache.pullThroughEnabled'),
+      refreshSeconds: get<number>('cache.refreshSeconds'),
+      upstreamTimeoutSeconds: get<number>('cache.upstreamTimeoutSeconds'),
+      fetchLeaseSeconds: get<number>('cache.fetchLeaseSeconds'),
+      upstreamCaFile: get<string | undefined>('cache.upstreamCaFile'),
+    },
     server: { shutdownGraceSeconds: get<number>('server.shutdownGraceSeconds'), trustProxy: parseTrustProxy(get<string | undefined>('server.trustProxy')) },
     region,
     auth: {

@@ -6,15 +6,18 @@ import { operationFromTarget, renderJsonError, renderJsonOutput, validateJsonInp
 import { peekSigV4, sigV4ErrorFor, verifySigV4 } from '../aws/sigv4.ts';
 import { catalogue, isRegistryError, RegistryError, type ErrorSpec } from '../errors/catalogue.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import type { PullThroughCache } from '../cache/pull-through-cache.ts';
 import type { IamAuthorizer } from '../iam/authorizer.ts';
 import { denialMessage, NO_POLICIES } from '../iam/authorizer.ts';
 import type { Identity } from '../iam/identity.ts';
 import type { CompiledPolicy } from '../iam/policy/index.ts';
 import type { Caller, IamPrincipal } from '../registry/access.ts';
 import type { Registry } from '../registry/registry.ts';
+import type { SecretsManager } from '../secrets/secrets-manager.ts';
 import { AwsError } from './aws-error.ts';
 import { ecrActions } from './ecr/index.ts';
 import { iamActions } from './iam-actions.ts';
+import { secretsManagerActions } from './secretsmanager-actions.ts';
 import { stsActions } from './sts-actions.ts';
 
 export interface ControlDeps {
@@ -30,6 +33,10 @@ export interface ControlDeps {
   scanning: { manualScanQuotaSeconds: number; continuousStatus: 'COMPLETE' | 'ACTIVE'; wake?: () => void };
   /** The regions replication rules may name besides this one: the peers of `replication.peers`. */
   replication: { peerRegions: readonly string[]; wake?: () => void };
+  /** The Secrets Manager API (pull-through cache credentials). */
+  secretsManager: SecretsManager;
+  /** The pull-through cache (rules take effect through it); undefined when cache.pullThroughEnabled is off. */
+  cache?: PullThroughCache | undefined;
 }
 
 /** What an action handler gets: the authenticated caller and a way to ask IAM about it. */
@@ -49,8 +56,11 @@ export interface ActionContext {
 
 export type ActionHandler = (ctx: ActionContext, input: Record<string, any>) => Promise<Record<string, unknown>>;
 
-type Service = 'ecr' | 'iam' | 'sts';
+type Service = 'ecr' | 'iam' | 'sts' | 'secretsmanager';
+/** The services that speak AWS JSON 1.1 (X-Amz-Target, JSON errors); the others speak AWS Query. */
+const JSON_SERVICES: ReadonlySet<Service> = new Set(['ecr', 'secretsmanager']);
 const ECR_TARGET = 'AmazonEC2ContainerRegistry_V20150921.';
+const SECRETSMANAGER_TARGET = 'secretsmanager.';
 const STS_ACTIONS = new Set(['GetCallerIdentity', 'AssumeRole', 'GetSessionToken']);
 /** UploadLayerPart carries up to 20 MiB (the model's LayerPartBlob) as base64 in its JSON body. */
 const LAYER_PART_BODY_BYTES = Math.ceil((20 * 1024 * 1024) / 3) * 4 + 64 * 1024;
@@ -59,9 +69,10 @@ const models: Record<Service, () => ServiceModel> = {
   ecr: () => loadModel('ecr'),
   iam: () => loadModel('iam'),
   sts: () => loadModel('sts'),
+  secretsmanager: () => loadModel('secretsmanager'),
 };
 
-const handlers: Record<Service, Record<string, ActionHandler>> = { ecr: ecrActions, iam: iamActions, sts: stsActions };
+const handlers: Record<Service, Record<string, ActionHandler>> = { ecr: ecrActions, iam: iamActions, sts: stsActions, secretsmanager: secretsManagerActions };
 
 async function readBody(request: FastifyRequest, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -74,12 +85,13 @@ async function readBody(request: FastifyRequest, limit: number): Promise<Buffer>
   return Buffer.concat(chunks);
 }
 
-/** Which AWS API a request at `/` is for: the X-Amz-Target (ECR), else the signature's scope or the Action. */
+/** Which AWS API a request at `/` is for: the X-Amz-Target (ECR, Secrets Manager), else the signature's scope or the Action. */
 function serviceOf(request: FastifyRequest, params: URLSearchParams | undefined): Service | undefined {
   const target = request.headers['x-amz-target'];
   if (typeof target === 'string' && target.startsWith(ECR_TARGET)) return 'ecr';
+  if (typeof target === 'string' && target.startsWith(SECRETSMANAGER_TARGET)) return 'secretsmanager';
   const scope = peekSigV4({ url: request.url, headers: request.headers });
-  if (scope?.service === 'iam' || scope?.service === 'sts' || scope?.service === 'ecr') return scope.service;
+  if (scope?.service === 'iam' || scope?.service === 'sts' || scope?.service === 'ecr' || scope?.service === 'secretsmanager') return scope.service;
   const action = params?.get('Action');
   if (action) return STS_ACTIONS.has(action) ? 'sts' : 'iam';
   return undefined;
@@ -87,7 +99,7 @@ function serviceOf(request: FastifyRequest, params: URLSearchParams | undefined)
 
 function sendError(reply: FastifyReply, request: FastifyRequest, service: Service, code: string, message: string, status: number): void {
   request.berth.errorCode = code;
-  if (service === 'ecr') {
+  if (JSON_SERVICES.has(service)) {
     const { body, headers } = renderJsonError(code, message);
     reply.code(status).headers(headers).send(body);
     return;
@@ -97,7 +109,8 @@ function sendError(reply: FastifyReply, request: FastifyRequest, service: Servic
 }
 
 /**
- * The AWS APIs at `/`: ECR (AWS JSON 1.1, X-Amz-Target), IAM and STS (AWS Query, form bodies).
+ * The AWS APIs at `/`: ECR and Secrets Manager (AWS JSON 1.1, X-Amz-Target), IAM and STS (AWS Query,
+ * form bodies).
  * Every request must be SigV4-signed; the action handlers then ask IAM about each resource.
  */
 export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): void {
@@ -114,7 +127,7 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
       if (!found) {
         // Not an AWS API request (e.g. a browser's GET /): answer like any unknown path.
         request.berth.plane = 'other';
-        reply.code(404).header('content-type', 'application/json').send(JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: '/ is not an endpoint of this registry; AWS API requests need X-Amz-Target (ECR) or an Action parameter (IAM, STS).' }] }));
+        reply.code(404).header('content-type', 'application/json').send(JSON.stringify({ errors: [{ code: 'NOT_FOUND', message: '/ is not an endpoint of this registry; AWS API requests need X-Amz-Target (ECR, Secrets Manager) or an Action parameter (IAM, STS).' }] }));
         return reply;
       }
       service = found;
@@ -133,7 +146,7 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
           },
         );
         if (!verified.ok) {
-          const { code, status } = sigV4ErrorFor(verified.failure, service === 'ecr' ? 'json' : 'query');
+          const { code, status } = sigV4ErrorFor(verified.failure, JSON_SERVICES.has(service) ? 'json' : 'query');
           recordRefusal(deps, request, service, code);
           throw new AwsError(code, verified.message, status);
         }
@@ -148,7 +161,7 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
       // Decode the operation and its input per the service model.
       let operation: string;
       let input: Record<string, unknown>;
-      if (service === 'ecr') {
+      if (JSON_SERVICES.has(service)) {
         // The whole target is checked, API version included: ECR serves only its own prefix.
         const target = request.headers['x-amz-target'];
         operation = operationFromTarget(model, typeof target === 'string' ? target : undefined);
@@ -158,8 +171,8 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
         } catch {
           throw new AwsError('SerializationException', 'The request body is not valid JSON.', 400);
         }
-        if (!handlers.ecr[operation] && model.operations[operation]) {
-          request.berth.operation = `ecr:${operation}`;
+        if (!handlers[service][operation] && model.operations[operation]) {
+          request.berth.operation = `${service}:${operation}`;
           throw new AwsError('UnsupportedOperationException', `${operation} is not supported by this registry yet.`, 400);
         }
         input = validateJsonInput(model, operation, parsed);
@@ -169,7 +182,7 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
       }
       request.berth.operation = `${service}:${operation}`;
       const action = handlers[service][operation];
-      if (!action) throw new AwsError(service === 'ecr' ? 'UnknownOperationException' : 'InvalidAction', `The action ${operation} is not valid for this endpoint.`, 400);
+      if (!action) throw new AwsError(JSON_SERVICES.has(service) ? 'UnknownOperationException' : 'InvalidAction', `The action ${operation} is not valid for this endpoint.`, 400);
 
       const caller: Caller = {
         principal,
@@ -195,11 +208,11 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
           });
           if (decision.effect === 'allow') return;
           const message = denialMessage(principal, iamAction, resource, decision);
-          throw new AwsError(service === 'ecr' ? 'AccessDeniedException' : 'AccessDenied', message, service === 'ecr' ? 400 : 403);
+          throw new AwsError(JSON_SERVICES.has(service) ? 'AccessDeniedException' : 'AccessDenied', message, JSON_SERVICES.has(service) ? 400 : 403);
         },
       };
       const output = await action(ctx, input);
-      if (service === 'ecr') {
+      if (JSON_SERVICES.has(service)) {
         reply.header('content-type', 'application/x-amz-json-1.1').send(renderJsonOutput(model, operation, output));
       } else {
         reply.header('content-type', 'text/xml').send(renderQueryResponse(model, operation, output, request.id));
@@ -214,7 +227,8 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
         sendError(reply, request, service, code, err.message, status);
       } else {
         request.log.error({ err }, 'unexpected error');
-        sendError(reply, request, service, service === 'ecr' ? 'ServerException' : 'ServiceFailure', `An unexpected error occurred; it has been logged with request id ${request.id}.`, 500);
+        const failure = service === 'ecr' ? 'ServerException' : service === 'secretsmanager' ? 'InternalServiceError' : 'ServiceFailure';
+        sendError(reply, request, service, failure, `An unexpected error occurred; it has been logged with request id ${request.id}.`, 500);
       }
     }
     return reply;
@@ -236,7 +250,7 @@ function recordRefusal(deps: ControlDeps, request: FastifyRequest, service: Serv
     accountId: null,
     principal: null,
     accessKeyId: peekSigV4({ url: request.url, headers: request.headers })?.accessKeyId ?? null,
-    action: typeof request.headers['x-amz-target'] === 'string' ? `ecr:${String(request.headers['x-amz-target']).split('.').pop()}` : `${service}:*`,
+    action: typeof request.headers['x-amz-target'] === 'string' ? `${service}:${String(request.headers['x-amz-target']).split('.').pop()}` : `${service}:*`,
     resource: null,
     decision: 'unauthenticated',
     policy: null,

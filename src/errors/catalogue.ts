@@ -159,6 +159,21 @@ export const catalogue = {
     description: 'A request named a path that is not part of the API.',
     oci: { code: 'NOT_FOUND', status: 404 },
   },
+  UpstreamUnavailable: {
+    message: 'The upstream registry of the pull-through cache did not answer, and nothing is cached for this request.',
+    description: 'A pull through a pull-through cache rule needed the upstream registry (a first pull, or a tag never cached) and the upstream was unreachable, failed or timed out.',
+    oci: { code: 'UNAVAILABLE', status: 503 },
+  },
+  UpstreamRateLimited: {
+    message: 'The upstream registry of the pull-through cache is rate-limiting, and nothing is cached for this request.',
+    description: 'A pull through a pull-through cache rule needed the upstream registry, which answered 429 Too Many Requests (Docker Hub\'s pull limit); the answer carries its Retry-After.',
+    oci: { code: 'TOOMANYREQUESTS', status: 429 },
+  },
+  UpstreamRejected: {
+    message: 'The upstream registry of the pull-through cache refused the request or answered with content that cannot be cached.',
+    description: 'The upstream refused the rule\'s credentials (fix the secret the rule names: ValidatePullThroughCacheRule says what is wrong), or served bytes that do not match their digest, which are never cached or served.',
+    oci: { code: 'DENIED', status: 502 },
+  },
   ServiceUnavailable: {
     message: 'The registry is shutting down or not ready; try again shortly.',
     description: 'The server is draining or a backing store is unreachable.',

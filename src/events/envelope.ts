@@ -118,7 +118,8 @@ export type DetailType =
   | 'Berth Lifecycle Policy Action'
   | 'ECR Image Scan'
   | 'Berth Image Scan Action'
-  | 'ECR Replication Action';
+  | 'ECR Replication Action'
+  | 'ECR Pull Through Cache Action';
 
 export interface Envelope<T extends DetailType, D> {
   version: '0';
@@ -211,6 +212,18 @@ export interface ReplicationActionDetail {
 }
 
 export type ReplicationActionEvent = Envelope<'ECR Replication Action', ReplicationActionDetail>;
+
+/** ECR's event for an image a pull-through cache rule brought in from its upstream. */
+export interface PullThroughCacheActionDetail {
+  'sync-status': 'SUCCESS';
+  'ecr-repository-prefix': string;
+  'repository-name': string;
+  'upstream-registry-url': string;
+  'image-tag': string;
+  'image-digest': string;
+}
+
+export type PullThroughCacheActionEvent = Envelope<'ECR Pull Through Cache Action', PullThroughCacheActionDetail>;
 export type ImageScanEvent = Envelope<'ECR Image Scan', ImageScanDetail>;
 export type ScanChangeEvent = Envelope<'Berth Image Scan Action', ScanChangeDetail>;
 export type ImageActionEvent = Envelope<'ECR Image Action', ImageActionDetail>;
@@ -227,7 +240,8 @@ export type BerthEvent =
   | LifecycleExpireEvent
   | ImageScanEvent
   | ScanChangeEvent
-  | ReplicationActionEvent;
+  | ReplicationActionEvent
+  | PullThroughCacheActionEvent;
 
 /** An event and its ordering partition: the repository's name, or null for the registry itself. */
 export interface BuiltEvent<E extends BerthEvent = BerthEvent> {
@@ -423,6 +437,30 @@ export function imageReplicated(o: ImageReplicatedOptions): BuiltEvent<Replicati
     'image-tag': o.imageTag ?? '',
   };
   return { event: envelope(o, 'ECR Replication Action', [arnOf(o)], detail), repository: o.repositoryName };
+}
+
+export interface ImageCachedOptions extends RepositoryOptions {
+  imageDigest: string;
+  imageTag?: string | undefined;
+  ecrRepositoryPrefix: string;
+  upstreamRegistryUrl: string;
+}
+
+/**
+ * `ECR Pull Through Cache Action` SUCCESS: a pull brought an image in from the upstream of a
+ * pull-through cache rule. The image's `ECR Image Action` PUSH is recorded with it, so that scan
+ * on push and replication treat a cached image as any other.
+ */
+export function imageCached(o: ImageCachedOptions): BuiltEvent<PullThroughCacheActionEvent> {
+  const detail: PullThroughCacheActionDetail = {
+    'sync-status': 'SUCCESS',
+    'ecr-repository-prefix': o.ecrRepositoryPrefix,
+    'repository-name': o.repositoryName,
+    'upstream-registry-url': o.upstreamRegistryUrl,
+    'image-tag': o.imageTag ?? '',
+    'image-digest': o.imageDigest,
+  };
+  return { event: envelope(o, 'ECR Pull Through Cache Action', [arnOf(o)], detail), repository: o.repositoryName };
 }
 
 /**

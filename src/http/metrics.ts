@@ -26,6 +26,16 @@ export interface MetricsOptions {
   /** Background jobs whose last run is reported. */
   jobs: string[];
   cacheMs?: number;
+  /** Figures this node keeps in memory (counters since it started), rendered after the store's. */
+  local?: () => LocalFamily[];
+}
+
+/** A metric family this node counts itself, e.g. the pull-through cache's upstream bytes. */
+export interface LocalFamily {
+  name: string;
+  type: 'gauge' | 'counter';
+  help: string;
+  samples: Array<[Record<string, string>, number]>;
 }
 
 export interface MetricsServer {
@@ -54,7 +64,7 @@ class Exposition {
   }
 }
 
-export async function renderMetrics(meta: MetaStore, storage: StorageReport, jobs: string[]): Promise<string> {
+export async function renderMetrics(meta: MetaStore, storage: StorageReport, jobs: string[], local: LocalFamily[] = []): Promise<string> {
   const out = new Exposition();
   const repo = (r: StorageReport['repositories'][number]) => ({ account: r.accountId, repository: r.name });
   out.family('berth_repository_images', 'gauge', 'Manifests a repository holds (images, indexes and artifacts).', storage.repositories.map((r) => [repo(r), r.manifests]));
@@ -92,6 +102,7 @@ export async function renderMetrics(meta: MetaStore, storage: StorageReport, job
     'How long the oldest image waiting for a destination has waited since its push (0 when none waits): a destination that is down shows here.',
     replication.map((d) => [dest(d), d.lagSeconds]),
   );
+  for (const f of local) out.family(f.name, f.type, f.help, f.samples);
   return out.toString();
 }
 
@@ -117,7 +128,7 @@ export async function startMetricsServer(options: MetricsOptions): Promise<Metri
       return;
     }
     storage()
-      .then((report) => renderMetrics(options.meta, report, options.jobs))
+      .then((report) => renderMetrics(options.meta, report, options.jobs, options.local?.() ?? []))
       .then(
         (text) => {
           res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });

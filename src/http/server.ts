@@ -8,12 +8,14 @@ import { RegistryError } from '../errors/catalogue.ts';
 import { anonymous } from '../registry/access.ts';
 import type { Registry } from '../registry/registry.ts';
 import { registerOciPlane } from '../oci/plane.ts';
+import type { PullThroughCache } from '../cache/pull-through-cache.ts';
 import { registerTokenEndpoint } from '../oci/authenticate.ts';
 import { registerDownloadRoute } from '../oci/download.ts';
 import { registerControlPlane } from '../control/plane.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { IamAuthorizer } from '../iam/authorizer.ts';
 import type { Identity } from '../iam/identity.ts';
+import type { SecretsManager } from '../secrets/secrets-manager.ts';
 import { renderOciError } from '../oci/render-error.ts';
 import type { RequestContext } from './context.ts';
 import './context.ts';
@@ -50,6 +52,10 @@ export interface ServerDeps {
   identity: Identity;
   authorizer: IamAuthorizer;
   audit: AuditLog;
+  /** The Secrets Manager API's domain (pull-through cache credentials). */
+  secretsManager: SecretsManager;
+  /** The pull-through cache; undefined when cache.pullThroughEnabled is off. */
+  cache?: PullThroughCache | undefined;
   /** Tells this node's scan worker that StartImageScan queued a scan (a hint; the queue is durable). */
   onScanRequested?: () => void;
   /** Called when replications were queued through the API (a backfill), so this node starts them now. */
@@ -152,6 +158,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     audit,
     authEnabled: config.auth.enabled,
     challenge: config.auth.challenge,
+    cache: deps.cache,
   });
   registerTokenEndpoint(app, identity, config.auth.enabled ? authorizer : undefined);
   registerDownloadRoute(app, { registry, signer: identity });
@@ -165,6 +172,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     replication: { peerRegions: config.replication.peers.map((p) => p.region), ...(deps.onReplicationRequested ? { wake: deps.onReplicationRequested } : {}) },
     authEnabled: config.auth.enabled,
     maxBodyBytes: config.manifests.maxBytes * 2 + 64 * 1024,
+    secretsManager: deps.secretsManager,
+    cache: deps.cache,
   });
 
   return app;

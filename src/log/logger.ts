@@ -14,6 +14,11 @@ export const redactPaths = [
   'secretAccessKey',
   'sessionToken',
   'token',
+  // Secrets Manager values, should one ever be logged by mistake (wire and domain spellings).
+  'SecretString',
+  'SecretBinary',
+  'secretString',
+  'secretBinary',
 ] as const;
 
 export type { Logger };

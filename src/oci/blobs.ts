@@ -1,9 +1,11 @@
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isRegistryError } from '../errors/catalogue.ts';
 import type { Registry } from '../registry/registry.ts';
 import type { OciRoute } from './paths.ts';
-import { authorize, unsupported, type OciHandler } from './plane.ts';
+import { authorize, callerOf, unsupported, type OciHandler } from './plane.ts';
 import { byteRange } from './http-util.ts';
 
 type BlobRoute = Extract<OciRoute, { kind: 'blob' }>;
@@ -16,7 +18,20 @@ export const handleBlob: OciHandler<BlobRoute> = async (deps, route, request, re
     case 'HEAD': {
       const isHead = request.method === 'HEAD';
       const repo = await authorize(deps, request, isHead ? 'ecr:BatchCheckLayerAvailability' : 'ecr:GetDownloadUrlForLayer', route.name);
-      const blob = await registry.statBlob(repo, route.digest);
+      let blob;
+      try {
+        blob = await registry.statBlob(repo, route.digest);
+      } catch (err) {
+        // A repository a pull-through cache rule covers: a blob it does not hold comes from the upstream.
+        if (!deps.cache || !(isRegistryError(err, 'BlobUnknown') || isRegistryError(err, 'NameUnknown'))) throw err;
+        const cached = await deps.cache.blob(repo, route.digest, callerOf(request));
+        if (!cached) throw err;
+        if (cached.kind === 'stream') {
+          sendUpstreamBlob(route.digest, cached, request, reply);
+          return;
+        }
+        blob = await registry.statBlob(repo, route.digest);
+      }
       if (!isHead && !blob.manifest) {
         // The bytes come from the object store itself (a presigned URL), as with ECR and
         // Distribution on S3, when blobs.redirect says so for this client.
@@ -38,6 +53,29 @@ export const handleBlob: OciHandler<BlobRoute> = async (deps, route, request, re
       throw unsupported(request);
   }
 };
+
+/**
+ * Answers a GET or HEAD of a blob with the bytes of its upstream as they are fetched into the
+ * pull-through cache (the whole blob: a Range is not honoured before the blob is cached). A
+ * fetch that fails, or bytes that do not match the digest, end the response early.
+ */
+function sendUpstreamBlob(digest: string, cached: { size: number | undefined; stream: Readable }, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('content-type', 'application/octet-stream').header('docker-content-digest', digest).header('etag', `"${digest}"`);
+  if (cached.size !== undefined) reply.header('content-length', cached.size);
+  if (request.method === 'HEAD') {
+    cached.stream.destroy();
+    reply.send();
+    return;
+  }
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, reply.getHeaders() as OutgoingHttpHeaders);
+  pipeline(cached.stream, res).catch((err: unknown) => {
+    request.berth.errorCode = 'UPSTREAM_ABORTED';
+    request.log.info({ err: { message: (err as Error).message } }, 'blob transfer from the upstream ended early');
+    res.destroy();
+  });
+}
 
 /**
  * Answers a GET or HEAD of a blob the repository holds: headers, an optional byte range (RFC

@@ -1,6 +1,6 @@
 import { RegistryError } from '../errors/catalogue.ts';
 import type { OciRoute } from './paths.ts';
-import { authorize, replicationSourceOf, unsupported, type OciHandler } from './plane.ts';
+import { authorize, callerOf, replicationSourceOf, unsupported, type OciHandler } from './plane.ts';
 import { readSmallBody } from './http-util.ts';
 
 type ManifestRoute = Extract<OciRoute, { kind: 'manifest' }>;
@@ -12,6 +12,17 @@ export const handleManifest: OciHandler<ManifestRoute> = async (deps, route, req
     case 'GET':
     case 'HEAD': {
       const repo = await authorize(deps, request, 'ecr:BatchGetImage', route.name);
+      // A repository a pull-through cache rule covers: what it does not hold (yet) comes from the upstream.
+      const upstream = deps.cache && (await deps.cache.manifest(repo, route.reference, callerOf(request)));
+      if (upstream) {
+        reply
+          .header('content-type', upstream.mediaType)
+          .header('content-length', upstream.bytes.length)
+          .header('docker-content-digest', upstream.digest)
+          .header('etag', `"${upstream.digest}"`);
+        reply.send(request.method === 'HEAD' ? undefined : upstream.bytes);
+        return;
+      }
       // A GET is a pull (lastRecordedPullTime); a HEAD only checks.
       const manifest = request.method === 'GET' ? await registry.pullManifest(repo, route.reference) : await registry.getManifest(repo, route.reference);
       reply

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError, isRegistryError } from '../errors/catalogue.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import type { PullThroughCache } from '../cache/pull-through-cache.ts';
 import type { Identity } from '../iam/identity.ts';
 import type { Caller, Principal } from '../registry/access.ts';
 import type { RepoRef } from '../registry/names.ts';
@@ -22,6 +23,8 @@ export interface OciDeps {
   /** False when auth.enabled is off: every request then acts as the addressed account's root. */
   authEnabled: boolean;
   challenge: 'basic' | 'bearer';
+  /** The pull-through cache, which answers pulls the registry cannot from the upstream of a rule. */
+  cache?: PullThroughCache | undefined;
 }
 
 export type OciHandler<R extends OciRoute> = (deps: OciDeps, route: R, request: FastifyRequest, reply: FastifyReply) => Promise<void>;

@@ -26,6 +26,7 @@ export function renderOciError(err: unknown, request: FastifyRequest, reply: Fas
     status = 500;
     body = { code: 'UNKNOWN', message: 'An unexpected error occurred; it has been logged with the request id.', detail: { requestId: request.id } };
   }
+  if (err instanceof RegistryError && typeof err.detail?.['retryAfterSeconds'] === 'number') reply.header('retry-after', String(err.detail['retryAfterSeconds']));
   if (status === 401 && !reply.hasHeader('www-authenticate')) {
     reply.header('www-authenticate', `Basic realm="berth"`);
   }

@@ -6,7 +6,7 @@ import type { ImageId, ImageRecord, ManifestRecord, ManifestSummary, MetaStore, 
 import type { RegistryContext } from './context.ts';
 import { parseManifest, type Descriptor } from './manifest.ts';
 import { assertRepositoryName, assertTag, isValidTag, type RepoRef } from './names.ts';
-import { imageDeleted, imagePushed, imageReplicated, lifecycleImageExpired, tagMoved, type BuiltEvent } from '../events/envelope.ts';
+import { imageCached, imageDeleted, imagePushed, imageReplicated, lifecycleImageExpired, tagMoved, type BuiltEvent } from '../events/envelope.ts';
 import { eventContext, recordEvents } from './event-log.ts';
 import { PullRecorder } from './pull-recorder.ts';
 import type { Repositories } from './repositories.ts';
@@ -33,6 +33,11 @@ export interface PutManifestOptions {
    * `ECR Replication Action` rather than a PUSH, so that it is not replicated again.
    */
   replicatedFrom?: { account: string; region: string } | undefined;
+  /**
+   * The image came from the upstream of a pull-through cache rule (docs/pull-through-cache.md):
+   * an `ECR Pull Through Cache Action` is recorded besides the PUSH.
+   */
+  cachedFrom?: { ecrRepositoryPrefix: string; upstreamRegistryUrl: string } | undefined;
 }
 
 export interface PutManifestResult {
@@ -166,6 +171,8 @@ export class Images {
               artifactMediaType: (isIndex ? parsed.artifactType : parsed.blobs[0]?.mediaType) ?? undefined,
             }),
       ];
+      const cached = options.cachedFrom;
+      if (cached && !from) events.push(imageCached({ ...context, imageDigest: digest, imageTag: tag, ...cached }));
       if (tag !== undefined && previous !== undefined && previous !== digest) events.push(tagMoved({ ...context, imageTag: tag, imageDigest: digest, previousImageDigest: previous }));
       await recordEvents(tx, now, events);
       arrived = true;

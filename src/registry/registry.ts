@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../digest/digest.ts';
 import type { Logger } from '../log/logger.ts';
 import type { BlobInfo, BlobStore, ByteRange } from '../store/blob/blob-store.ts';
+import type { CacheStore } from '../store/meta/cache-store.ts';
 import type { StoredEvent } from '../store/meta/event-store.ts';
 import type { LifecyclePolicyRecord, LifecyclePreview, LifecycleImageRecord, LifecycleRepository } from '../store/meta/lifecycle-store.ts';
 import type { ImageId, ImageRecord, ManifestRecord, ManifestSummary, MetaStore, Page, Repository, RepositorySettings, RepositoryTemplate, TagStatus, Upload } from '../store/meta/meta-store.ts';
@@ -42,6 +43,8 @@ export class Registry {
   readonly scans: Scans;
   /** Replication: configurations, and the tasks that are both status and queue. */
   readonly replication: Replications;
+  /** The pull-through cache's rules, tag checks and fetch leases (docs/pull-through-cache.md). */
+  readonly pullThroughCache: CacheStore;
 
   constructor(options: RegistryOptions) {
     this.options = options;
@@ -64,6 +67,7 @@ export class Registry {
     this.images = new Images(ctx, this.repositories);
     this.scans = new Scans(ctx);
     this.replication = new Replications(ctx);
+    this.pullThroughCache = options.meta.cache;
     this.redirects = new BlobRedirects(options.blobs, options.blobRedirect ?? 'never', options.blobRedirectTtlSeconds ?? 1200);
   }
 
@@ -102,6 +106,10 @@ export class Registry {
   /** The repository a replication writes into, created from a REPLICATION creation template (or the defaults) when missing. */
   repositoryForReplication(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
     return this.repositories.forReplication(repo);
+  }
+  /** The repository a pull-through cache rule caches into, created from a PULL_THROUGH_CACHE creation template (or the defaults) when missing. */
+  repositoryForPullThroughCache(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
+    return this.repositories.forPullThroughCache(repo);
   }
   createsOnPush(repo: RepoRef): Promise<boolean> {
     return this.repositories.createsOnPush(repo);

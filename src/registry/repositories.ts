@@ -119,6 +119,19 @@ export class Repositories {
     return this.create(repo, template ? initFromTemplate(template) : {});
   }
 
+  /**
+   * The repository a pull-through cache rule brings images into, created when missing as ECR
+   * creates them: with the settings of the PULL_THROUGH_CACHE creation template that covers its
+   * name, or the defaults. The caller has checked ecr:CreateRepository.
+   */
+  async forPullThroughCache(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
+    assertRepositoryName(repo.name);
+    const existing = await this.find(repo);
+    if (existing) return { repository: existing, created: false };
+    const template = templateFor(await this.ctx.meta.listRepositoryTemplates(repo.account), repo.name, 'PULL_THROUGH_CACHE');
+    return this.create(repo, template ? initFromTemplate(template) : {});
+  }
+
   /** The repository a push writes into, created first (with its template's settings) when createsOnPush says so. */
   async forPush(repo: RepoRef): Promise<Repository> {
     assertRepositoryName(repo.name);

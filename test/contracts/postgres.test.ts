@@ -12,8 +12,10 @@ import { usePostgres, type TestPostgres } from '../support/postgres.ts';
 import { eventStoreContract } from './event-store.contract.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
+import { cacheStoreContract } from './cache-store.contract.ts';
 import { replicationStoreContract } from './replication-store.contract.ts';
 import { scanStoreContract } from './scan-store.contract.ts';
+import { secretStoreContract } from './secret-store.contract.ts';
 import { vulnDbStoreContract } from './vulndb-store.contract.ts';
 
 const postgres = usePostgres();
@@ -144,6 +146,10 @@ if (postgres) {
   scanStoreContract('postgres', () => open(postgres()));
 
   replicationStoreContract('postgres', () => open(postgres()));
+
+  cacheStoreContract('postgres', () => open(postgres()));
+
+  secretStoreContract('postgres', () => open(postgres()));
 
   vulnDbStoreContract('postgres', async () => {
     const { store, cleanup } = await open(postgres());

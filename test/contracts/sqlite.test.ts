@@ -6,8 +6,10 @@ import type { MetaStore } from '../../src/store/meta/meta-store.ts';
 import { eventStoreContract } from './event-store.contract.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
+import { cacheStoreContract } from './cache-store.contract.ts';
 import { replicationStoreContract } from './replication-store.contract.ts';
 import { scanStoreContract } from './scan-store.contract.ts';
+import { secretStoreContract } from './secret-store.contract.ts';
 import { vulnDbStoreContract } from './vulndb-store.contract.ts';
 
 async function open(): Promise<{ store: MetaStore; cleanup(): Promise<void> }> {
@@ -34,6 +36,10 @@ eventStoreContract('sqlite', open);
 scanStoreContract('sqlite', open);
 
 replicationStoreContract('sqlite', open);
+
+cacheStoreContract('sqlite', open);
+
+secretStoreContract('sqlite', open);
 
 vulnDbStoreContract('sqlite', async () => {
   const { store, cleanup } = await open();

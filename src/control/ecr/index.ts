@@ -3,6 +3,7 @@ import { imageActions } from './images.ts';
 import { layerActions } from './layers.ts';
 import { lifecycleActions } from './lifecycle.ts';
 import { policyActions } from './policies.ts';
+import { pullThroughCacheActions } from './pull-through-cache.ts';
 import { registryActions } from './registry.ts';
 import { replicationActions } from './replication.ts';
 import { repositoryActions } from './repositories.ts';
@@ -20,4 +21,5 @@ export const ecrActions: Record<string, ActionHandler> = {
   ...registryActions,
   ...scanningActions,
   ...replicationActions,
+  ...pullThroughCacheActions,
 };

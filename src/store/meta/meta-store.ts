@@ -4,6 +4,8 @@ import type { IdentityStore } from './identity-store.ts';
 import type { GcStore } from './gc-store.ts';
 import type { LifecycleStore } from './lifecycle-store.ts';
 import type { ReplicationStore } from './replication-store.ts';
+import type { SecretStore } from './secret-store.ts';
+import type { CacheStore } from './cache-store.ts';
 import type { ScanStore } from './scan-store.ts';
 import type { VulnDbStore } from './vulndb-store.ts';
 import type { EventStore } from './event-store.ts';
@@ -152,6 +154,10 @@ export interface MetaStore {
   readonly vulndb: VulnDbStore;
   /** Replication configurations and tasks (docs/replication.md). */
   readonly replication: ReplicationStore;
+  /** Secrets Manager's secrets, values sealed (docs/secrets-manager.md). */
+  readonly secrets: SecretStore;
+  /** Pull-through cache rules, tag checks and fetch leases (docs/pull-through-cache.md). */
+  readonly cache: CacheStore;
 
   /** Runs fn with a store whose writes commit together, or not at all if fn rejects. */
   transaction<T>(fn: (tx: MetaStore) => Promise<T>): Promise<T>;

@@ -10,6 +10,8 @@ import * as m0008 from './0008-events.ts';
 import * as m0009 from './0009-vulndb.ts';
 import * as m0010 from './0010-scan.ts';
 import * as m0011 from './0011-replication.ts';
+import * as m0012 from './0012-secrets.ts';
+import * as m0013 from './0013-pull-through-cache.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 interface DialectMigration {
@@ -29,6 +31,8 @@ const all: Record<string, DialectMigration> = {
   '0009-vulndb': m0009,
   '0010-scan': m0010,
   '0011-replication': m0011,
+  '0012-secrets': m0012,
+  '0013-pull-through-cache': m0013,
 };
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

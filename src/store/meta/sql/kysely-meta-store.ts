@@ -16,6 +16,10 @@ import type { VulnDbStore } from '../vulndb-store.ts';
 import type { ScanStore } from '../scan-store.ts';
 import type { ReplicationStore } from '../replication-store.ts';
 import { KyselyReplicationStore } from './kysely-replication-store.ts';
+import type { SecretStore } from '../secret-store.ts';
+import { KyselySecretStore } from './kysely-secret-store.ts';
+import type { CacheStore } from '../cache-store.ts';
+import { KyselyCacheStore } from './kysely-cache-store.ts';
 import { KyselyEventStore } from './kysely-event-store.ts';
 import { yieldToEventLoop } from './pacing.ts';
 import { deleteManifestRows, IN_CHUNK, lockManifests, touchBlobs, withLock, type Db, type Dialect } from './locks.ts';
@@ -95,6 +99,8 @@ export class KyselyMetaStore implements MetaStore {
   readonly scan: ScanStore;
   readonly vulndb: VulnDbStore;
   readonly replication: ReplicationStore;
+  readonly secrets: SecretStore;
+  readonly cache: CacheStore;
 
   constructor(db: Kysely<Schema>, options: { dialect: Dialect; tx?: Transaction<Schema> }) {
     this.root = db;
@@ -108,6 +114,8 @@ export class KyselyMetaStore implements MetaStore {
     this.scan = new KyselyScanStore(this.db, this.dialect, inTransaction);
     this.vulndb = new KyselyVulnDbStore(this.db, this.dialect, inTransaction);
     this.replication = new KyselyReplicationStore(this.db, this.dialect, inTransaction);
+    this.secrets = new KyselySecretStore(this.db, this.dialect, inTransaction);
+    this.cache = new KyselyCacheStore(this.db, this.dialect, inTransaction);
   }
 
   /**

@@ -1,10 +1,12 @@
 import type { Generated } from 'kysely';
+import type { CacheSchema } from './schema-cache.ts';
 import type { ReplicationSchema } from './schema-replication.ts';
 import type { ScanSchema } from './schema-scan.ts';
+import type { SecretsSchema } from './schema-secrets.ts';
 import type { VulnDbSchema } from './schema-vulndb.ts';
 
 /** Table shapes as Kysely sees them. docs/metadata-schema.md describes the same tables. */
-export interface Schema extends ScanSchema, VulnDbSchema, ReplicationSchema {
+export interface Schema extends ScanSchema, VulnDbSchema, ReplicationSchema, CacheSchema, SecretsSchema {
   repositories: {
     id: Generated<number>;
     account_id: string;
