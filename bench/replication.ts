@@ -56,6 +56,7 @@ import { buildImage, configBlob, OCI_MANIFEST, pushImage, type Image, type Small
 import { BERTH_BENCH_ADMIN, freePort, launch, stopChild, waitForHttp, type BenchServer } from './lib/servers.ts';
 import { ecrRequest, signedFetch } from '../test/support/aws.ts';
 import { toolSandbox, type ToolSandbox } from '../test/support/tools.ts';
+import { numberOption } from './lib/args.ts';
 
 const MB = 1e6;
 const MiB = 1024 * 1024;
@@ -128,13 +129,7 @@ function parseSettings(): { settings: Settings; workBase: string; isKeepData: bo
     process.exit(0);
   }
   const isQuick = values.quick;
-  const number = (name: string, v: string | undefined, fallback: number, options: { min: number; isWhole?: boolean }) => {
-    const n = v === undefined ? fallback : Number(v);
-    if (!Number.isFinite(n) || n < options.min || (options.isWhole && !Number.isInteger(n))) {
-      throw new Error(`--${name} must be a ${options.isWhole ? 'whole ' : ''}number of at least ${options.min}, got ${v}`);
-    }
-    return n;
-  };
+  const number = numberOption;
   const settings: Settings = {
     images: number('images', values.images, isQuick ? 10 : 50, { min: 1, isWhole: true }),
     baseLayers: number('base-layers', values['base-layers'], 3, { min: 0, isWhole: true }),

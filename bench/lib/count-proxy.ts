@@ -1,4 +1,6 @@
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Transform, type TransformCallback } from 'node:stream';
 
 /**
  * A TCP proxy on 127.0.0.1 that counts the bytes it carries each way, so that a bench can say
@@ -21,7 +23,43 @@ export interface CountingProxy {
   close(): Promise<void>;
 }
 
-export async function startCountingProxy(target: { host: string; port: number }): Promise<CountingProxy> {
+export interface CountingProxyOptions {
+  /**
+   * Caps the bytes from the target back to clients, all connections together, at this rate, as
+   * a network link to a distant registry would (default: no cap).
+   */
+  downstreamBytesPerSecond?: number;
+}
+
+/** One link shared by every connection: each chunk leaves once the link has carried the ones before it. */
+class LinkThrottle {
+  private readonly bytesPerMs: number;
+  private nextFreeAtMs = 0;
+
+  constructor(bytesPerSecond: number) {
+    this.bytesPerMs = bytesPerSecond / 1000;
+  }
+
+  /** How long the chunk waits before it is passed on. */
+  delayMs(bytes: number): number {
+    const now = performance.now();
+    this.nextFreeAtMs = Math.max(now, this.nextFreeAtMs) + bytes / this.bytesPerMs;
+    return this.nextFreeAtMs - now;
+  }
+
+  stream(): Transform {
+    return new Transform({
+      transform: (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) => {
+        const wait = this.delayMs(chunk.length);
+        if (wait < 1) callback(null, chunk);
+        else setTimeout(() => callback(null, chunk), wait);
+      },
+    });
+  }
+}
+
+export async function startCountingProxy(target: { host: string; port: number }, options: CountingProxyOptions = {}): Promise<CountingProxy> {
+  const throttle = options.downstreamBytesPerSecond === undefined ? undefined : new LinkThrottle(options.downstreamBytesPerSecond);
   let up = 0;
   let down = 0;
   let opened = 0;
@@ -40,7 +78,8 @@ export async function startCountingProxy(target: { host: string; port: number })
     client.on('data', (chunk: Buffer) => (up += chunk.length));
     upstream.on('data', (chunk: Buffer) => (down += chunk.length));
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (throttle) upstream.pipe(throttle.stream()).pipe(client);
+    else upstream.pipe(client);
     client.once('error', end);
     upstream.once('error', end);
     client.once('close', end);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import type { Readable } from 'node:stream';
@@ -17,6 +18,8 @@ export interface RequestOptions {
   body?: Buffer | (() => Readable);
   /** Count the response bytes but keep none of them (blob pulls). */
   discardBody?: boolean;
+  /** Sees every chunk of the response body as it arrives (to hash it), kept or not. */
+  onBodyChunk?: (chunk: Buffer) => void;
 }
 
 export class HttpStatusError extends Error {
@@ -68,6 +71,7 @@ export class RegistryClient {
         let bodyBytes = 0;
         res.on('data', (chunk: Buffer) => {
           bodyBytes += chunk.length;
+          options.onBodyChunk?.(chunk);
           if (!options.discardBody) chunks.push(chunk);
         });
         res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), bodyBytes }));
@@ -138,6 +142,16 @@ export class RegistryClient {
     return res.bodyBytes;
   }
 
+  /** GETs a blob, hashing its bytes as they arrive and keeping none; rejects unless size and sha256 match. */
+  async pullBlobVerified(repo: string, digest: string, expectedBytes: number): Promise<number> {
+    const hash = createHash('sha256');
+    const res = await this.expect('GET', `/v2/${repo}/blobs/${digest}`, [200], { discardBody: true, onBodyChunk: (chunk) => hash.update(chunk) });
+    if (res.bodyBytes !== expectedBytes) throw new Error(`GET blob ${digest} from ${repo}: ${res.bodyBytes} bytes, wanted ${expectedBytes}`);
+    const got = `sha256:${hash.digest('hex')}`;
+    if (got !== digest) throw new Error(`GET blob ${digest} from ${repo}: the bytes hash to ${got}`);
+    return res.bodyBytes;
+  }
+
   async blobExists(repo: string, digest: string): Promise<boolean> {
     const res = await this.expect('HEAD', `/v2/${repo}/blobs/${digest}`, [200, 404]);
     return res.status === 200;
@@ -155,6 +169,31 @@ export class RegistryClient {
     const res = await this.expect('GET', `/v2/${repo}/tags/list`, [200]);
     return (JSON.parse(res.body.toString('utf8')) as { tags: string[] | null }).tags ?? [];
   }
+}
+
+export interface PulledImage {
+  manifestDigest: string;
+  /** Config and layers: the bytes a pull moves besides the manifest. */
+  blobBytes: number;
+  blobs: number;
+}
+
+/**
+ * Pulls an image as docker does: the manifest by tag or digest (checked against `expectedDigest`
+ * when given), then the config and the layers `concurrency` at a time, each hashed as it arrives
+ * and checked against its digest, its bytes discarded. Single-platform OCI or Docker manifests only.
+ */
+export async function pullImageVerified(client: RegistryClient, repo: string, reference: string, options: { concurrency: number; expectedDigest?: string }): Promise<PulledImage> {
+  const res = await client.getManifest(repo, reference);
+  const manifestDigest = `sha256:${createHash('sha256').update(res.body).digest('hex')}`;
+  if (options.expectedDigest !== undefined && manifestDigest !== options.expectedDigest) {
+    throw new Error(`GET manifest ${repo}:${reference}: digest ${manifestDigest}, wanted ${options.expectedDigest}`);
+  }
+  const manifest = JSON.parse(res.body.toString('utf8')) as { config?: { digest: string; size: number }; layers?: { digest: string; size: number }[] };
+  if (!manifest.config || !manifest.layers) throw new Error(`GET manifest ${repo}:${reference}: not an image manifest (an index?)`);
+  const blobs = [manifest.config, ...manifest.layers];
+  const sizes = await mapLimit(blobs, options.concurrency, (b) => client.pullBlobVerified(repo, b.digest, b.size));
+  return { manifestDigest, blobBytes: sizes.reduce((a, b) => a + b, 0), blobs: blobs.length };
 }
 
 /** Runs `fn` over `items` with at most `concurrency` in flight; results in input order. */

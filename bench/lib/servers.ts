@@ -136,9 +136,11 @@ export async function startBerth(dir: string, repoRoot: string, options: { nodeA
 
 /**
  * CNCF Distribution 2.8 on the filesystem driver, configured as its sample config is (in-memory
- * blob descriptor cache), with access logs off as Berth's are at level warn.
+ * blob descriptor cache), with access logs off as Berth's are at level warn. With
+ * `proxyRemoteUrl` it runs as a pull-through cache of that registry (`proxy.remoteurl`,
+ * anonymous): it then refuses pushes, and serves pulls without credentials.
  */
-export async function startDistribution(dir: string): Promise<BenchServer> {
+export async function startDistribution(dir: string, options: { proxyRemoteUrl?: string } = {}): Promise<BenchServer> {
   await mkdir(dir, { recursive: true });
   const port = await freePort();
   const config = [
@@ -160,6 +162,7 @@ export async function startDistribution(dir: string): Promise<BenchServer> {
     'http:',
     `  addr: 127.0.0.1:${port}`,
     '  secret: berth-bench-only',
+    ...(options.proxyRemoteUrl === undefined ? [] : ['proxy:', `  remoteurl: ${options.proxyRemoteUrl}`]),
     '',
   ].join('\n');
   const configFile = path.join(dir, 'config.yml');
