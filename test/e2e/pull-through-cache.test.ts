@@ -185,6 +185,10 @@ describe('pull-through cache with real clients and upstreams', { skip: missing.l
     assertSameContent(await pullWithSkopeo(tools, `${a.host}/${name}:v1`), { digest: image.digest, blobs: expectedBlobs(image) }, 'by tag, upstream down');
     assertSameContent(await pullWithSkopeo(tools, `${a.host}/${name}@${image.digest}`), { digest: image.digest, blobs: expectedBlobs(image) }, 'by digest, upstream down');
     assertSameContent(await pullWithSkopeo(tools, `${a.host}/${name}:multi`), { digest: index.digest, blobs: expectedBlobs(index) }, 'the index by tag, upstream down');
+    // podman, which never pulled it, fetches every layer from the cache.
+    await tools.podman(['pull', '--quiet', '--tls-verify=false', `${a.host}/${name}:v1`]);
+    const [inspected] = JSON.parse((await tools.podman(['image', 'inspect', `${a.host}/${name}:v1`])).stdout) as Array<{ Digest: string }>;
+    assert.equal(inspected!.Digest, image.digest, 'podman pulled the cached image with the upstream down');
     const warned = warnings();
     assert.deepEqual([...new Set(warned.map((l) => `${l['level']} ${l['tag']} ${l['upstream']} ${l['reason']}`))].sort(), [`warn multi ${d2.baseUrl} unavailable`, `warn v1 ${d2.baseUrl} unavailable`]);
 
