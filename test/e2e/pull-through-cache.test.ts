@@ -24,6 +24,7 @@ import {
   waitForCached,
   type CacheServer,
 } from '../support/pull-through-cache.ts';
+import { scrapeMetrics } from '../support/metrics.ts';
 import { runBerth } from '../support/server.ts';
 import { hasTool, toolSandbox, type ToolSandbox } from '../support/tools.ts';
 
@@ -78,7 +79,7 @@ describe('pull-through cache with real clients and upstreams', { skip: missing.l
       startDistribution({ auth: true }),
       startCacheServer({ env: { BERTH_AUTH_CHALLENGE: 'bearer' } }),
       startCacheServer({ expected5xx: cacheAnswer }),
-      startCacheServer({ env: { BERTH_CACHE_REFRESH_SECONDS: '0' }, expected5xx: cacheAnswer }),
+      startCacheServer({ env: { BERTH_CACHE_REFRESH_SECONDS: '0', BERTH_METRICS_LISTEN: '127.0.0.1:0' }, expected5xx: cacheAnswer }),
       startCacheServer({ env: { BERTH_CACHE_REFRESH_SECONDS: '2' } }),
     ]);
     [ecrB, ecrA, ecrC] = [ecrClient(b, ADMIN), ecrClient(a, ADMIN), ecrClient(c, ADMIN)];
@@ -191,6 +192,11 @@ describe('pull-through cache with real clients and upstreams', { skip: missing.l
     assert.equal(inspected!.Digest, image.digest, 'podman pulled the cached image with the upstream down');
     const warned = warnings();
     assert.deepEqual([...new Set(warned.map((l) => `${l['level']} ${l['tag']} ${l['upstream']} ${l['reason']}`))].sort(), [`warn multi ${d2.baseUrl} unavailable`, `warn v1 ${d2.baseUrl} unavailable`]);
+    // And the metric counts each of them (other tests on this server add their own, never fewer).
+    const metrics = await scrapeMetrics(a);
+    assert.ok((metrics.get('berth_pull_through_cache_stale_serves_total{reason="unavailable"}') ?? 0) >= warned.length, `stale serves counted: ${metrics.get('berth_pull_through_cache_stale_serves_total{reason="unavailable"}')} for ${warned.length} warnings`);
+    assert.ok((metrics.get('berth_pull_through_cache_images_cached_total') ?? 0) >= 2, 'cached images counted');
+    assert.ok((metrics.get('berth_pull_through_cache_upstream_bytes_total') ?? 0) > 0, 'upstream bytes counted');
 
     const validated = await ecrCli(a, ['validate-pull-through-cache-rule', '--ecr-repository-prefix', 'down']);
     assert.equal(validated.isValid, false);
