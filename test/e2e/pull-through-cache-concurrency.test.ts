@@ -286,7 +286,10 @@ async function assertBlobFailsForEveryone(repository: string, digest: string, si
   const third = await blobClient(repository, digest);
   for (const c of [first, second, third]) {
     const end = await c.ended;
-    if (c === third || c.status !== 200) {
+    // A client that comes while the bytes flow waits for the fetch and gets its failure; one that
+    // comes after it failed (a busy machine can be that slow) starts a fetch of its own, which
+    // fails the same way: either way it never gets the whole of a blob that is not sound.
+    if (c.status !== 200) {
       assert.equal(c.status, late.status, end.text);
       checkErrorBody('application/json', end.text, late.code);
     } else {
@@ -372,7 +375,7 @@ test('an upstream whose bytes do not match their digest: the pull fails, nothing
         digest: bad.digest,
         send(res) {
           res.writeHead(200, { 'content-length': String(corrupted.length), 'content-type': 'application/octet-stream', 'docker-content-digest': bad.digest });
-          pipeline(Readable.from([corrupted]), pacer(4 * MiB), res).catch(() => res.destroy());
+          pipeline(Readable.from([corrupted]), pacer(MiB), res).catch(() => res.destroy());
         },
       },
       // Asked for a manifest by another digest, it serves the image's bytes under that digest.
@@ -422,7 +425,7 @@ test('an upstream that breaks the connection midway through a blob: clients fail
           return;
         }
         // Half the bytes, then the connection drops.
-        const paced = Readable.from([layer.bytes.subarray(0, layer.bytes.length / 2)]).pipe(pacer(4 * MiB));
+        const paced = Readable.from([layer.bytes.subarray(0, layer.bytes.length / 2)]).pipe(pacer(MiB));
         paced.pipe(res, { end: false });
         paced.on('end', () => res.socket?.destroy());
       },
