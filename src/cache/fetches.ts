@@ -123,16 +123,25 @@ export class BlobFetches {
     const { registry, owner, leaseMs } = this.options;
     const state = registry.pullThroughCache;
     let waiting = false;
+    // Bytes cached meanwhile (by another node, or for another repository) are linked, not fetched again.
+    const linkedFromStore = async (): Promise<boolean> => {
+      if (!((await registry.blobs.stat(digest)) && (await source.has()) && (await registry.linkBlob(repositoryId, digest)))) return false;
+      start({ kind: 'stored' });
+      tee.finish(new RegistryError('BlobUnknown', { digest }, { message: 'The blob was cached by another request; read it again.' }));
+      return true;
+    };
     try {
       for (;;) {
-        // Bytes cached meanwhile (by another node, or for another repository) are linked, not fetched again.
-        if ((await registry.blobs.stat(digest)) && (await source.has()) && (await registry.linkBlob(repositoryId, digest))) {
-          start({ kind: 'stored' });
-          tee.finish(new RegistryError('BlobUnknown', { digest }, { message: 'The blob was cached by another request; read it again.' }));
-          return;
-        }
         const now = Date.now();
-        if (await state.claimFetch(digest, owner, now + leaseMs, now)) break;
+        if (await state.claimFetch(digest, owner, now + leaseMs, now)) {
+          // Under the lease, look first: the node that held it (or a pull into another repository)
+          // may have stored the blob already.
+          if (await linkedFromStore()) {
+            await state.releaseFetch(digest, owner).catch(() => {});
+            return;
+          }
+          break;
+        }
         if (!waiting) {
           waiting = true;
           start({ kind: 'elsewhere' });
