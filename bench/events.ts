@@ -30,8 +30,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -42,6 +41,7 @@ import { treeCpuSeconds } from './lib/proc.ts';
 import { RegistryClient } from './lib/registry-client.ts';
 import { formatNumber, median, percentile } from './lib/report.ts';
 import { freePort, startBerth, type BenchServer } from './lib/servers.ts';
+import { benchWorkDir } from './lib/work-dir.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const resultsDir = path.join(import.meta.dirname, 'results');
@@ -548,15 +548,7 @@ async function main(): Promise<void> {
   if (settings.pollIntervalMs !== undefined) process.env['BERTH_EVENTS_POLL_INTERVAL_MS'] = String(settings.pollIntervalMs);
   const startedAt = new Date();
   const loadBefore = os.loadavg();
-  const work = await mkdtemp(path.join(workBase, 'berth-events-'));
-  const cleanUp = () => {
-    if (!isKeepData) rmSync(work, { recursive: true, force: true });
-  };
-  process.on('SIGINT', () => {
-    log('interrupted; stopping servers');
-    cleanUp();
-    process.exit(130);
-  });
+  const { work, cleanUp } = await benchWorkDir(workBase, 'berth-events-', { keep: isKeepData, log });
   const git = spawnSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
   const isDirty = spawnSync('git', ['-C', repoRoot, 'status', '--porcelain', '--untracked-files=no', '--', 'src'], { encoding: 'utf8' }).stdout.trim() !== '';
   log(`work directory ${work}; ${settings.reps} repetition(s) of ${settings.seconds} s with ${settings.clients} clients, then ${settings.latencySeconds} s at ${settings.rate} pushes/s`);

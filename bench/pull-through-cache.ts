@@ -34,8 +34,8 @@
  * bench/results/<time>-pull-through-cache[-<N>mbps][-quick].json.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -49,6 +49,7 @@ import { formatNumber, median } from './lib/report.ts';
 import { OCI_MANIFEST } from './lib/scenarios.ts';
 import { BERTH_BENCH_ADMIN, DISTRIBUTION_BIN, startBerth, startDistribution, type BenchServer } from './lib/servers.ts';
 import { numberOption } from './lib/args.ts';
+import { benchWorkDir } from './lib/work-dir.ts';
 
 const MB = 1e6;
 const MiB = 1024 * 1024;
@@ -428,15 +429,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadBefore = os.loadavg();
   const sourceBefore = sourceDigest();
-  const work = await mkdtemp(path.join(workBase, 'berth-pull-through-cache-'));
-  const cleanUp = () => {
-    if (!isKeepData) rmSync(work, { recursive: true, force: true });
-  };
-  process.on('SIGINT', () => {
-    log('interrupted; stopping servers');
-    cleanUp();
-    process.exit(130);
-  });
+  const { work, cleanUp } = await benchWorkDir(workBase, 'berth-pull-through-cache-', { keep: isKeepData, log });
   const distributionVersion = /\s(v?\d+\.\d+\.\d+\S*)/.exec(commandOutput(DISTRIBUTION_BIN, ['--version']))?.[1] ?? 'unknown';
 
   const dataDir = path.join(work, 'data');

@@ -11,8 +11,7 @@
  * bench/results/<time>-push.json.
  */
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { createReadStream } from 'node:fs';
 import os from 'node:os';
@@ -26,6 +25,7 @@ import { RegistryClient } from './lib/registry-client.ts';
 import { formatNumber, makeRow, markdownTable, median, samplesList, SERVER_ORDER, type Row } from './lib/report.ts';
 import { sizeLabel } from './lib/scenarios.ts';
 import { SERVER_LABELS, startBerth, startDistribution, startNginx, type BenchServer, type ServerName } from './lib/servers.ts';
+import { benchWorkDir } from './lib/work-dir.ts';
 
 const MiB = 1024 * 1024;
 const MB = 1e6;
@@ -136,16 +136,8 @@ async function main(): Promise<void> {
   const { settings, workBase, isKeepData } = parseSettings();
   const startedAt = new Date();
   const loadBefore = os.loadavg();
-  const work = await mkdtemp(path.join(workBase, 'berth-push-'));
+  const { work, cleanUp } = await benchWorkDir(workBase, 'berth-push-', { keep: isKeepData, log });
   const servers: BenchServer[] = [];
-  const cleanUp = () => {
-    if (!isKeepData) rmSync(work, { recursive: true, force: true });
-  };
-  process.on('SIGINT', () => {
-    log('interrupted; stopping servers');
-    cleanUp();
-    process.exit(130);
-  });
   log(`work directory ${work}; ${settings.reps} repetition(s), servers ${settings.servers.join(', ')}`);
   const idle: Partial<Record<ServerName, { rssBytes: number; anonBytes: number }>> = {};
   const idleAfter: Partial<Record<ServerName, { rssBytes: number; anonBytes: number }>> = {};

@@ -40,7 +40,7 @@
  * bench/results/<time>-replication.json.
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -57,6 +57,7 @@ import { BERTH_BENCH_ADMIN, freePort, launch, stopChild, waitForHttp, type Bench
 import { ecrRequest, signedFetch } from '../test/support/aws.ts';
 import { toolSandbox, type ToolSandbox } from '../test/support/tools.ts';
 import { numberOption } from './lib/args.ts';
+import { benchWorkDir } from './lib/work-dir.ts';
 
 const MB = 1e6;
 const MiB = 1024 * 1024;
@@ -664,15 +665,7 @@ async function main(): Promise<void> {
   const { settings, workBase, isKeepData } = parseSettings();
   const startedAt = new Date();
   const loadBefore = os.loadavg();
-  const work = await mkdtemp(path.join(workBase, 'berth-replication-'));
-  const cleanUp = () => {
-    if (!isKeepData) rmSync(work, { recursive: true, force: true });
-  };
-  process.on('SIGINT', () => {
-    log('interrupted; stopping servers');
-    cleanUp();
-    process.exit(130);
-  });
+  const { work, cleanUp } = await benchWorkDir(workBase, 'berth-replication-', { keep: isKeepData, log });
   const git = commandOutput('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
   const isDirty = commandOutput('git', ['-C', repoRoot, 'status', '--porcelain', '--untracked-files=no', '--', 'src']) !== '';
   // Every repetition starts servers from the checkout: a change to src/ meanwhile would mix versions.

@@ -9,8 +9,8 @@
  * Progress goes to stderr; the markdown report to stdout; everything measured to
  * bench/results/<time>.json.
  */
-import { readFileSync, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +27,7 @@ import { placeBlobFile } from './lib/static-mirror.ts';
 import { AB_BIN } from './lib/ab.ts';
 import { CURL_BIN } from './lib/curl.ts';
 import { WRK_BIN } from './lib/wrk.ts';
+import { benchWorkDir } from './lib/work-dir.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -102,16 +103,8 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const machine = machineInfo();
   const loadBefore = os.loadavg();
-  const work = await mkdtemp(path.join(workBase, 'berth-bench-'));
+  const { work, cleanUp } = await benchWorkDir(workBase, 'berth-bench-', { keep: isKeepData, log });
   const servers: BenchServer[] = [];
-  const cleanUp = () => {
-    if (!isKeepData) rmSync(work, { recursive: true, force: true });
-  };
-  process.on('SIGINT', () => {
-    log('interrupted; stopping servers');
-    cleanUp();
-    process.exit(130);
-  });
   log(`work directory ${work}; ${settings.isQuick ? 'quick' : 'full'} mode, ${settings.reps} repetition(s), servers ${settings.servers.join(', ')}`);
 
   const measurements: Measurement[] = [];

@@ -33,7 +33,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, readdirSync, rmSync, statSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -67,6 +67,7 @@ import {
   type ScanImage,
 } from '../test/support/scan-images.ts';
 import { debianVulnData, fixedRange, osvRecord, writeOsvZip, CVSS, type OsvRecord } from '../test/support/vulndata.ts';
+import { benchWorkDir } from './lib/work-dir.ts';
 
 const MiB = 1024 * 1024;
 const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -732,15 +733,7 @@ async function main(): Promise<void> {
   const { settings, workBase, isKeepData } = parseSettings();
   const startedAt = new Date();
   const loadBefore = os.loadavg();
-  const work = await mkdtemp(path.join(workBase, 'berth-bench-scan-'));
-  const cleanUp = () => {
-    if (!isKeepData) rmSync(work, { recursive: true, force: true });
-  };
-  process.on('SIGINT', () => {
-    log('interrupted; stopping servers');
-    cleanUp();
-    process.exit(130);
-  });
+  const { work, cleanUp } = await benchWorkDir(workBase, 'berth-bench-scan-', { keep: isKeepData, log });
   const git = spawnSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
   const isDirty = spawnSync('git', ['-C', repoRoot, 'status', '--porcelain', '--untracked-files=no', '--', 'src'], { encoding: 'utf8' }).stdout.trim() !== '';
   const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: os.totalmem() / 2 ** 30, node: process.version, platform: `${os.type()} ${os.release()}` };
