@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { AccountUsage, BlobRecord, GcStore, ManifestCandidate, ManifestKey, ManifestState, RemovedManifest, RepositoryUsage, TotalUsage } from '../gc-store.ts';
-import { deleteManifestRows, IN_CHUNK, withLock, type Db, type Dialect, type InTransaction } from './locks.ts';
+import { deleteManifestRows, IN_CHUNK, KyselyPart, withLock, type Db, type Dialect, type InTransaction } from './locks.ts';
 import { pacer, scanWindow } from './pacing.ts';
 
 const blobColumns = ['digest', 'size_bytes', 'created_at', 'last_used_at', 'deleting_at'] as const;
@@ -24,18 +24,13 @@ function toBlob(r: BlobRow): BlobRecord {
 }
 
 /** Garbage collection over Kysely: the same SQL on SQLite and PostgreSQL, locks only on PostgreSQL (see locks.ts). */
-export class KyselyGcStore implements GcStore {
-  private readonly db: Db;
-  private readonly dialect: Dialect;
+export class KyselyGcStore extends KyselyPart implements GcStore {
   /** Rows one query of a long pass reads (pacing.ts). */
   private readonly window: number;
-  private readonly inTransaction: InTransaction;
 
   constructor(db: Db, dialect: Dialect, inTransaction: InTransaction) {
-    this.db = db;
-    this.dialect = dialect;
+    super(db, dialect, inTransaction);
     this.window = scanWindow(dialect);
-    this.inTransaction = inTransaction;
   }
 
   // --- manifests ----------------------------------------------------------------------------
