@@ -292,7 +292,7 @@ export class PullThroughCache {
   }
 
   private async importImage(repo: RepoRef, match: Match, manifest: UpstreamManifest, tag: string | undefined, depth: number): Promise<void> {
-    const { repository } = await this.registry.repositoryForPullThroughCache(repo);
+    const { repository } = await this.registry.repositoryForTemplateUse(repo, 'PULL_THROUGH_CACHE');
     const parsed = parseManifest(manifest.bytes, manifest.mediaType);
     if (depth < 2) {
       for (const child of parsed.manifests) {
@@ -354,7 +354,7 @@ export class PullThroughCache {
     if (!match) return undefined;
     let repository = await this.registry.findRepository(repo);
     await this.authorizeImport(caller, repo, !repository);
-    repository ??= (await this.registry.repositoryForPullThroughCache(repo)).repository;
+    repository ??= (await this.registry.repositoryForTemplateUse(repo, 'PULL_THROUGH_CACHE')).repository;
     const current = this.fetches.current(digest);
     // Joining a fetch made for another upstream repository: only if ours holds the blob too.
     if (current && !(await this.source(match, digest).has())) {

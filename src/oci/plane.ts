@@ -96,7 +96,7 @@ export async function authorize(deps: OciDeps, request: FastifyRequest, action: 
     await deps.registry.authorizer.authorize(caller, 'ecr:ReplicateImage', repo);
     if (PUSH_ACTIONS.has(action) && !(await deps.registry.findRepository(repo))) {
       await deps.registry.authorizer.authorize(caller, 'ecr:CreateRepository', repo);
-      await deps.registry.repositoryForReplication(repo);
+      await deps.registry.repositoryForTemplateUse(repo, 'REPLICATION');
     }
     return repo;
   }

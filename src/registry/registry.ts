@@ -103,13 +103,13 @@ export class Registry {
   deleteRepository(repository: Repository, options: { force: boolean }): Promise<RepositoryDeletion> {
     return this.repositories.delete(repository, options);
   }
-  /** The repository a replication writes into, created from a REPLICATION creation template (or the defaults) when missing. */
-  repositoryForReplication(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
-    return this.repositories.forReplication(repo);
-  }
-  /** The repository a pull-through cache rule caches into, created from a PULL_THROUGH_CACHE creation template (or the defaults) when missing. */
-  repositoryForPullThroughCache(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
-    return this.repositories.forPullThroughCache(repo);
+  /**
+   * The repository a replication (`REPLICATION`) or a pull-through cache rule
+   * (`PULL_THROUGH_CACHE`) writes into, created from the creation template for that use (or with
+   * the defaults) when missing.
+   */
+  repositoryForTemplateUse(repo: RepoRef, use: 'REPLICATION' | 'PULL_THROUGH_CACHE'): Promise<{ repository: Repository; created: boolean }> {
+    return this.repositories.forTemplateUse(repo, use);
   }
   createsOnPush(repo: RepoRef): Promise<boolean> {
     return this.repositories.createsOnPush(repo);

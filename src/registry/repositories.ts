@@ -107,28 +107,16 @@ export class Repositories {
   }
 
   /**
-   * The repository a replication writes into, created when missing as ECR creates replicated
-   * repositories: with the settings of the REPLICATION creation template that covers its name,
-   * or the defaults when none does. The caller has checked ecr:CreateRepository.
+   * The repository a replication writes into (`REPLICATION`) or a pull-through cache rule brings
+   * images into (`PULL_THROUGH_CACHE`), created when missing as ECR creates such repositories:
+   * with the settings of the creation template for that use that covers its name, or the
+   * defaults when none does. The caller has checked ecr:CreateRepository.
    */
-  async forReplication(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
+  async forTemplateUse(repo: RepoRef, use: 'REPLICATION' | 'PULL_THROUGH_CACHE'): Promise<{ repository: Repository; created: boolean }> {
     assertRepositoryName(repo.name);
     const existing = await this.find(repo);
     if (existing) return { repository: existing, created: false };
-    const template = templateFor(await this.ctx.meta.listRepositoryTemplates(repo.account), repo.name, 'REPLICATION');
-    return this.create(repo, template ? initFromTemplate(template) : {});
-  }
-
-  /**
-   * The repository a pull-through cache rule brings images into, created when missing as ECR
-   * creates them: with the settings of the PULL_THROUGH_CACHE creation template that covers its
-   * name, or the defaults. The caller has checked ecr:CreateRepository.
-   */
-  async forPullThroughCache(repo: RepoRef): Promise<{ repository: Repository; created: boolean }> {
-    assertRepositoryName(repo.name);
-    const existing = await this.find(repo);
-    if (existing) return { repository: existing, created: false };
-    const template = templateFor(await this.ctx.meta.listRepositoryTemplates(repo.account), repo.name, 'PULL_THROUGH_CACHE');
+    const template = templateFor(await this.ctx.meta.listRepositoryTemplates(repo.account), repo.name, use);
     return this.create(repo, template ? initFromTemplate(template) : {});
   }
 

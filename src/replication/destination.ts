@@ -99,7 +99,7 @@ export class LocalDestination implements Destination {
     if (!(await this.allows('ecr:CreateRepository', ref))) {
       throw new ReplicationFailure(`Repository ${repository} does not exist in account ${this.account} and replication may not create it: ${policyHint} ecr:CreateRepository.`, { failureCode: 'CREATE_REPOSITORY_DENIED', retryable: false });
     }
-    await this.registry.repositoryForReplication(ref);
+    await this.registry.repositoryForTemplateUse(ref, 'REPLICATION');
   }
 
   async manifestDigest(repository: string, reference: string): Promise<string | undefined> {
