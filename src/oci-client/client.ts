@@ -379,8 +379,8 @@ export class OciClient {
 
   /**
    * HEAD the manifest: undefined when the registry answers 404, else its digest (the
-   * Docker-Content-Digest header, or the sha256 of the manifest got with GET when a registry
-   * leaves the header out), media type and size. Accepts every OCI and Docker manifest type.
+   * Docker-Content-Digest header), media type and size; a registry that leaves the digest or the
+   * length out is asked with getManifest instead. Accepts every OCI and Docker manifest type.
    */
   async headManifest(repository: string, reference: string, signal?: AbortSignal): Promise<{ digest: string; mediaType: string; size: number } | undefined> {
     checkName(repository);
@@ -400,15 +400,8 @@ export class OciClient {
     const digest = header(head.headers, 'docker-content-digest');
     const length = header(head.headers, 'content-length');
     if (digest !== undefined && length !== undefined) return { digest, mediaType, size: Number(length) };
-    const get = await this.#call({ ...call, method: 'GET', maxBodyBytes: MANIFEST_BODY_BYTES });
-    if (get.status === 404) return undefined;
-    if (get.status !== 200) throw failure(get, `getting manifest ${repository}:${reference}`);
-    if (get.truncated) throw new OciError(`The manifest ${repository}:${reference} is larger than ${MANIFEST_BODY_BYTES} bytes.`, { status: 200, code: 'SIZE_INVALID', retryable: false });
-    return {
-      digest: header(get.headers, 'docker-content-digest') ?? `sha256:${createHash('sha256').update(get.body).digest('hex')}`,
-      mediaType: (header(get.headers, 'content-type') ?? mediaType).split(';')[0]!.trim(),
-      size: get.body.length,
-    };
+    const got = await this.getManifest(repository, reference, signal);
+    return got && { digest: got.digest, mediaType: got.mediaType, size: got.bytes.length };
   }
 
   /**
