@@ -161,15 +161,15 @@ export class BlobFetches {
       if (!opened) {
         throw new RegistryError('BlobUnknown', { digest }, { message: `Blob ${digest} is neither cached in repository ${repo.name} nor held by its upstream.` });
       }
-      if (waiting) {
-        // Callers already told to wait read the store once this is done.
-        opened.stream.pipe(tee);
-      } else {
+      // Callers already told to wait read the store once this is done; those that come with the
+      // start subscribe now and get every byte: let them attach before the first one.
+      if (!waiting) {
         start({ kind: 'streaming', size: opened.size });
-        // Subscribers that came with the start get every byte: let them attach first.
         await new Promise((resolve) => setImmediate(resolve));
-        opened.stream.pipe(tee);
       }
+      tee.onBytes = this.options.onBytes;
+      tee.stallMs = this.options.stallMs;
+      opened.stream.pipe(tee);
       // The push reports the tee's failure; after the push, nothing may throw from it.
       tee.on('error', () => {});
       opened.stream.on('error', (err) => tee.destroy(err));
@@ -178,8 +178,6 @@ export class BlobFetches {
       upstream.on('close', () => {
         if (!upstream.readableEnded && !tee.destroyed && !tee.writableFinished) tee.destroy(new Error('the upstream closed the blob before its end'));
       });
-      tee.onBytes = this.options.onBytes;
-      tee.stallMs = this.options.stallMs;
       const length = opened.size;
       await registry.pushBlob(repo, digest, tee, length === undefined ? {} : { length });
       tee.finish();

@@ -174,16 +174,14 @@ export class PullThroughCache {
     if (cached === undefined) await this.authorizeImport(caller, repo, !repository);
     let head: { digest: string } | undefined;
     try {
-      head = await this.shared(`head ${this.keyOf(match)}:${tag}`, async () => {
-        const client = await this.client(match);
+      head = await this.shared(`head ${this.keyOf(match)}:${tag}`, () => this.ask(match, `${repo.name}:${tag}`, async (client) => {
         const answer = await client.headManifest(match.upstreamName, tag);
         this.stats.upstreamManifests++;
         return answer;
-      });
+      }));
     } catch (err) {
-      this.upstreamFailed(match, err);
       if (cached !== undefined) return this.serveStale(repo, tag, match, err);
-      throw this.upstreamError(match, err, `${repo.name}:${tag}`);
+      throw err;
     }
     if (!head) {
       if (cached !== undefined) return this.serveStale(repo, tag, match, undefined);
@@ -199,11 +197,9 @@ export class PullThroughCache {
       this.log.info({ account: repo.account, repository: repo.name, tag, cached, upstream: head.digest }, 'the tag moved upstream but is immutable here; serving the cached image');
       return undefined;
     }
-    if (!(await this.mayImport(caller, repo, !repository))) {
-      // Someone who may only pull gets what is cached; the new content waits for someone who may bring it in.
-      if (cached !== undefined) return undefined;
-      await this.authorizeImport(caller, repo, !repository);
-    }
+    // Someone who may only pull gets what is cached; the new content waits for someone who may
+    // bring it in. (With nothing cached, the caller was asked before the upstream.)
+    if (cached !== undefined && !(await this.registry.authorizer.isAllowed(caller, 'ecr:BatchImportUpstreamImage', repo))) return undefined;
     let got: UpstreamManifest | undefined;
     try {
       // By the digest the upstream just reported, so that what is verified is what the tag names.
@@ -220,17 +216,24 @@ export class PullThroughCache {
     return got;
   }
 
-  private async upstreamManifest(match: Match, reference: string): Promise<UpstreamManifest | undefined> {
+  private upstreamManifest(match: Match, reference: string): Promise<UpstreamManifest | undefined> {
+    return this.shared(`get ${this.keyOf(match)}:${reference}`, () => this.ask(match, `${match.upstreamName}:${reference}`, async (client) => {
+      const got = await client.getManifest(match.upstreamName, reference);
+      this.stats.upstreamManifests++;
+      return got && { digest: got.digest as Digest, mediaType: got.mediaType, bytes: got.bytes };
+    }));
+  }
+
+  /**
+   * One call to the rule's upstream: a refusal of the credentials drops the client (so that the
+   * secret is read again), and every failure becomes the error a client of the cache gets.
+   */
+  private async ask<T>(match: Match, what: string, call: (client: OciClient) => Promise<T>): Promise<T> {
     try {
-      return await this.shared(`get ${this.keyOf(match)}:${reference}`, async () => {
-        const client = await this.client(match);
-        const got = await client.getManifest(match.upstreamName, reference);
-        this.stats.upstreamManifests++;
-        return got && { digest: got.digest as Digest, mediaType: got.mediaType, bytes: got.bytes };
-      });
+      return await call(await this.upstreams.client(match.rule));
     } catch (err) {
-      this.upstreamFailed(match, err);
-      throw this.upstreamError(match, err, `${match.upstreamName}:${reference}`);
+      if (isCredentialFailure(err)) this.upstreams.forget(match.rule);
+      throw this.upstreamError(match, err, what);
     }
   }
 
@@ -250,15 +253,10 @@ export class PullThroughCache {
     return asked;
   }
 
+  /** Answers with the cached image: the upstream failed (`err`, as upstreamError gives it) or no longer has the tag (undefined). */
   private serveStale(repo: RepoRef, tag: string, match: Match, err: unknown): undefined {
     const reason =
-      err === undefined
-        ? 'not-found'
-        : (err instanceof OciError && err.status === 429) || isRegistryError(err, 'UpstreamRateLimited')
-          ? 'rate-limited'
-          : isCredentialFailure(err) || err instanceof CredentialsError || isRegistryError(err, 'UpstreamRejected')
-            ? 'refused'
-            : 'unavailable';
+      err === undefined ? 'not-found' : isRegistryError(err, 'UpstreamRateLimited') ? 'rate-limited' : isRegistryError(err, 'UpstreamRejected') ? 'refused' : 'unavailable';
     this.stats.staleServes.set(reason, (this.stats.staleServes.get(reason) ?? 0) + 1);
     this.log.warn(
       { account: repo.account, repository: repo.name, tag, upstream: match.rule.upstreamRegistryUrl, reason, err: err === undefined ? undefined : { message: (err as Error).message } },
@@ -284,11 +282,6 @@ export class PullThroughCache {
       })
       .finally(() => this.imports.delete(key));
     this.imports.set(key, work);
-  }
-
-  /** Resolves once every image being brought in by this node is stored or has failed (for tests and shutdown). */
-  async settled(): Promise<void> {
-    while (this.imports.size > 0) await Promise.allSettled([...this.imports.values()]);
   }
 
   private async importImage(repo: RepoRef, match: Match, manifest: UpstreamManifest, tag: string | undefined, depth: number): Promise<void> {
@@ -319,25 +312,15 @@ export class PullThroughCache {
   }
 
   private source(match: Match, digest: Digest): BlobSource {
+    const what = `${match.upstreamName}@${digest}`;
     return {
-      has: async () => {
-        try {
-          return await (await this.client(match)).hasBlob(match.upstreamName, digest);
-        } catch (err) {
-          this.upstreamFailed(match, err);
-          throw this.upstreamError(match, err, `${match.upstreamName}@${digest}`);
-        }
-      },
-      open: async () => {
-        try {
-          const opened = await (await this.client(match)).openBlob(match.upstreamName, digest);
+      has: () => this.ask(match, what, (client) => client.hasBlob(match.upstreamName, digest)),
+      open: () =>
+        this.ask(match, what, async (client) => {
+          const opened = await client.openBlob(match.upstreamName, digest);
           if (opened) this.stats.blobsCached++;
           return opened;
-        } catch (err) {
-          this.upstreamFailed(match, err);
-          throw this.upstreamError(match, err, `${match.upstreamName}@${digest}`);
-        }
-      },
+        }),
     };
   }
 
@@ -369,7 +352,7 @@ export class PullThroughCache {
     try {
       await fetch.done;
     } catch (err) {
-      throw this.fetchError(match, err, digest);
+      throw this.upstreamError(match, err, `${match.upstreamName}@${digest}`);
     }
     if (current && !(await this.registry.linkBlob(repository.id, digest))) {
       throw new RegistryError('BlobUnknown', { digest }, { message: `Blob ${digest} could not be cached in repository ${repo.name}; pull again.` });
@@ -405,40 +388,22 @@ export class PullThroughCache {
 
   // --- permissions and failures ------------------------------------------------------------------
 
-  private async mayImport(caller: Caller, repo: RepoRef, creating: boolean): Promise<boolean> {
-    const authorizer = this.registry.authorizer;
-    return (await authorizer.isAllowed(caller, 'ecr:BatchImportUpstreamImage', repo)) && (!creating || (await authorizer.isAllowed(caller, 'ecr:CreateRepository', repo)));
-  }
-
   private async authorizeImport(caller: Caller, repo: RepoRef, creating: boolean): Promise<void> {
     await this.registry.authorizer.authorize(caller, 'ecr:BatchImportUpstreamImage', repo);
     if (creating) await this.registry.authorizer.authorize(caller, 'ecr:CreateRepository', repo);
   }
 
-  private client(match: Match): Promise<OciClient> {
-    return this.upstreams.client(match.rule);
-  }
-
-  private upstreamFailed(match: Match, err: unknown): void {
-    if (isCredentialFailure(err)) this.upstreams.forget(match.rule);
-  }
-
   /**
-   * The client-facing error for a blob fetch that failed: bytes that do not match their digest
-   * (or their announced size) are the upstream's fault, not this client's (whose request carried
-   * no bytes), and a connection that broke is the upstream's too.
+   * The client-facing error for an upstream failure when nothing cached can answer instead. Bytes
+   * that do not match their digest (or their announced size) when a blob fetch commits them are
+   * the upstream's fault, not the client's (whose request carried no bytes).
    */
-  private fetchError(match: Match, err: unknown, digest: Digest): Error {
+  private upstreamError(match: Match, err: unknown, what: string): Error {
     if (isRegistryError(err, 'DigestInvalid') || isRegistryError(err, 'SizeInvalid')) {
       return new RegistryError('UpstreamRejected', { rule: match.rule.ecrRepositoryPrefix }, {
-        message: `Cannot pull ${match.upstreamName}@${digest}: the upstream ${match.rule.upstreamRegistryUrl} of pull-through cache rule ${match.rule.ecrRepositoryPrefix} served bytes that do not match the blob's digest or size; nothing was cached.`,
+        message: `Cannot pull ${what}: the upstream ${match.rule.upstreamRegistryUrl} of pull-through cache rule ${match.rule.ecrRepositoryPrefix} served bytes that do not match the blob's digest or size; nothing was cached.`,
       });
     }
-    return this.upstreamError(match, err, `${match.upstreamName}@${digest}`);
-  }
-
-  /** The client-facing error for an upstream failure when nothing cached can answer instead. */
-  private upstreamError(match: Match, err: unknown, what: string): Error {
     if (isRegistryError(err)) return err;
     const upstream = `the upstream ${match.rule.upstreamRegistryUrl} of pull-through cache rule ${match.rule.ecrRepositoryPrefix}`;
     if (err instanceof CredentialsError) {

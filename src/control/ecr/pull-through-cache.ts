@@ -37,6 +37,7 @@ async function existing(ctx: ActionContext, account: string, prefix: string): Pr
   return rule;
 }
 
+/** A rule as the operations answer it; each output keeps the members its shape has (src/aws/json.ts drops the rest). */
 function ruleOutput(rule: CacheRule): Record<string, unknown> {
   return {
     ecrRepositoryPrefix: rule.ecrRepositoryPrefix,
@@ -120,9 +121,7 @@ export const pullThroughCacheActions: Record<string, ActionHandler> = {
     }
     if (outcome === 'limit') throw new AwsError('LimitExceededException', `The registry with id '${account}' already has ${MAX_RULES} pull through cache rules, the most it may have.`);
     cache(ctx).rulesChanged(account);
-    const out = ruleOutput(rule);
-    delete out['updatedAt'];
-    return out;
+    return ruleOutput(rule);
   },
 
   async DescribePullThroughCacheRules(ctx, input) {
@@ -163,14 +162,7 @@ export const pullThroughCacheActions: Record<string, ActionHandler> = {
     const updated = await ctx.deps.registry.pullThroughCache.updateRule(account, rule.ecrRepositoryPrefix, { credentialArn, customRoleArn, updatedAtMs: now });
     if (!updated) throw notFound(account, rule.ecrRepositoryPrefix);
     cache(ctx).rulesChanged(account);
-    return {
-      ecrRepositoryPrefix: updated.ecrRepositoryPrefix,
-      registryId: account,
-      updatedAt: new Date(updated.updatedAtMs),
-      ...(updated.credentialArn ? { credentialArn: updated.credentialArn } : {}),
-      ...(updated.customRoleArn ? { customRoleArn: updated.customRoleArn } : {}),
-      upstreamRepositoryPrefix: updated.upstreamRepositoryPrefix,
-    };
+    return ruleOutput(updated);
   },
 
   async DeletePullThroughCacheRule(ctx, input) {
@@ -180,10 +172,7 @@ export const pullThroughCacheActions: Record<string, ActionHandler> = {
     const deleted = await ctx.deps.registry.pullThroughCache.deleteRule(account, prefix);
     if (!deleted) throw notFound(account, prefix);
     cache(ctx).rulesChanged(account);
-    const out = ruleOutput(deleted);
-    delete out['updatedAt'];
-    delete out['upstreamRegistry'];
-    return out;
+    return ruleOutput(deleted);
   },
 
   async ValidatePullThroughCacheRule(ctx, input) {
@@ -191,15 +180,6 @@ export const pullThroughCacheActions: Record<string, ActionHandler> = {
     const account = accountOf(ctx, input);
     const rule = await existing(ctx, account, input['ecrRepositoryPrefix'] as string);
     const result = await cache(ctx).validate(rule);
-    return {
-      ecrRepositoryPrefix: rule.ecrRepositoryPrefix,
-      registryId: account,
-      upstreamRegistryUrl: rule.upstreamRegistryUrl,
-      ...(rule.credentialArn ? { credentialArn: rule.credentialArn } : {}),
-      ...(rule.customRoleArn ? { customRoleArn: rule.customRoleArn } : {}),
-      upstreamRepositoryPrefix: rule.upstreamRepositoryPrefix,
-      isValid: result.isValid,
-      ...(result.failure ? { failure: result.failure } : {}),
-    };
+    return { ...ruleOutput(rule), isValid: result.isValid, ...(result.failure ? { failure: result.failure } : {}) };
   },
 };
