@@ -82,9 +82,12 @@ try {
   const pg = run('postgres-start.sh', [path.join(dir, 'pg')], { PG_PORT: String(pgPort), PG_DB: 'berth', PG_USER: 'berth', PG_PASSWORD: 'berth-test' });
   say(`PostgreSQL on 127.0.0.1:${pgPort}`);
   // Each test server gets a database of its own (test/support/backend.ts), created by the
-  // application user, which is not a superuser.
+  // application user, which is not a superuser. It drops them `with (force)`, which ends the
+  // other sessions on them; an autovacuum worker can be one, and ending a session of another
+  // role takes pg_signal_backend (without it, the drop fails now and then on a busy machine).
   const superuser = new Pool({ host: '127.0.0.1', port: pgPort, user: 'postgres', password: 'berth-test', database: 'postgres', max: 1 });
   await superuser.query('alter role berth createdb');
+  await superuser.query('grant pg_signal_backend to berth');
   await superuser.end();
   const base = await freePorts(40);
   const ceph = run('ceph-s3-start.sh', [path.join(dir, 'ceph')], {
