@@ -1,9 +1,10 @@
 // Writes the trimmed AWS service models that src/aws/ loads at run time: only the operations Berth
 // serves, the shapes they reach, no documentation. Run it again when the reference models change:
-//   node scripts/trim-models.ts [--reference DIR] [--secretsmanager FILE]
+//   node scripts/trim-models.ts [--reference DIR] [--secretsmanager FILE] [--cloudtrail FILE]
 // DIR defaults to ../shared/reference beside the repository (botocore's service-2.json files).
 // FILE is botocore's secretsmanager/2017-10-17/service-2.json(.gz) (Apache-2.0), by default the
-// one of the pyenv Python's botocore 1.43.11, the version the reference files come from.
+// one of the pyenv Python's botocore 1.43.11, the version the reference files come from; the
+// --cloudtrail FILE is botocore's cloudtrail/2013-11-01/service-2.json(.gz), from the same place.
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -25,12 +26,16 @@ const IAM_OPERATIONS = [
   'PutGroupPolicy', 'GetGroupPolicy', 'DeleteGroupPolicy', 'ListGroupPolicies',
   'PutRolePolicy', 'GetRolePolicy', 'DeleteRolePolicy', 'ListRolePolicies',
   'TagUser', 'UntagUser', 'ListUserTags', 'TagRole', 'UntagRole', 'ListRoleTags',
+  'CreateLoginProfile', 'GetLoginProfile', 'UpdateLoginProfile', 'DeleteLoginProfile', 'ChangePassword',
+  'GetAccountPasswordPolicy', 'UpdateAccountPasswordPolicy', 'DeleteAccountPasswordPolicy',
 ];
 const STS_OPERATIONS = ['GetCallerIdentity', 'AssumeRole', 'GetSessionToken'];
 /** What ECR's pull-through cache credentials need (docs/secrets-manager.md). */
 const SECRETSMANAGER_OPERATIONS = [
   'CreateSecret', 'GetSecretValue', 'PutSecretValue', 'UpdateSecret', 'DescribeSecret', 'ListSecrets', 'DeleteSecret', 'RestoreSecret',
 ];
+/** The audit log as CloudTrail's event history (docs/security.md, "Audit log"). */
+const CLOUDTRAIL_OPERATIONS = ['LookupEvents'];
 
 function isObject(value: Json | undefined): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -128,10 +133,11 @@ function readJson(file: string): JsonObject {
 }
 
 /**
- * The files this script writes under src/aws/models/, by name, as text. secretsmanager.json is
- * among them only when `secretsManagerModel` exists (the reference directory does not hold it).
+ * The files this script writes under src/aws/models/, by name, as text. secretsmanager.json and
+ * cloudtrail.json are among them only when `secretsManagerModel` and `cloudTrailModel` exist (the
+ * reference directory holds neither).
  */
-export function buildModelFiles(referenceDir: string, secretsManagerModel = DEFAULT_SECRETSMANAGER_MODEL): Map<string, string> {
+export function buildModelFiles(referenceDir: string, secretsManagerModel = DEFAULT_SECRETSMANAGER_MODEL, cloudTrailModel = DEFAULT_CLOUDTRAIL_MODEL): Map<string, string> {
   const jobs: Array<[string, readonly string[] | 'all']> = [
     ['iam', IAM_OPERATIONS],
     ['sts', STS_OPERATIONS],
@@ -147,11 +153,15 @@ export function buildModelFiles(referenceDir: string, secretsManagerModel = DEFA
   if (existsSync(secretsManagerModel)) {
     files.set('secretsmanager.json', formatModel(trimModel(readJson(secretsManagerModel), SECRETSMANAGER_OPERATIONS)));
   }
+  if (existsSync(cloudTrailModel)) {
+    files.set('cloudtrail.json', formatModel(trimModel(readJson(cloudTrailModel), CLOUDTRAIL_OPERATIONS)));
+  }
   return files;
 }
 
 export const DEFAULT_REFERENCE_DIR = path.resolve(import.meta.dirname, '../../shared/reference');
 export const DEFAULT_SECRETSMANAGER_MODEL = '/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/botocore/data/secretsmanager/2017-10-17/service-2.json.gz';
+export const DEFAULT_CLOUDTRAIL_MODEL = '/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/botocore/data/cloudtrail/2013-11-01/service-2.json.gz';
 
 function main(argv: readonly string[]): void {
   const flag = argv.indexOf('--reference');
@@ -159,14 +169,18 @@ function main(argv: readonly string[]): void {
   const smFlag = argv.indexOf('--secretsmanager');
   const secretsManagerModel = smFlag >= 0 && argv[smFlag + 1] !== undefined ? path.resolve(argv[smFlag + 1] as string) : DEFAULT_SECRETSMANAGER_MODEL;
   if (smFlag >= 0 && !existsSync(secretsManagerModel)) throw new Error(`--secretsmanager ${secretsManagerModel}: no such file`);
+  const ctFlag = argv.indexOf('--cloudtrail');
+  const cloudTrailModel = ctFlag >= 0 && argv[ctFlag + 1] !== undefined ? path.resolve(argv[ctFlag + 1] as string) : DEFAULT_CLOUDTRAIL_MODEL;
+  if (ctFlag >= 0 && !existsSync(cloudTrailModel)) throw new Error(`--cloudtrail ${cloudTrailModel}: no such file`);
   const outDir = path.resolve(import.meta.dirname, '../src/aws/models');
   mkdirSync(outDir, { recursive: true });
-  const files = buildModelFiles(referenceDir, secretsManagerModel);
+  const files = buildModelFiles(referenceDir, secretsManagerModel, cloudTrailModel);
   for (const [file, text] of files) {
     writeFileSync(path.join(outDir, file), text);
     console.log(`src/aws/models/${file}: ${text.length} bytes`);
   }
   if (!files.has('secretsmanager.json')) console.log(`src/aws/models/secretsmanager.json: kept as it is (no ${secretsManagerModel}; pass --secretsmanager FILE)`);
+  if (!files.has('cloudtrail.json')) console.log(`src/aws/models/cloudtrail.json: kept as it is (no ${cloudTrailModel}; pass --cloudtrail FILE)`);
 }
 
 if (import.meta.filename === process.argv[1]) main(process.argv.slice(2));

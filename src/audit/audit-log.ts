@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.ts';
-import type { AuditEvent } from '../store/meta/identity-store.ts';
+import type { AuditEvent, AuditLookup, StoredAuditEvent } from '../store/meta/audit-store.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
 
 /**
@@ -35,12 +35,22 @@ export class AuditLog {
       this.queue = [];
       try {
         // One transaction per batch: one commit (one fsync on SQLite) however many records.
-        await this.meta.transaction((tx) => tx.identity.appendAudit(batch));
+        await this.meta.transaction((tx) => tx.audit.append(batch));
       } catch (err) {
         this.log.error({ err, records: batch.length }, 'could not write audit records');
       }
     });
     return this.flushing;
+  }
+
+  /**
+   * The stored records matching `query`, newest first (CloudTrail's LookupEvents), after writing
+   * what this node has queued: a caller sees its own requests at once. Other nodes' records
+   * appear once they write them, within their flush interval.
+   */
+  async lookup(query: AuditLookup): Promise<StoredAuditEvent[]> {
+    await this.flush();
+    return this.meta.audit.lookup(query);
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,7 @@ import {
 } from './model.ts';
 import type { ServiceModel, ServiceName } from './model.ts';
 
-const NAMES: ServiceName[] = ['iam', 'sts', 'ecr', 'secretsmanager'];
+const NAMES: ServiceName[] = ['iam', 'sts', 'ecr', 'secretsmanager', 'cloudtrail'];
 
 test('loadModel reads each model once and shares it frozen', () => {
   const iam = loadModel('iam');
@@ -27,8 +27,8 @@ test('loadModel reads each model once and shares it frozen', () => {
 });
 
 test('the trimmed models hold the served operations and every shape they reach, without documentation', () => {
-  // ECR's 58 and Berth's one extension (models/berth-ecr-extensions.json: BerthReplicationBackfill).
-  const expected: Record<ServiceName, number> = { iam: 53, sts: 3, ecr: 59, secretsmanager: 8 };
+  // ECR's 58 and Berth's extensions (models/berth-ecr-extensions.json: BerthReplicationBackfill, BerthCheckPermissions, BerthListRepositories, BerthListImages, BerthDescribeStorageUsage, and the five event subscription operations: BerthCreateEventSubscription, BerthDescribeEventSubscriptions, BerthUpdateEventSubscription, BerthDeleteEventSubscription, BerthListEventDeliveries).
+  const expected: Record<ServiceName, number> = { iam: 61, sts: 3, ecr: 68, secretsmanager: 8, cloudtrail: 1 };
   for (const name of NAMES) {
     const model = loadModel(name);
     assert.equal(Object.keys(model.operations).length, expected[name], name);

@@ -144,7 +144,7 @@ export interface ServiceModel {
   shapes: Record<string, Shape>;
 }
 
-export type ServiceName = 'iam' | 'sts' | 'ecr' | 'secretsmanager';
+export type ServiceName = 'iam' | 'sts' | 'ecr' | 'secretsmanager' | 'cloudtrail';
 
 /** botocore paginators-1.json: how each list operation pages. */
 export interface Paginator {

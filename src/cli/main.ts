@@ -1,8 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config/config.ts';
-import { Identity, IdentityConflictError, userArn } from '../iam/identity.ts';
+import { generatePassword, Identity, IdentityConflictError, passwordHistoryAfterChange, userArn } from '../iam/identity.ts';
 import { newAccessKeyId, newSecretAccessKey, newUserId } from '../iam/ids.ts';
 import { managedPolicyByArn } from '../iam/managed-policies.ts';
 import { Secrets } from '../iam/secrets.ts';
@@ -10,11 +10,13 @@ import { createLogger } from '../log/logger.ts';
 import { openBlobStore, openMetaStore, redactUrl } from '../store/open.ts';
 import { compilePattern, EventPatternError, type EventPattern } from '../events/pattern.ts';
 import { eventTime } from '../events/envelope.ts';
-import { DEFAULT_MAX_ATTEMPTS, DEFAULT_TIMEOUT_MS, deliveryOf } from '../events/webhooks.ts';
+import { deliveryOf } from '../events/webhooks.ts';
+import { newSubscription, SubscriptionInputError, type NewSubscription, type SubscriptionField } from '../events/subscriptions.ts';
 import { isConfigWebhook } from '../events/webhook-config.ts';
 import { webhookConsumer, type WebhookSubscription } from '../store/meta/event-store.ts';
 import { Registry } from '../registry/registry.ts';
 import { AuditLog } from '../audit/audit-log.ts';
+import { cloudTrailRecord } from '../audit/cloudtrail.ts';
 import { allowAll } from '../registry/access.ts';
 import { runAllLifecycles, runLifecycle } from '../lifecycle/runner.ts';
 import { collectGarbage, storageReport } from '../gc/collector.ts';
@@ -44,6 +46,11 @@ Commands:
   user create --account ID --user NAME [--admin]
                                           create an IAM user (--admin attaches AdministratorAccess)
   user list --account ID                  list users
+  user password [--account ID] --user NAME [--password-stdin] [--reset-required]
+                                          set a user's console password (creating its login profile), in the
+                                          first account unless --account: the one read from stdin, or a
+                                          generated one, printed once; --reset-required makes the user choose
+                                          a new one at the next sign-in
   key create --account ID --user NAME     create an access key for a user and print its secret (at most two per user)
   key list --account ID --user NAME       list a user's access keys
   key deactivate|activate|delete KEY_ID   change or delete an access key
@@ -53,7 +60,7 @@ Commands:
                                           remove a repository policy (e.g. one that locks everyone out)
   registry-policy delete --account ID     remove an account's registry policy
   audit [--since ISO_TIME] [--until ISO_TIME] [--account ID] [--limit N]
-                                          print audit records as JSON lines (CloudTrail-like), oldest first
+                                          print audit records as JSON lines (CloudTrail's record format), oldest first
   lifecycle run [--account ID] [--repository NAME]
                                           apply lifecycle policies now (every repository that has one, or one
                                           repository, of the default account unless --account) and print what
@@ -110,6 +117,8 @@ const own = {
   user: { type: 'string' },
   repository: { type: 'string' },
   admin: { type: 'boolean' },
+  'password-stdin': { type: 'boolean' },
+  'reset-required': { type: 'boolean' },
   'policy-arn': { type: 'string' },
   since: { type: 'string' },
   until: { type: 'string' },
@@ -163,31 +172,26 @@ function print(obj: unknown): void {
   process.stdout.write(JSON.stringify(obj, null, 2) + '\n');
 }
 
-/** Header names a subscription may not set: the delivery's own. */
-const reservedHeaders = new Set(['content-type', 'content-length', 'host', 'transfer-encoding', 'connection', 'berth-signature', 'berth-timestamp', 'berth-event-id']);
+/** The `berth events add` option for each field of a subscription (events/subscriptions.ts). */
+const FLAGS: Record<SubscriptionField, string> = {
+  url: '--url',
+  pattern: '--pattern',
+  secret: '--secret',
+  headers: '--header',
+  timeoutSeconds: '--timeout-seconds',
+  maxAttempts: '--max-attempts',
+};
 
-/** `--header 'Name: value'` options as a header object, refusing what fetch would refuse or the delivery sets. */
+/** `--header 'Name: value'` options as a header object; newSubscription() checks the names and values. */
 function parseHeaders(list: string[]): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const h of list) {
     const at = h.indexOf(':');
     const name = at > 0 ? h.slice(0, at).trim() : '';
-    const value = at > 0 ? h.slice(at + 1).trim() : '';
     if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new UsageError(`--header ${JSON.stringify(h)}: expected 'Name: value'`);
-    if (/[\r\n\0]/.test(value)) throw new UsageError(`--header ${name}: the value may not contain line breaks`);
-    if (reservedHeaders.has(name.toLowerCase())) throw new UsageError(`--header ${name}: Berth sets this header itself`);
-    headers[name] = value;
+    headers[name] = h.slice(at + 1).trim();
   }
   return headers;
-}
-
-/** A positive whole number option, or its default. */
-function count(values: Record<string, string | boolean | string[] | undefined>, name: string, fallback: number, max: number): number {
-  const v = values[name];
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (typeof v !== 'string' || !Number.isSafeInteger(n) || n < 1 || n > max) throw new UsageError(`--${name} must be a whole number from 1 to ${max}`);
-  return n;
 }
 
 async function subscriptionOf(meta: MetaStore, values: Record<string, string | boolean | string[] | undefined>): Promise<WebhookSubscription> {
@@ -217,6 +221,18 @@ async function withStores<T>(config: Config, sealing: boolean, fn: (meta: MetaSt
   } finally {
     await meta.close();
   }
+}
+
+/** The password given on stdin (`--password-stdin`): everything up to the end, without the final line break. */
+async function readPasswordFromStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
+  const text = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (text === '') throw new UsageError('--password-stdin: no password on stdin');
+  if ([...text].length > 128 || !/^[\t\n\r\u0020-\u00ff]+$/.test(text)) {
+    throw new UsageError('--password-stdin: a password is 1 to 128 characters from tab, line feed, carriage return and U+0020 to U+00FF (as IAM allows)');
+  }
+  return text;
 }
 
 /** A Registry on the same stores as the server's, for commands that change images. */
@@ -402,6 +418,34 @@ export async function run(argv: string[]): Promise<number> {
         print((await store.listUsers(account, '/', { limit: 10_000 })).map((u) => ({ userName: u.name, userId: u.id, arn: userArn(u) })));
         return 0;
       }
+      case 'user password': {
+        // The first account (the one `npm start` created) unless another is named.
+        const account = (values['account'] as string | undefined) ?? (await store.listAccounts())[0]?.id;
+        if (!account) throw new UsageError('there is no account yet: start Berth once (npm start) to create the first one');
+        const name = need(values, 'user');
+        const user = await store.getUser(account, name);
+        if (!user) throw new UsageError(`user ${name} does not exist in account ${account}`);
+        const given = values['password-stdin'] === true ? await readPasswordFromStdin() : undefined;
+        const password = given ?? generatePassword(await store.getPasswordPolicy(account));
+        const violation = await identity.passwordViolation(user, password);
+        if (violation) throw new CommandError(violation);
+        const isResetRequired = values['reset-required'] === true;
+        const now = Date.now();
+        const passwordHash = await identity.hashPassword(password);
+        const profile = await store.getLoginProfile(account, user.name);
+        const created =
+          !profile &&
+          (await store.createLoginProfile({ accountId: account, userName: user.name, passwordHash, isResetRequired, createdAtMs: now, passwordChangedAtMs: now, lastUsedAtMs: null, previousHashes: [] }));
+        if (!created) {
+          const current = profile ?? (await store.getLoginProfile(account, user.name));
+          if (!current || !(await store.updateLoginProfile(account, user.name, { passwordHash, isResetRequired, passwordChangedAtMs: now, previousHashes: passwordHistoryAfterChange(current) }))) {
+            throw new CommandError(`the login profile of ${user.name} changed while it was being set; run the command again`);
+          }
+        }
+        print({ accountId: account, userName: user.name, loginProfile: created ? 'created' : 'updated', passwordResetRequired: isResetRequired, ...(given === undefined ? { password } : {}) });
+        if (given === undefined) process.stderr.write('The password is shown only now; give it to the user, who signs in to the console with it.\n');
+        return 0;
+      }
       case 'key create': {
         const account = need(values, 'account');
         const name = need(values, 'user');
@@ -489,44 +533,31 @@ export async function run(argv: string[]): Promise<number> {
         return 0;
       }
       case 'events add': {
-        const url = need(values, 'url');
-        let parsed: URL | undefined;
-        try {
-          parsed = new URL(url);
-        } catch {
-          parsed = undefined;
-        }
-        if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw new UsageError(`--url must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
-        let pattern: string | null = null;
-        if (values['pattern'] !== undefined) {
-          try {
-            compilePattern(values['pattern'] as string);
-          } catch (err) {
-            if (err instanceof EventPatternError) throw new UsageError(`--pattern: ${err.message}`);
-            throw err;
-          }
-          pattern = JSON.stringify(JSON.parse(values['pattern'] as string));
-        }
         const accountId = (values['account'] as string | undefined) ?? null;
         if (accountId !== null && !(await store.getAccount(accountId))) throw new UsageError(`account ${accountId} does not exist`);
-        const given = values['secret'];
-        if (given !== undefined && (typeof given !== 'string' || given.length < 16)) throw new UsageError('--secret must be at least 16 characters');
-        const secret = (given as string | undefined) ?? `whsec_${randomBytes(24).toString('base64url')}`;
-        const subscription: WebhookSubscription = {
-          id: randomUUID(),
-          accountId,
-          url: parsed.href,
-          pattern,
-          secretSealed: secrets.seal(secret),
-          headers: parseHeaders((values['header'] as string[] | undefined) ?? []),
-          timeoutMs: count(values, 'timeout-seconds', DEFAULT_TIMEOUT_MS / 1000, 300) * 1000,
-          maxAttempts: count(values, 'max-attempts', DEFAULT_MAX_ATTEMPTS, 100),
-          createdAtMs: Date.now(),
-          isDisabled: false,
-        };
+        const whole = (name: string) => (values[name] === undefined ? undefined : Number(values[name]));
+        let made: NewSubscription;
+        try {
+          made = newSubscription(
+            {
+              accountId,
+              url: need(values, 'url'),
+              pattern: values['pattern'] as string | undefined,
+              secret: values['secret'] as string | undefined,
+              headers: parseHeaders((values['header'] as string[] | undefined) ?? []),
+              timeoutSeconds: whole('timeout-seconds'),
+              maxAttempts: whole('max-attempts'),
+            },
+            { seal: (secret) => secrets.seal(secret) },
+          );
+        } catch (err) {
+          if (err instanceof SubscriptionInputError) throw new UsageError(err.describe(FLAGS[err.field]));
+          throw err;
+        }
+        const { subscription, secret, isSecretGenerated } = made;
         await meta.events.createWebhook(subscription);
-        print({ ...describeWebhook(subscription), ...(given === undefined ? { secret } : {}) });
-        if (given === undefined) process.stderr.write('The secret is shown only now; give it to the receiver to verify deliveries with.\n');
+        print({ ...describeWebhook(subscription), ...(isSecretGenerated ? { secret } : {}) });
+        if (isSecretGenerated) process.stderr.write('The secret is shown only now; give it to the receiver to verify deliveries with.\n');
         return 0;
       }
       case 'events list': {
@@ -616,26 +647,9 @@ export async function run(argv: string[]): Promise<number> {
         const untilMs = time('until');
         const accountId = values['account'] as string | undefined;
         for (;;) {
-          const batch = await store.listAudit({ ...(afterId !== undefined ? { afterId } : {}), ...(sinceMs !== undefined ? { sinceMs } : {}), ...(untilMs !== undefined ? { untilMs } : {}), ...(accountId ? { accountId } : {}), limit: Math.min(1000, remaining) });
-          for (const e of batch) {
-            process.stdout.write(
-              JSON.stringify({
-                eventTime: new Date(e.atMs).toISOString(),
-                eventId: e.id,
-                requestId: e.requestId,
-                eventSource: e.plane,
-                eventName: e.action,
-                recipientAccountId: e.accountId,
-                userIdentity: { arn: e.principal, accessKeyId: e.accessKeyId },
-                resources: e.resource ? [{ ARN: e.resource }] : [],
-                decision: e.decision,
-                decidedBy: e.policy,
-                sourceIPAddress: e.sourceIp,
-                userAgent: e.userAgent,
-                errorCode: e.errorCode,
-              }) + '\n',
-            );
-          }
+          const batch = await meta.audit.list({ afterId, sinceMs, untilMs, ...(accountId ? { accountId } : {}), limit: Math.min(1000, remaining) });
+          // The records LookupEvents returns as CloudTrailEvent (docs/security.md, "Audit log").
+          for (const e of batch) process.stdout.write(JSON.stringify(cloudTrailRecord(e, config.region)) + '\n');
           remaining -= batch.length;
           if (batch.length < 1000 || remaining <= 0) return 0;
           afterId = batch[batch.length - 1]!.id;

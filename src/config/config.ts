@@ -82,6 +82,9 @@ export const settings = [
   { key: 'cache.upstreamTimeoutSeconds', kind: 'integer', default: 60, min: 1, doc: 'A request to a pull-through cache upstream that makes no progress for this long fails (the cached copy is served when there is one).' },
   { key: 'cache.fetchLeaseSeconds', kind: 'integer', default: 60, min: 1, doc: 'A node fetches a blob from an upstream under a lease renewed every third of this; other nodes wait for it rather than fetch the blob again, and take over after it when the node dies.' },
   { key: 'cache.upstreamCaFile', kind: 'string', default: undefined, doc: 'PEM file of extra CA certificates trusted for HTTPS upstreams of the pull-through cache, besides the system roots.' },
+  { key: 'console.enabled', kind: 'boolean', default: true, doc: 'Serve the web console at `/console/` on the registry listener (docs/console.md); a browser\'s `GET /` goes there. Off, those paths answer 404 like any unknown path; the registry works the same either way.' },
+  { key: 'console.sessionSeconds', kind: 'integer', default: 43200, min: 900, doc: 'How long a console sign-in lasts (12 hours, as the AWS console\'s; at most 129600, the longest session credentials STS issues); the session\'s credentials expire with it.' },
+  { key: 'console.signInAttempts', kind: 'integer', default: 5, min: 1, doc: 'Failed console sign-ins allowed per user name and per client address in 5 minutes, on each node; later attempts are refused until the window passes.' },
   { key: 'region', kind: 'string', default: 'us-east-1', doc: 'The AWS region name this instance serves: it appears in ARNs, and SigV4 requests must be signed for it.' },
   { key: 'auth.enabled', kind: 'boolean', default: true, doc: 'Require credentials on every API. `false` lets every request act as the default account (benchmarks and isolated development only).' },
   { key: 'auth.secretKey', kind: 'string', default: undefined, doc: 'The key that seals access-key secrets and signs tokens (base64, 32 bytes or more). Every node of a cluster needs the same one. Default: read from `auth.secretKeyFile`.' },
@@ -145,6 +148,7 @@ export interface Config {
     fetchLeaseSeconds: number;
     upstreamCaFile: string | undefined;
   };
+  console: { enabled: boolean; sessionSeconds: number; signInAttempts: number };
   server: { shutdownGraceSeconds: number; trustProxy: boolean | number | string[] | undefined };
   region: string;
   auth: { enabled: boolean; secretKey: string; secretKeyFile: string; cacheTtlSeconds: number; tokenTtlSeconds: number; challenge: 'basic' | 'bearer' };
@@ -431,6 +435,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       peers,
     },
     metrics: { listen: metricsListen },
+    console: { enabled: get<boolean>('console.enabled'), sessionSeconds: get<number>('console.sessionSeconds'), signInAttempts: get<number>('console.signInAttempts') },
     cache: {
       ttlSeconds: get<number>('cache.ttlSeconds'),
       manifestBytes: get<number>('cache.manifestBytes'),

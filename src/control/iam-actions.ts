@@ -1,6 +1,7 @@
-import type { GroupRow, PolicyRow, PrincipalType, RoleRow, Tag, UserRow } from '../store/meta/identity-store.ts';
-import { roleArnOf, userArn } from '../iam/identity.ts';
+import type { GroupRow, LoginProfileRow, PasswordPolicy, PolicyRow, PrincipalType, RoleRow, Tag, UserRow } from '../store/meta/identity-store.ts';
+import { isPasswordExpired, passwordHistoryAfterChange, roleArnOf, userArn } from '../iam/identity.ts';
 import { iamArn, newAccessKeyId, newGroupId, newPolicyId, newRoleId, newSecretAccessKey, newUserId } from '../iam/ids.ts';
+import { NO_POLICIES } from '../iam/authorizer.ts';
 import { managedPolicies, managedPolicyByArn } from '../iam/managed-policies.ts';
 import { parsePolicy, PolicyError, type PolicyKind } from '../iam/policy/index.ts';
 import { AwsError } from './aws-error.ts';
@@ -47,8 +48,89 @@ function tagsOut(tags: Tag[]): Tag[] | undefined {
   return tags.length > 0 ? tags : undefined;
 }
 
-function userOut(u: UserRow, withTags = false) {
-  return { Path: u.path, UserName: u.name, UserId: u.id, Arn: userArn(u), CreateDate: new Date(u.createdAtMs), ...(withTags ? { Tags: tagsOut(u.tags) } : {}) };
+function userOut(u: UserRow, withTags = false, passwordLastUsedAtMs?: number | null) {
+  return {
+    Path: u.path,
+    UserName: u.name,
+    UserId: u.id,
+    Arn: userArn(u),
+    CreateDate: new Date(u.createdAtMs),
+    ...(passwordLastUsedAtMs ? { PasswordLastUsed: new Date(passwordLastUsedAtMs) } : {}),
+    ...(withTags ? { Tags: tagsOut(u.tags) } : {}),
+  };
+}
+
+function loginProfileOut(p: Pick<LoginProfileRow, 'userName' | 'createdAtMs' | 'isResetRequired'>) {
+  return { UserName: p.userName, CreateDate: new Date(p.createdAtMs), PasswordResetRequired: p.isResetRequired };
+}
+
+const noLoginProfile = (name: string) => new AwsError('NoSuchEntity', `Login Profile for User ${name} cannot be found.`, 404);
+const policyViolation = (message: string) => new AwsError('PasswordPolicyViolation', message, 400);
+
+/** The user a login-profile call is about: UserName, or the caller itself when omitted (as in IAM); undefined when it does not exist. */
+async function profileOwner(ctx: ActionContext, input: Record<string, any>): Promise<{ name: string; user: UserRow | undefined }> {
+  const given = input['UserName'] as string | undefined;
+  if (given === undefined && ctx.principal.type !== 'user') throw new AwsError('ValidationError', 'Must specify userName when calling with non-User credentials', 400);
+  const name = given ?? ctx.principal.name;
+  return { name, user: await store(ctx).getUser(account(ctx), name) };
+}
+
+/**
+ * Whether IAM itself lets the caller (a user) act on their own password without a policy
+ * saying so: the password policy's AllowUsersToChangePassword, a password that must be reset,
+ * or one that expired while HardExpiry is off. Such an allowance is audited as
+ * decided by the password policy.
+ */
+function selfAllowance(policy: PasswordPolicy | undefined, profile: LoginProfileRow | undefined, nowMs: number): string | undefined {
+  if (policy?.allowUsersToChangePassword) return 'account password policy#AllowUsersToChangePassword';
+  if (profile?.isResetRequired) return 'login profile#PasswordResetRequired';
+  if (profile && isPasswordExpired(policy, profile, nowMs) && !policy?.hardExpiry) return 'account password policy#MaxPasswordAge';
+  return undefined;
+}
+
+/**
+ * ctx.authorize, except that an implicit deny gives way to `allowance` (see selfAllowance); an
+ * explicit deny in the caller's policies still wins.
+ */
+async function authorizeSelf(ctx: ActionContext, action: string, resource: string, allowance: string | undefined): Promise<void> {
+  if (allowance !== undefined) {
+    const q = { caller: ctx.caller, action, resource, resourceAccountId: account(ctx), resourcePolicies: NO_POLICIES };
+    if ((await ctx.deps.authorizer.decide(q, false)).effect === 'implicit-deny') {
+      ctx.deps.authorizer.recordEvent(q, 'allow', allowance);
+      return;
+    }
+  }
+  await ctx.authorize(action, resource);
+}
+
+/** UpdateAccountPasswordPolicy's input as a policy: every omitted parameter takes IAM's default. */
+function passwordPolicyOf(input: Record<string, any>): PasswordPolicy {
+  return {
+    minimumPasswordLength: (input['MinimumPasswordLength'] as number | undefined) ?? 6,
+    requireSymbols: input['RequireSymbols'] === true,
+    requireNumbers: input['RequireNumbers'] === true,
+    requireUppercaseCharacters: input['RequireUppercaseCharacters'] === true,
+    requireLowercaseCharacters: input['RequireLowercaseCharacters'] === true,
+    allowUsersToChangePassword: input['AllowUsersToChangePassword'] === true,
+    maxPasswordAge: (input['MaxPasswordAge'] as number | undefined) ?? null,
+    passwordReusePrevention: (input['PasswordReusePrevention'] as number | undefined) ?? null,
+    hardExpiry: input['HardExpiry'] === true,
+  };
+}
+
+function passwordPolicyOut(p: PasswordPolicy) {
+  return {
+    MinimumPasswordLength: p.minimumPasswordLength,
+    RequireSymbols: p.requireSymbols,
+    RequireNumbers: p.requireNumbers,
+    RequireUppercaseCharacters: p.requireUppercaseCharacters,
+    RequireLowercaseCharacters: p.requireLowercaseCharacters,
+    AllowUsersToChangePassword: p.allowUsersToChangePassword,
+    ExpirePasswords: p.maxPasswordAge !== null,
+    ...(p.maxPasswordAge !== null ? { MaxPasswordAge: p.maxPasswordAge } : {}),
+    ...(p.passwordReusePrevention !== null ? { PasswordReusePrevention: p.passwordReusePrevention } : {}),
+    ...(p.hardExpiry ? { HardExpiry: true } : {}),
+  };
 }
 
 function groupOut(g: GroupRow) {
@@ -244,7 +326,8 @@ export const iamActions: Record<string, ActionHandler> = {
     const u = await store(ctx).getUser(account(ctx), name);
     await ctx.authorize('iam:GetUser', userResource(ctx, name, u));
     if (!u) throw noSuch('user', name);
-    return { User: userOut(u, true) };
+    const profile = await store(ctx).getLoginProfile(account(ctx), u.name);
+    return { User: userOut(u, true, profile?.lastUsedAtMs) };
   },
 
   async ListUsers(ctx, input) {
@@ -259,6 +342,7 @@ export const iamActions: Record<string, ActionHandler> = {
     const u = await store(ctx).getUser(account(ctx), name);
     await ctx.authorize('iam:DeleteUser', userResource(ctx, name, u));
     if (!u) throw noSuch('user', name);
+    if ((await store(ctx).getLoginProfile(account(ctx), u.name)) !== undefined) throw conflict('Cannot delete entity, must delete login profile first.');
     if ((await store(ctx).listAccessKeys(account(ctx), u.name)).length > 0) throw conflict('Cannot delete entity, must delete access keys first.');
     if ((await store(ctx).listGroupsForUser(account(ctx), u.name)).length > 0) throw conflict('Cannot delete entity, must remove users from group first.');
     await assertNoPolicies(ctx, 'user', u.name);
@@ -357,6 +441,130 @@ export const iamActions: Record<string, ActionHandler> = {
         ? { LastUsedDate: new Date(key.lastUsedAtMs), ServiceName: key.lastUsedService ?? 'N/A', Region: ctx.deps.region }
         : { ServiceName: 'N/A', Region: 'N/A' },
     };
+  },
+
+  // --- console passwords (login profiles) and the password policy --------------------------
+  async CreateLoginProfile(ctx, input) {
+    const { name, user } = await profileOwner(ctx, input);
+    await ctx.authorize('iam:CreateLoginProfile', userResource(ctx, name, user));
+    if (!user) throw noSuch('user', name);
+    const password = input['Password'] as string | undefined;
+    // Only an AssumeRoot session may omit it on AWS, and Berth has no such sessions.
+    if (password === undefined) throw new AwsError('ValidationError', '1 validation error detected: Value null at \'password\' failed to satisfy constraint: Member must not be null', 400);
+    if ((await store(ctx).getLoginProfile(account(ctx), user.name)) !== undefined) throw new AwsError('EntityAlreadyExists', `Login Profile for user ${user.name} already exists.`, 409);
+    const violation = await ctx.deps.identity.passwordViolation(user, password);
+    if (violation) throw policyViolation(violation);
+    const now = Date.now();
+    const row: LoginProfileRow = {
+      accountId: account(ctx),
+      userName: user.name,
+      passwordHash: await ctx.deps.identity.hashPassword(password),
+      isResetRequired: input['PasswordResetRequired'] === true,
+      createdAtMs: now,
+      passwordChangedAtMs: now,
+      lastUsedAtMs: null,
+      previousHashes: [],
+    };
+    if (!(await store(ctx).createLoginProfile(row))) throw new AwsError('EntityAlreadyExists', `Login Profile for user ${user.name} already exists.`, 409);
+    return { LoginProfile: loginProfileOut(row) };
+  },
+
+  async GetLoginProfile(ctx, input) {
+    const { name, user } = await profileOwner(ctx, input);
+    await ctx.authorize('iam:GetLoginProfile', userResource(ctx, name, user));
+    if (!user) throw noSuch('user', name);
+    const profile = await store(ctx).getLoginProfile(account(ctx), user.name);
+    if (!profile) throw noLoginProfile(user.name);
+    return { LoginProfile: loginProfileOut(profile) };
+  },
+
+  async UpdateLoginProfile(ctx, input) {
+    const name = input['UserName'] as string;
+    const user = await store(ctx).getUser(account(ctx), name);
+    await ctx.authorize('iam:UpdateLoginProfile', userResource(ctx, name, user));
+    if (!user) throw noSuch('user', name);
+    const profile = await store(ctx).getLoginProfile(account(ctx), user.name);
+    if (!profile) throw noLoginProfile(user.name);
+    const password = input['Password'] as string | undefined;
+    const change: Parameters<typeof ctx.deps.identity.store.updateLoginProfile>[2] = {};
+    if (password !== undefined) {
+      const violation = await ctx.deps.identity.passwordViolation(user, password);
+      if (violation) throw policyViolation(violation);
+      change.passwordHash = await ctx.deps.identity.hashPassword(password);
+      change.passwordChangedAtMs = Date.now();
+      change.previousHashes = passwordHistoryAfterChange(profile);
+    }
+    if (input['PasswordResetRequired'] !== undefined) change.isResetRequired = input['PasswordResetRequired'] === true;
+    if (!(await store(ctx).updateLoginProfile(account(ctx), user.name, change, password !== undefined ? profile.passwordHash : undefined))) {
+      if (!(await store(ctx).getLoginProfile(account(ctx), user.name))) throw noLoginProfile(user.name);
+      throw new AwsError('EntityTemporarilyUnmodifiable', `Login Profile for User ${user.name} was changed by another request at the same time; try again.`, 409);
+    }
+    return {};
+  },
+
+  async DeleteLoginProfile(ctx, input) {
+    const { name, user } = await profileOwner(ctx, input);
+    await ctx.authorize('iam:DeleteLoginProfile', userResource(ctx, name, user));
+    if (!user) throw noSuch('user', name);
+    if (!(await store(ctx).deleteLoginProfile(account(ctx), user.name))) throw noLoginProfile(user.name);
+    return {};
+  },
+
+  async ChangePassword(ctx, input) {
+    // Only an IAM user has a console password of its own (AWS: InvalidUserType for the root
+    // user; a role session has no password either).
+    if (ctx.principal.type !== 'user') {
+      throw new AwsError('InvalidUserType', `ChangePassword changes the password of the IAM user who calls it; ${ctx.principal.arn} is not an IAM user.`, 400);
+    }
+    const user = await store(ctx).getUser(account(ctx), ctx.principal.name);
+    const profile = user && (await store(ctx).getLoginProfile(account(ctx), user.name));
+    const policy = await store(ctx).getPasswordPolicy(account(ctx));
+    await authorizeSelf(ctx, 'iam:ChangePassword', userResource(ctx, ctx.principal.name, user), selfAllowance(policy, profile, Date.now()));
+    if (!user || user.id !== ctx.principal.userId) throw noSuch('user', ctx.principal.name);
+    if (!profile) throw noLoginProfile(user.name);
+    if (!(await ctx.deps.identity.checkPassword(profile, input['OldPassword']))) {
+      throw new AwsError('AccessDenied', 'The old password is incorrect.', 403);
+    }
+    const next = input['NewPassword'] as string;
+    const violation = await ctx.deps.identity.passwordViolation(user, next, profile);
+    if (violation) throw policyViolation(violation);
+    if (next === input['OldPassword'] && profile.isResetRequired) throw policyViolation('The new password must differ from the current one: the password must be reset.');
+    const changed = await store(ctx).updateLoginProfile(
+      account(ctx),
+      user.name,
+      { passwordHash: await ctx.deps.identity.hashPassword(next), passwordChangedAtMs: Date.now(), isResetRequired: false, previousHashes: passwordHistoryAfterChange(profile) },
+      profile.passwordHash,
+    );
+    if (!changed) {
+      if (!(await store(ctx).getLoginProfile(account(ctx), user.name))) throw noLoginProfile(user.name);
+      throw new AwsError('EntityTemporarilyUnmodifiable', `Login Profile for User ${user.name} was changed by another request at the same time; try again.`, 409);
+    }
+    return {};
+  },
+
+  async GetAccountPasswordPolicy(ctx) {
+    const policy = await store(ctx).getPasswordPolicy(account(ctx));
+    let allowance: string | undefined;
+    if (ctx.principal.type === 'user') {
+      // Whoever may change their own password may read the rules it must follow.
+      const profile = await store(ctx).getLoginProfile(account(ctx), ctx.principal.name);
+      allowance = selfAllowance(policy, profile, Date.now());
+    }
+    await authorizeSelf(ctx, 'iam:GetAccountPasswordPolicy', '*', allowance);
+    if (!policy) throw new AwsError('NoSuchEntity', `The Password Policy with domain name ${account(ctx)} cannot be found.`, 404);
+    return { PasswordPolicy: passwordPolicyOut(policy) };
+  },
+
+  async UpdateAccountPasswordPolicy(ctx, input) {
+    await ctx.authorize('iam:UpdateAccountPasswordPolicy', '*');
+    await store(ctx).putPasswordPolicy(account(ctx), passwordPolicyOf(input), Date.now());
+    return {};
+  },
+
+  async DeleteAccountPasswordPolicy(ctx) {
+    await ctx.authorize('iam:DeleteAccountPasswordPolicy', '*');
+    if (!(await store(ctx).deletePasswordPolicy(account(ctx)))) throw new AwsError('NoSuchEntity', 'The account policy with name PasswordPolicy cannot be found.', 404);
+    return {};
   },
 
   // --- groups -----------------------------------------------------------------------------

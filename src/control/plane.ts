@@ -18,6 +18,7 @@ import { AwsError } from './aws-error.ts';
 import { ecrActions } from './ecr/index.ts';
 import { iamActions } from './iam-actions.ts';
 import { secretsManagerActions } from './secretsmanager-actions.ts';
+import { checkCloudTrailInput, cloudTrailActions } from './cloudtrail-actions.ts';
 import { stsActions } from './sts-actions.ts';
 
 export interface ControlDeps {
@@ -56,11 +57,12 @@ export interface ActionContext {
 
 export type ActionHandler = (ctx: ActionContext, input: Record<string, any>) => Promise<Record<string, unknown>>;
 
-type Service = 'ecr' | 'iam' | 'sts' | 'secretsmanager';
+type Service = 'ecr' | 'iam' | 'sts' | 'secretsmanager' | 'cloudtrail';
 /** The services that speak AWS JSON 1.1 (X-Amz-Target, JSON errors); the others speak AWS Query. */
-const JSON_SERVICES: ReadonlySet<Service> = new Set(['ecr', 'secretsmanager']);
+const JSON_SERVICES: ReadonlySet<Service> = new Set(['ecr', 'secretsmanager', 'cloudtrail']);
 const ECR_TARGET = 'AmazonEC2ContainerRegistry_V20150921.';
 const SECRETSMANAGER_TARGET = 'secretsmanager.';
+const CLOUDTRAIL_TARGET = 'com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.';
 const STS_ACTIONS = new Set(['GetCallerIdentity', 'AssumeRole', 'GetSessionToken']);
 /** UploadLayerPart carries up to 20 MiB (the model's LayerPartBlob) as base64 in its JSON body. */
 const LAYER_PART_BODY_BYTES = Math.ceil((20 * 1024 * 1024) / 3) * 4 + 64 * 1024;
@@ -70,9 +72,10 @@ const models: Record<Service, () => ServiceModel> = {
   iam: () => loadModel('iam'),
   sts: () => loadModel('sts'),
   secretsmanager: () => loadModel('secretsmanager'),
+  cloudtrail: () => loadModel('cloudtrail'),
 };
 
-const handlers: Record<Service, Record<string, ActionHandler>> = { ecr: ecrActions, iam: iamActions, sts: stsActions, secretsmanager: secretsManagerActions };
+const handlers: Record<Service, Record<string, ActionHandler>> = { ecr: ecrActions, iam: iamActions, sts: stsActions, secretsmanager: secretsManagerActions, cloudtrail: cloudTrailActions };
 
 async function readBody(request: FastifyRequest, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -85,13 +88,14 @@ async function readBody(request: FastifyRequest, limit: number): Promise<Buffer>
   return Buffer.concat(chunks);
 }
 
-/** Which AWS API a request at `/` is for: the X-Amz-Target (ECR, Secrets Manager), else the signature's scope or the Action. */
+/** Which AWS API a request at `/` is for: the X-Amz-Target (ECR, Secrets Manager, CloudTrail), else the signature's scope or the Action. */
 function serviceOf(request: FastifyRequest, params: URLSearchParams | undefined): Service | undefined {
   const target = request.headers['x-amz-target'];
   if (typeof target === 'string' && target.startsWith(ECR_TARGET)) return 'ecr';
   if (typeof target === 'string' && target.startsWith(SECRETSMANAGER_TARGET)) return 'secretsmanager';
+  if (typeof target === 'string' && target.startsWith(CLOUDTRAIL_TARGET)) return 'cloudtrail';
   const scope = peekSigV4({ url: request.url, headers: request.headers });
-  if (scope?.service === 'iam' || scope?.service === 'sts' || scope?.service === 'ecr' || scope?.service === 'secretsmanager') return scope.service;
+  if (scope?.service === 'iam' || scope?.service === 'sts' || scope?.service === 'ecr' || scope?.service === 'secretsmanager' || scope?.service === 'cloudtrail') return scope.service;
   const action = params?.get('Action');
   if (action) return STS_ACTIONS.has(action) ? 'sts' : 'iam';
   return undefined;
@@ -109,8 +113,8 @@ function sendError(reply: FastifyReply, request: FastifyRequest, service: Servic
 }
 
 /**
- * The AWS APIs at `/`: ECR and Secrets Manager (AWS JSON 1.1, X-Amz-Target), IAM and STS (AWS Query,
- * form bodies).
+ * The AWS APIs at `/`: ECR, Secrets Manager and CloudTrail (AWS JSON 1.1, X-Amz-Target), IAM and STS
+ * (AWS Query, form bodies).
  * Every request must be SigV4-signed; the action handlers then ask IAM about each resource.
  */
 export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): void {
@@ -175,6 +179,7 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
           request.berth.operation = `${service}:${operation}`;
           throw new AwsError('UnsupportedOperationException', `${operation} is not supported by this registry yet.`, 400);
         }
+        if (service === 'cloudtrail') checkCloudTrailInput(operation, parsed);
         input = validateJsonInput(model, operation, parsed);
       } else {
         if (!params) throw new AwsError('MissingAction', 'The request must contain the parameter Action.', 400);
@@ -227,7 +232,7 @@ export function registerControlPlane(app: FastifyInstance, deps: ControlDeps): v
         sendError(reply, request, service, code, err.message, status);
       } else {
         request.log.error({ err }, 'unexpected error');
-        const failure = service === 'ecr' ? 'ServerException' : service === 'secretsmanager' ? 'InternalServiceError' : 'ServiceFailure';
+        const failure = service === 'ecr' ? 'ServerException' : service === 'secretsmanager' ? 'InternalServiceError' : service === 'cloudtrail' ? 'InternalFailure' : 'ServiceFailure';
         sendError(reply, request, service, failure, `An unexpected error occurred; it has been logged with request id ${request.id}.`, 500);
       }
     }

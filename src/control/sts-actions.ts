@@ -3,7 +3,7 @@ import type { ActionHandler } from './plane.ts';
 
 const ROLE_ARN = /^arn:aws:iam::(\d{12}):role\/(?:(.*)\/)?([\w+=,.@-]+)$/;
 
-/** STS: who am I, and role sessions. */
+/** STS: who am I, role sessions, and users' sessions. */
 export const stsActions: Record<string, ActionHandler> = {
   async GetCallerIdentity(ctx) {
     // Always allowed, as in AWS: it reveals nothing the credentials do not already know.
@@ -61,6 +61,35 @@ export const stsActions: Record<string, ActionHandler> = {
         Expiration: creds.expiration,
       },
       AssumedRoleUser: { AssumedRoleId: creds.assumedRoleId, Arn: creds.assumedRoleArn },
+    };
+  },
+
+  async GetSessionToken(ctx, input) {
+    // As in AWS: no permission is needed (it only re-issues what the caller already has), and
+    // temporary credentials cannot make more of themselves.
+    if (ctx.principal.accessKeyId?.startsWith('ASIA') || ctx.principal.type === 'assumed-role') {
+      throw new AwsError('AccessDenied', 'Cannot call GetSessionToken with session credentials', 403);
+    }
+    if (ctx.principal.type !== 'user') {
+      throw new AwsError('AccessDenied', 'GetSessionToken issues credentials of an IAM user; with authentication disabled there is no user to issue them for.', 403);
+    }
+    if (input['SerialNumber'] !== undefined || input['TokenCode'] !== undefined) {
+      // No MFA device exists in this registry, so no code can be checked; AWS refuses an
+      // unverifiable one rather than issue credentials without it.
+      throw new AwsError('AccessDenied', 'MultiFactorAuthentication failed: this registry has no MFA devices; call GetSessionToken without SerialNumber and TokenCode.', 403);
+    }
+    const user = await ctx.deps.identity.store.getUser(ctx.principal.accountId, ctx.principal.name);
+    if (!user || user.id !== ctx.principal.userId) throw new AwsError('InvalidClientTokenId', 'The security token included in the request is invalid.', 403);
+    // The model bounds DurationSeconds to 900..129,600 (36 hours) for IAM users; 12 hours by default.
+    const duration = input['DurationSeconds'] === undefined ? 43_200 : Number(input['DurationSeconds']);
+    const creds = ctx.deps.identity.issueUserSession(user, duration);
+    return {
+      Credentials: {
+        AccessKeyId: creds.accessKeyId,
+        SecretAccessKey: creds.secretAccessKey,
+        SessionToken: creds.sessionToken,
+        Expiration: creds.expiration,
+      },
     };
   },
 };

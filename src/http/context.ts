@@ -5,7 +5,7 @@ export interface RequestContext {
   principal: Principal;
   /** The account the request addresses (from the host name on the data plane). */
   account: string | undefined;
-  plane: 'oci' | 'ecr' | 'iam' | 'sts' | 'secretsmanager' | 'health' | 'other';
+  plane: 'oci' | 'ecr' | 'iam' | 'sts' | 'secretsmanager' | 'cloudtrail' | 'console' | 'health' | 'other';
   /** The operation, spelt as the IAM action that governs it (e.g. `ecr:BatchGetImage`). */
   operation: string | undefined;
   repository: string | undefined;

@@ -17,6 +17,7 @@ import type { IamAuthorizer } from '../iam/authorizer.ts';
 import type { Identity } from '../iam/identity.ts';
 import type { SecretsManager } from '../secrets/secrets-manager.ts';
 import { renderOciError } from '../oci/render-error.ts';
+import { registerConsole, wantsConsole } from '../console/console.ts';
 import type { RequestContext } from './context.ts';
 import './context.ts';
 
@@ -160,6 +161,16 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     challenge: config.auth.challenge,
     cache: deps.cache,
   });
+  if (config.console.enabled && config.auth.enabled) {
+    // A browser's GET / (it asks for HTML) goes to the console; API clients never ask for HTML.
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.url === '/' && wantsConsole(request)) {
+        request.berth.plane = 'console';
+        return reply.redirect('/console/', 302);
+      }
+    });
+    registerConsole(app, { identity, audit, region: config.region, sessionSeconds: Math.min(config.console.sessionSeconds, 129_600), signInAttempts: config.console.signInAttempts });
+  }
   registerTokenEndpoint(app, identity, config.auth.enabled ? authorizer : undefined);
   registerDownloadRoute(app, { registry, signer: identity });
   registerControlPlane(app, {

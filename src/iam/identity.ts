@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -5,11 +6,11 @@ import type { Logger } from '../log/logger.ts';
 import type { IamPrincipal } from '../registry/access.ts';
 import type { RepoRef } from '../registry/names.ts';
 import type { MetaStore } from '../store/meta/meta-store.ts';
-import type { AccessKeyRow, IdentityStore, PrincipalType, RoleRow, Tag, UserRow } from '../store/meta/identity-store.ts';
+import type { AccessKeyRow, IdentityStore, LoginProfileRow, PasswordPolicy, PrincipalType, RoleRow, Tag, UserRow } from '../store/meta/identity-store.ts';
 import { iamArn, isAccountId, newAccessKeyId, newAccountId, newSecretAccessKey, newTemporaryKeyId, newUserId } from './ids.ts';
 import { managedPolicyByArn } from './managed-policies.ts';
 import { parsePolicy, type CompiledPolicy } from './policy/index.ts';
-import { timingSafeStringEqual, type Secrets } from './secrets.ts';
+import { DECOY_PASSWORD_HASH, hashPassword, timingSafeStringEqual, verifyPassword, type Secrets } from './secrets.ts';
 
 /** A request the identity layer refuses as such (a taken id, a malformed one): a message for people, no stack. */
 export class IdentityConflictError extends Error {
@@ -46,7 +47,11 @@ interface AuthTokenClaims {
   x: number;
 }
 
-interface SessionClaims {
+/** Claims of an STS session token: a role session (AssumeRole) or a user's (GetSessionToken). */
+type SessionClaims = RoleSessionClaims | UserSessionClaims;
+
+interface RoleSessionClaims {
+  t?: undefined;
   k: string;
   a: string;
   /** role name, role id, role path */
@@ -57,6 +62,80 @@ interface SessionClaims {
   x: number;
   /** who assumed it */
   by: string;
+}
+
+interface UserSessionClaims {
+  t: 'user';
+  k: string;
+  a: string;
+  /** user name and unique id: a user deleted (and re-created under the same name) ends its sessions */
+  n: string;
+  i: string;
+  x: number;
+}
+
+export type SignInResult =
+  | { ok: true; user: UserRow; accountId: string; passwordResetRequired: boolean; passwordExpired: boolean }
+  | { ok: false; reason: 'unknown-account' | 'unknown-user' | 'no-login-profile' | 'wrong-password' | 'expired-hard' };
+
+/** IAM's password rules when an account has set no password policy. */
+export const DEFAULT_PASSWORD_RULES = 'at least 8 characters, with at least three of: upper-case letters, lower-case letters, numbers and symbols; not the user name or the account id or alias';
+
+/** The symbols RequireSymbols asks for (IAM's list). */
+export const PASSWORD_SYMBOLS = "!@#$%^&*()_+-=[]{}|'";
+
+/** How many earlier password hashes a login profile keeps (PasswordReusePrevention's maximum). */
+export const MAX_PASSWORD_HISTORY = 24;
+
+/**
+ * Why `password` breaks the account's password policy (IAM's default rules when `policy` is
+ * undefined), or undefined when it does not. `names`: the user name and the account id and
+ * alias, which the default rules forbid as passwords.
+ */
+export function passwordPolicyViolation(policy: PasswordPolicy | undefined, password: string, names: readonly string[] = []): string | undefined {
+  const prefix = 'Password does not conform to the account password policy:';
+  const upper = /[A-Z]/.test(password);
+  const lower = /[a-z]/.test(password);
+  const number = /[0-9]/.test(password);
+  if (!policy) {
+    if ([...password].length < 8) return `${prefix} it must be at least 8 characters long.`;
+    const other = /[^A-Za-z0-9]/.test(password);
+    if ([upper, lower, number, other].filter(Boolean).length < 3) {
+      return `${prefix} it must contain at least three of these: upper-case letters (A-Z), lower-case letters (a-z), numbers (0-9) and symbols.`;
+    }
+    if (names.some((n) => n !== '' && n.toLowerCase() === password.toLowerCase())) return `${prefix} it must not be the user name, the account id or the account alias.`;
+    return undefined;
+  }
+  if ([...password].length < policy.minimumPasswordLength) return `${prefix} it must be at least ${policy.minimumPasswordLength} characters long.`;
+  if (policy.requireUppercaseCharacters && !upper) return `${prefix} it must contain at least one upper-case letter (A-Z).`;
+  if (policy.requireLowercaseCharacters && !lower) return `${prefix} it must contain at least one lower-case letter (a-z).`;
+  if (policy.requireNumbers && !number) return `${prefix} it must contain at least one number (0-9).`;
+  if (policy.requireSymbols && ![...password].some((c) => PASSWORD_SYMBOLS.includes(c))) return `${prefix} it must contain at least one of these symbols: ${PASSWORD_SYMBOLS.split('').join(' ')}`;
+  return undefined;
+}
+
+/** A random password that satisfies any password policy (and the default rules): 20 characters or the policy's minimum. */
+export function generatePassword(policy?: PasswordPolicy): string {
+  const classes = ['ABCDEFGHJKLMNPQRSTUVWXYZ', 'abcdefghijkmnopqrstuvwxyz', '23456789', PASSWORD_SYMBOLS.replace("'", '')];
+  const all = classes.join('');
+  const length = Math.max(20, policy?.minimumPasswordLength ?? 0);
+  const pick = (set: string) => set[randomInt(set.length)]!;
+  const chars = [...classes.map(pick), ...Array.from({ length: length - classes.length }, () => pick(all))];
+  for (let i = chars.length - 1; i > 0; i--) {
+    const j = randomInt(i + 1);
+    [chars[i], chars[j]] = [chars[j]!, chars[i]!];
+  }
+  return chars.join('');
+}
+
+/** Whether a login profile's password is past the policy's MaxPasswordAge. */
+export function isPasswordExpired(policy: PasswordPolicy | undefined, profile: Pick<LoginProfileRow, 'passwordChangedAtMs'>, nowMs: number): boolean {
+  return !!policy?.maxPasswordAge && nowMs - profile.passwordChangedAtMs >= policy.maxPasswordAge * 86_400_000;
+}
+
+/** The hashes a profile keeps after its password is replaced: the replaced one first. */
+export function passwordHistoryAfterChange(profile: Pick<LoginProfileRow, 'passwordHash' | 'previousHashes'>): string[] {
+  return [profile.passwordHash, ...profile.previousHashes].slice(0, MAX_PASSWORD_HISTORY);
 }
 
 export type KeyLookup =
@@ -147,6 +226,7 @@ export class Identity {
     this.tokens = new LRUCache({ max: 10_000, ttl });
     this.policies = new LRUCache({ max: 10_000, ttl });
     this.roles = new LRUCache({ max: 10_000, ttl });
+    this.users = new LRUCache({ max: 10_000, ttl });
     this.tagCache = new LRUCache({ max: 10_000, ttl });
     this.accountCache = new LRUCache({ max: 10_000, ttl });
   }
@@ -157,6 +237,7 @@ export class Identity {
     this.tokens.clear();
     this.policies.clear();
     this.roles.clear();
+    this.users.clear();
     this.tagCache.clear();
     this.accountCache.clear();
   }
@@ -314,6 +395,12 @@ export class Identity {
       const claims = this.secrets.verifyToken(SESSION_TOKEN, sessionToken) as SessionClaims | undefined;
       if (!claims || claims.k !== accessKeyId) return { status: 'invalid-token' };
       if (claims.x <= this.now()) return { status: 'expired' };
+      if (claims.t === 'user') {
+        // GetSessionToken's: the user itself, as long as it exists with the same unique id.
+        const user = await this.cachedUser(claims.a, claims.n);
+        if (!user || user.id !== claims.i) return { status: 'invalid-token' };
+        return { status: 'ok', secretAccessKey: this.secrets.sessionSecret(accessKeyId), identity: userPrincipal(user, accessKeyId, claims.x) };
+      }
       const role = await this.cachedRole(claims.a, claims.r);
       if (!role || role.id !== claims.ri) return { status: 'invalid-token' };
       return { status: 'ok', secretAccessKey: this.secrets.sessionSecret(accessKeyId), identity: sessionPrincipal(claims, accessKeyId, claims.x) };
@@ -328,6 +415,17 @@ export class Identity {
   }
 
   private readonly roles: LRUCache<string, RoleRow | { missing: true }>;
+  private readonly users: LRUCache<string, UserRow | { missing: true }>;
+
+  private async cachedUser(accountId: string, name: string): Promise<UserRow | undefined> {
+    const k = `${accountId}/${name.toLowerCase()}`;
+    let u = this.users.get(k);
+    if (!u) {
+      u = (await this.store.getUser(accountId, name)) ?? { missing: true };
+      this.users.set(k, u);
+    }
+    return 'missing' in u ? undefined : u;
+  }
 
   private async cachedRole(accountId: string, name: string): Promise<RoleRow | undefined> {
     const k = `${accountId}/${name.toLowerCase()}`;
@@ -386,7 +484,9 @@ export class Identity {
     if (c.t === 'user') {
       const user = await this.store.getUser(c.a, c.n);
       if (!user || user.id !== c.i) return { ok: false, reason: 'revoked' };
-      if (c.k) {
+      // Issued through a user's session credentials (ASIA...): they have no key row, and the
+      // token ends with the session at the latest (issueToken).
+      if (c.k && !c.k.startsWith('ASIA')) {
         const key = await this.loadKey(c.k);
         if ('missing' in key || key.row.status !== 'Active' || key.user.id !== c.i) return { ok: false, reason: 'revoked' };
       }
@@ -412,6 +512,85 @@ export class Identity {
       assumedRoleArn: `arn:aws:sts::${role.accountId}:assumed-role/${role.name}/${sessionName}`,
       assumedRoleId: `${role.id}:${sessionName}`,
     };
+  }
+
+  /**
+   * GetSessionToken's credentials for a user (the caller has been authenticated already): their
+   * principal is the user itself, with its policies, until `durationSeconds` from now or until
+   * the user is deleted.
+   */
+  issueUserSession(user: UserRow, durationSeconds: number): { accessKeyId: string; secretAccessKey: string; sessionToken: string; expiration: Date } {
+    const accessKeyId = newTemporaryKeyId();
+    const x = this.now() + durationSeconds * 1000;
+    const claims: UserSessionClaims = { t: 'user', k: accessKeyId, a: user.accountId, n: user.name, i: user.id, x };
+    return { accessKeyId, secretAccessKey: this.secrets.sessionSecret(accessKeyId), sessionToken: this.secrets.signToken(SESSION_TOKEN, claims), expiration: new Date(x) };
+  }
+
+  /** The secret key of temporary credentials, from their access key id (derived, never stored). */
+  sessionSecretFor(accessKeyId: string): string {
+    return this.secrets.sessionSecret(accessKeyId);
+  }
+
+  // --- console passwords ------------------------------------------------------------------
+
+  /** The account a sign-in names: a 12-digit id, or an alias (ignoring case). */
+  private async accountFor(accountOrAlias: string): Promise<string | undefined> {
+    if (isAccountId(accountOrAlias)) return (await this.store.getAccount(accountOrAlias))?.id;
+    const alias = accountOrAlias.toLowerCase();
+    return (await this.store.listAccounts()).find((a) => a.alias !== null && a.alias.toLowerCase() === alias)?.id;
+  }
+
+  /**
+   * Console sign-in. accountOrAlias: a 12-digit account id or an account alias. Always takes
+   * about as long (runs scrypt even for an unknown account or user, or one without a password),
+   * so that timing tells nothing about which users exist. A hard-expired password
+   * (MaxPasswordAge with HardExpiry) is reported only after the password proved right. Records
+   * the sign-in as the profile's last use (IAM's PasswordLastUsed). Audits nothing: the caller
+   * records the attempt.
+   */
+  async signInWithPassword(accountOrAlias: string, userName: string, password: string): Promise<SignInResult> {
+    const accountId = await this.accountFor(accountOrAlias);
+    const user = accountId === undefined ? undefined : await this.store.getUser(accountId, userName);
+    const profile = user ? await this.store.getLoginProfile(user.accountId, user.name) : undefined;
+    const isMatch = await verifyPassword(password, profile?.passwordHash ?? DECOY_PASSWORD_HASH);
+    if (accountId === undefined) return { ok: false, reason: 'unknown-account' };
+    if (!user) return { ok: false, reason: 'unknown-user' };
+    if (!profile) return { ok: false, reason: 'no-login-profile' };
+    if (!isMatch) return { ok: false, reason: 'wrong-password' };
+    const policy = await this.store.getPasswordPolicy(accountId);
+    const now = this.now();
+    const isExpired = isPasswordExpired(policy, profile, now);
+    if (isExpired && policy?.hardExpiry) return { ok: false, reason: 'expired-hard' };
+    await this.store.touchLoginProfile(accountId, user.name, now);
+    return { ok: true, user, accountId, passwordResetRequired: profile.isResetRequired, passwordExpired: isExpired };
+  }
+
+  /**
+   * Why `password` may not become the user's password under the account's password policy (or
+   * IAM's default rules), or undefined. With `reuse`, also the policy's PasswordReusePrevention
+   * against the profile's current and earlier passwords.
+   */
+  async passwordViolation(user: UserRow, password: string, reuse?: Pick<LoginProfileRow, 'passwordHash' | 'previousHashes'>): Promise<string | undefined> {
+    const policy = await this.store.getPasswordPolicy(user.accountId);
+    const alias = (await this.store.getAccount(user.accountId))?.alias ?? '';
+    const violation = passwordPolicyViolation(policy, password, [user.name, user.accountId, alias]);
+    if (violation || !reuse || !policy?.passwordReusePrevention) return violation;
+    const recent = passwordHistoryAfterChange(reuse).slice(0, policy.passwordReusePrevention);
+    const matches = await Promise.all(recent.map((hash) => verifyPassword(password, hash)));
+    if (matches.some(Boolean)) {
+      return `Password does not conform to the account password policy: it must not be one of the last ${policy.passwordReusePrevention} passwords of the user.`;
+    }
+    return undefined;
+  }
+
+  /** A password's scrypt hash for a login profile. */
+  hashPassword(password: string): Promise<string> {
+    return hashPassword(password);
+  }
+
+  /** Whether `password` is the profile's current password (constant-time). */
+  checkPassword(profile: Pick<LoginProfileRow, 'passwordHash'>, password: string): Promise<boolean> {
+    return verifyPassword(password, profile.passwordHash);
   }
 
   // --- policies ---------------------------------------------------------------------------

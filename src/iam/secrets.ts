@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -100,4 +100,43 @@ export function timingSafeStringEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Console passwords are hashed with scrypt (RFC 7914) and a random 16-byte salt, never sealed:
+ * unlike access-key secrets nothing needs them back, and a copy of the store (with or without
+ * the secret key) yields only hashes that cost 16 MiB and tens of milliseconds each to try.
+ * Format: `scrypt$N$r$p$<salt base64>$<hash base64>`, so the cost can be raised later while old
+ * hashes keep verifying.
+ */
+const SCRYPT = { N: 16384, r: 8, p: 1, keyLength: 32 } as const;
+
+function scryptAsync(password: string, salt: Buffer, keyLength: number, options: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(password.normalize('NFC'), salt, keyLength, options, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await scryptAsync(password, salt, SCRYPT.keyLength, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: 64 * 1024 * 1024 });
+  return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+/**
+ * A hash to verify against when there is none (an unknown account or user, no login profile), so
+ * that those answers cost the same scrypt as a wrong password. Made once from random bytes that
+ * were thrown away; whatever matches it, the caller refuses the sign-in anyway.
+ */
+export const DECOY_PASSWORD_HASH = 'scrypt$16384$8$1$KIGDRGxfTHMZCW9wA3UYDg==$d6trUDxVtdR4x8YV7Wkl7/vflcORzFY6ONMXwXUsfxw=';
+
+/** Whether `password` is the one `stored` was made from; compares in constant time. False for a malformed hash. */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [, n, r, p, saltText, hashText] = parts;
+  const expected = Buffer.from(hashText!, 'base64');
+  const N = Number(n);
+  const options = { N, r: Number(r), p: Number(p), maxmem: 256 * 1024 * 1024 };
+  if (![options.N, options.r, options.p].every((v) => Number.isSafeInteger(v) && v > 0) || expected.length < 16) return false;
+  const actual = await scryptAsync(password, Buffer.from(saltText!, 'base64'), expected.length, options);
+  return timingSafeEqual(actual, expected);
 }

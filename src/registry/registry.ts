@@ -11,6 +11,7 @@ import { BlobRedirects } from './blob-redirect.ts';
 import type { RegistryContext, RegistryOptions } from './context.ts';
 import type { RepositoryInit } from './creation-templates.ts';
 import { Images, type PutManifestOptions, type PutManifestResult } from './images.ts';
+import { Listings } from './listings.ts';
 import type { RepoRef } from './names.ts';
 import { Repositories, type RepositoryDeletion } from './repositories.ts';
 import { Replications } from './replication.ts';
@@ -45,6 +46,8 @@ export class Registry {
   readonly replication: Replications;
   /** The pull-through cache's rules, tag checks and fetch leases (docs/pull-through-cache.md). */
   readonly pullThroughCache: CacheStore;
+  /** The console's sorted, filtered and counted lists, and storage figures (listings.ts). */
+  readonly listings: Listings;
 
   constructor(options: RegistryOptions) {
     this.options = options;
@@ -67,6 +70,7 @@ export class Registry {
     this.images = new Images(ctx, this.repositories);
     this.scans = new Scans(ctx);
     this.replication = new Replications(ctx);
+    this.listings = new Listings(ctx);
     this.pullThroughCache = options.meta.cache;
     this.redirects = new BlobRedirects(options.blobs, options.blobRedirect ?? 'never', options.blobRedirectTtlSeconds ?? 1200);
   }

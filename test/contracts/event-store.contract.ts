@@ -157,6 +157,17 @@ export function eventStoreContract(name: string, open: () => Promise<EventStoreH
       assert.deepEqual(ids(await store.events.read({ after: seq[0]!, limit: 1, accountId: ACCOUNT, repository: 'ev/a' })), ids([log[4]!]));
       assert.deepEqual(await store.events.read({ after: 0, limit: 100, accountId: ACCOUNT, repository: 'ev/none' }), []);
       assert.deepEqual(await store.events.read({ after: 0, limit: 100, accountId: '999999999999' }), []);
+
+      // Backwards: newest first, before a sequence number, with the same filters.
+      const reversed = [...log].reverse();
+      assert.deepEqual(ids(await store.events.readBackward({ before: Number.MAX_SAFE_INTEGER, limit: 100 })), ids(reversed));
+      assert.deepEqual(ids(await store.events.readBackward({ before: seq[4]!, limit: 2 })), ids([log[3]!, log[2]!]));
+      assert.deepEqual(ids(await store.events.readBackward({ before: seq[0]!, limit: 100 })), []);
+      assert.deepEqual(await store.events.readBackward({ before: Number.MAX_SAFE_INTEGER, limit: 0 }), []);
+      assert.deepEqual(ids(await store.events.readBackward({ before: Number.MAX_SAFE_INTEGER, limit: 100, accountId: ACCOUNT })), ids([log[4]!, log[3]!, log[1]!, log[0]!]));
+      assert.deepEqual(ids(await store.events.readBackward({ before: seq[4]!, limit: 1, accountId: ACCOUNT })), ids([log[3]!]), 'pages go on from the last one read');
+      assert.deepEqual(ids(await store.events.readBackward({ before: Number.MAX_SAFE_INTEGER, limit: 100, accountId: ACCOUNT, repository: 'ev/a' })), ids([log[4]!, log[0]!]));
+      assert.deepEqual(await store.events.readBackward({ before: Number.MAX_SAFE_INTEGER, limit: 100, accountId: '999999999999' }), []);
     });
 
     eventTest('an event id is unique: appending one again fails, and nothing of that call is written', async (store) => {
@@ -367,6 +378,8 @@ export function eventStoreContract(name: string, open: () => Promise<EventStoreH
       assert.deepEqual((await store.events.listDeadLetters(a.id, { afterSeq: 3 })).map((l) => l.seq), [7, 2 ** 40]);
       assert.deepEqual((await store.events.listDeadLetters(a.id, { limit: 2 })).map((l) => l.seq), [3, 7]);
       assert.deepEqual(await store.events.listDeadLetters(randomUUID()), []);
+      assert.equal(await store.events.countDeadLetters(a.id), 3);
+      assert.equal(await store.events.countDeadLetters(randomUUID()), 0);
 
       const again = deadLetter(a.id, 7, { eventId: letters[2]!.eventId, attempts: 9, lastError: 'timed out', failedAtMs: T0 + 99 });
       await store.events.putDeadLetter(again);

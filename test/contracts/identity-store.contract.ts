@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { AccessKeyRow, AuditEvent, GroupRow, IdentityStore, PolicyRow, RoleRow, StoredAuditEvent, UserRow } from '../../src/store/meta/identity-store.ts';
+import type { AccessKeyRow, GroupRow, IdentityStore, PolicyRow, RoleRow, UserRow } from '../../src/store/meta/identity-store.ts';
 import type { MetaStore } from '../../src/store/meta/meta-store.ts';
 
 /** What a driver's test file hands the suite: a fresh, empty, migrated store per test. */
@@ -58,25 +58,6 @@ function accessKey(userName: string, overrides: Partial<AccessKeyRow> = {}): Acc
     createdAtMs: T0,
     lastUsedAtMs: null,
     lastUsedService: null,
-    ...overrides,
-  };
-}
-
-function event(i: number, overrides: Partial<AuditEvent> = {}): AuditEvent {
-  return {
-    atMs: T0 + i,
-    requestId: `req-${i}`,
-    plane: i % 2 === 0 ? 'ecr' : 'oci',
-    accountId: ACCOUNT,
-    principal: `arn:aws:iam::${ACCOUNT}:user/u${i}`,
-    accessKeyId: `AKIA${String(i).padStart(16, '0')}`,
-    action: 'ecr:BatchGetImage',
-    resource: `arn:aws:ecr:us-east-1:${ACCOUNT}:repository/app`,
-    decision: 'allow',
-    policy: 'identity policy AdministratorAccess',
-    sourceIp: '127.0.0.1',
-    userAgent: 'contract/1.0',
-    errorCode: null,
     ...overrides,
   };
 }
@@ -326,51 +307,6 @@ export function identityStoreContract(name: string, open: () => Promise<Identity
       assert.equal(await store.getRegistryPolicy(ACCOUNT), undefined, 'removing an absent policy is harmless');
     });
 
-    // --- audit ----------------------------------------------------------------------------------
-
-    idTest('audit: appended in order with increasing ids; every field round-trips; listed oldest first and paged by id', async (store) => {
-      await store.appendAudit([]);
-      const events = Array.from({ length: 250 }, (_, i) => event(i));
-      events[7] = event(7, { accountId: null, principal: null, accessKeyId: null, resource: null, policy: null, userAgent: null, decision: 'unauthenticated', errorCode: 'UNAUTHORIZED' });
-      await store.appendAudit(events.slice(0, 240));
-      await store.appendAudit(events.slice(240));
-      const all = await store.listAudit({ limit: 1000 });
-      assert.equal(all.length, 250);
-      for (const [i, e] of all.entries()) {
-        assert.ok(Number.isSafeInteger(e.id), 'ids are numbers');
-        if (i > 0) assert.ok(e.id > all[i - 1]!.id, 'ids increase in append order');
-        const { id: _id, ...fields } = e;
-        assert.deepEqual(fields, events[i], `event ${i} round-trips`);
-      }
-      const paged: StoredAuditEvent[] = [];
-      let afterId: number | undefined;
-      for (;;) {
-        const page = await store.listAudit(afterId === undefined ? { limit: 64 } : { afterId, limit: 64 });
-        if (page.length === 0) break;
-        paged.push(...page);
-        afterId = page.at(-1)!.id;
-      }
-      assert.deepEqual(paged, all);
-    });
-
-    idTest('audit: filters by time (since inclusive, until exclusive) and account, with limit', async (store) => {
-      await store.appendAudit([
-        event(0),
-        event(10, { accountId: OTHER }),
-        event(20),
-        event(30, { accountId: null }),
-        event(40),
-      ]);
-      const at = (rows: { atMs: number }[]) => rows.map((r) => r.atMs - T0);
-      assert.deepEqual(at(await store.listAudit({ sinceMs: T0 + 10, limit: 10 })), [10, 20, 30, 40]);
-      assert.deepEqual(at(await store.listAudit({ untilMs: T0 + 30, limit: 10 })), [0, 10, 20]);
-      assert.deepEqual(at(await store.listAudit({ sinceMs: T0 + 10, untilMs: T0 + 40, accountId: ACCOUNT, limit: 10 })), [20]);
-      assert.deepEqual(at(await store.listAudit({ accountId: OTHER, limit: 10 })), [10]);
-      assert.deepEqual(at(await store.listAudit({ limit: 2 })), [0, 10]);
-      const [first] = await store.listAudit({ limit: 1 });
-      assert.deepEqual(at(await store.listAudit({ afterId: first!.id, accountId: ACCOUNT, limit: 10 })), [20, 40]);
-    });
-
     // --- transactions ---------------------------------------------------------------------------
 
     idTest('identity writes in a MetaStore transaction commit or roll back together', async (store, meta) => {
@@ -381,7 +317,6 @@ export function identityStoreContract(name: string, open: () => Promise<Identity
           await tx.identity.createUser(user('admin', { accountId: '777788889999' }));
           await tx.identity.attachPolicy('777788889999', 'user', 'admin', ADMIN_ARN);
           await tx.identity.createAccessKey(accessKey('admin', { accountId: '777788889999' }));
-          await tx.identity.appendAudit([event(1)]);
           assert.ok(await tx.identity.getUser('777788889999', 'admin'), 'the transaction reads its own writes');
           throw boom;
         }),
@@ -390,7 +325,6 @@ export function identityStoreContract(name: string, open: () => Promise<Identity
       assert.equal(await store.getAccount('777788889999'), undefined);
       assert.equal(await store.getUser('777788889999', 'admin'), undefined);
       assert.equal(await store.countPolicyAttachments(ADMIN_ARN), 0);
-      assert.deepEqual(await store.listAudit({ limit: 10 }), []);
 
       const key = accessKey('admin', { accountId: '777788889999' });
       await meta.transaction(async (tx) => {

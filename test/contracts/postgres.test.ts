@@ -11,12 +11,15 @@ import { openMetaStore } from '../../src/store/open.ts';
 import { usePostgres, type TestPostgres } from '../support/postgres.ts';
 import { eventStoreContract } from './event-store.contract.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
+import { loginStoreContract } from './login-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
 import { cacheStoreContract } from './cache-store.contract.ts';
 import { replicationStoreContract } from './replication-store.contract.ts';
 import { scanStoreContract } from './scan-store.contract.ts';
 import { secretStoreContract } from './secret-store.contract.ts';
 import { vulnDbStoreContract } from './vulndb-store.contract.ts';
+import { auditStoreContract } from './audit-store.contract.ts';
+import { legacyPostgres } from './audit-legacy.ts';
 
 const postgres = usePostgres();
 
@@ -124,6 +127,8 @@ if (postgres) {
     return { meta: store, cleanup };
   });
 
+  loginStoreContract('postgres', () => open(postgres()));
+
   eventStoreContract('postgres', async () => {
     const pg = postgres();
     const { store, database, cleanup } = await open(pg);
@@ -150,6 +155,8 @@ if (postgres) {
   cacheStoreContract('postgres', () => open(postgres()));
 
   secretStoreContract('postgres', () => open(postgres()));
+
+  auditStoreContract('postgres', () => open(postgres()), () => legacyPostgres(postgres()));
 
   vulnDbStoreContract('postgres', async () => {
     const { store, cleanup } = await open(postgres());

@@ -5,12 +5,15 @@ import { openSqliteMetaStore } from '../../src/store/meta/sqlite/sqlite-meta-sto
 import type { MetaStore } from '../../src/store/meta/meta-store.ts';
 import { eventStoreContract } from './event-store.contract.ts';
 import { identityStoreContract } from './identity-store.contract.ts';
+import { loginStoreContract } from './login-store.contract.ts';
 import { metaStoreContract } from './meta-store.contract.ts';
 import { cacheStoreContract } from './cache-store.contract.ts';
 import { replicationStoreContract } from './replication-store.contract.ts';
 import { scanStoreContract } from './scan-store.contract.ts';
 import { secretStoreContract } from './secret-store.contract.ts';
 import { vulnDbStoreContract } from './vulndb-store.contract.ts';
+import { auditStoreContract } from './audit-store.contract.ts';
+import { legacySqlite } from './audit-legacy.ts';
 
 async function open(): Promise<{ store: MetaStore; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-sqlite-contract-'));
@@ -31,6 +34,8 @@ identityStoreContract('sqlite', async () => {
   return { meta: store, cleanup };
 });
 
+loginStoreContract('sqlite', open);
+
 eventStoreContract('sqlite', open);
 
 scanStoreContract('sqlite', open);
@@ -40,6 +45,8 @@ replicationStoreContract('sqlite', open);
 cacheStoreContract('sqlite', open);
 
 secretStoreContract('sqlite', open);
+
+auditStoreContract('sqlite', open, legacySqlite);
 
 vulnDbStoreContract('sqlite', async () => {
   const { store, cleanup } = await open();

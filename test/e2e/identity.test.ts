@@ -378,14 +378,14 @@ describe('identity end to end: AWS CLI, skopeo and the berth CLI', { skip: noSko
       async () => {
         text = await berth(['audit']);
         const parsed = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditLine);
-        const ok = parsed.some((l) => l.eventName === 'ecr:PutImage' && l.resources[0]?.ARN === repoArn(A, 'app/secret') && l.decision === 'deny');
+        const ok = parsed.some((l) => l.eventName === 'PutImage' && l.resources[0]?.ARN === repoArn(A, 'app/secret') && l.decision === 'deny');
         return ok && parsed;
       },
       { timeoutMs: 5000, intervalMs: 250, what: 'the audit records of the pushes' },
     );
     const by = (arn: string, resource: string) => lines.filter((l) => l.userIdentity.arn === arn && l.resources.some((r) => r.ARN === resource));
 
-    const allowed = by(ciArn, repoArn(A, 'app/web')).find((l) => l.eventName === 'ecr:PutImage' && l.decision === 'allow');
+    const allowed = by(ciArn, repoArn(A, 'app/web')).find((l) => l.eventName === 'PutImage' && l.decision === 'allow');
     assert.ok(allowed, `an allow for ci's ecr:PutImage on app/web in:\n${text}`);
     assert.equal(allowed.sourceIPAddress, '127.0.0.1');
     assert.equal(allowed.userIdentity.accessKeyId, s.ci.accessKeyId);
@@ -393,7 +393,7 @@ describe('identity end to end: AWS CLI, skopeo and the berth CLI', { skip: noSko
     const denied = by(ciArn, repoArn(A, 'other/web')).filter((l) => isDeny(l.decision));
     assert.ok(denied.length > 0, `a denial for ci on other/web in:\n${text}`);
     for (const d of denied) assert.equal(d.sourceIPAddress, '127.0.0.1');
-    const explicit = by(ciArn, repoArn(A, 'app/secret')).find((l) => l.eventName === 'ecr:PutImage');
+    const explicit = by(ciArn, repoArn(A, 'app/secret')).find((l) => l.eventName === 'PutImage');
     assert.equal(explicit?.decision, 'deny', 'the explicit deny is recorded as one');
 
     const logText = JSON.stringify(s.server.logs);

@@ -372,11 +372,11 @@ describe('pull-through cache with real clients and upstreams', { skip: missing.l
 
     // u's audit log: the user assumed the role.
     const audit = (await runBerth(u, ['audit', '--account', A])).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { eventName: string; decision: string; userIdentity: { arn: string }; resources?: Array<{ ARN: string }> });
-    const assumed = audit.filter((e) => e.eventName === 'sts:AssumeRole' && e.decision === 'allow');
+    const assumed = audit.filter((e) => e.eventName === 'AssumeRole' && e.decision === 'allow');
     assert.ok(assumed.length > 0, 'the role was assumed in the upstream');
     assert.equal(assumed[0]!.userIdentity.arn, `arn:aws:iam::${A}:user/cache-of-b`);
-    assert.deepEqual(assumed[0]!.resources, [{ ARN: roleArn }]);
-    assert.ok(audit.some((e) => e.eventName === 'ecr:GetAuthorizationToken' && e.decision === 'allow' && e.userIdentity.arn.includes(`assumed-role/${roleName}/`)), 'the role got the authorization token');
+    assert.deepEqual(assumed[0]!.resources?.map((r) => r.ARN), [roleArn]);
+    assert.ok(audit.some((e) => e.eventName === 'GetAuthorizationToken' && e.decision === 'allow' && e.userIdentity.arn.includes(`assumed-role/${roleName}/`)), 'the role got the authorization token');
   });
 
   test('a wrong secret: ValidatePullThroughCacheRule says why, a pull fails with 502 DENIED naming the secret, and after PutSecretValue the next pull works', async () => {

@@ -154,7 +154,7 @@ export function stsClient(server: AwsEndpoint, creds: AwsCredentials): STSClient
 
 export interface SignedRequestOptions {
   /** The SigV4 service the request is signed for. */
-  service: 'ecr' | 'iam' | 'sts';
+  service: 'ecr' | 'iam' | 'sts' | 'cloudtrail';
   body: string;
   headers: Record<string, string>;
   /** Sign as of this time (e.g. 20 minutes ago, to see the signature-expired error). */

@@ -83,7 +83,7 @@ function layerBytes(doc: Record<string, any>): number {
  * (as ECR: compressed, as pushed; the config is not counted); for an index (manifest list), the
  * sum of the sizes of the images it lists that the repository holds.
  */
-async function imageDetails(ctx: ActionContext, repo: { ref: RepoRef; id: number; repository: Repository }, images: ImageRecord[]): Promise<Record<string, unknown>[]> {
+export async function imageDetails(ctx: ActionContext, repo: { ref: RepoRef; id: number; repository: Repository }, images: ImageRecord[]): Promise<Record<string, unknown>[]> {
   const docs = new Map<string, Record<string, any>>();
   for (const [i, image] of images.entries()) {
     docs.set(image.digest, manifestJson(image));

@@ -1,7 +1,10 @@
 import type { ActionHandler } from '../plane.ts';
+import { consoleListActions } from './console-lists.ts';
+import { eventSubscriptionActions } from './event-subscriptions.ts';
 import { imageActions } from './images.ts';
 import { layerActions } from './layers.ts';
 import { lifecycleActions } from './lifecycle.ts';
+import { permissionActions } from './permissions.ts';
 import { policyActions } from './policies.ts';
 import { pullThroughCacheActions } from './pull-through-cache.ts';
 import { registryActions } from './registry.ts';
@@ -22,4 +25,7 @@ export const ecrActions: Record<string, ActionHandler> = {
   ...scanningActions,
   ...replicationActions,
   ...pullThroughCacheActions,
+  ...consoleListActions,
+  ...permissionActions,
+  ...eventSubscriptionActions,
 };

@@ -84,7 +84,7 @@ function tooManyTags(count: number): AwsError {
 }
 
 /** ECR's Repository structure. */
-async function repositoryOutput(ctx: ActionContext, repository: Repository, settings: RepositorySettings): Promise<Record<string, unknown>> {
+export async function repositoryOutput(ctx: ActionContext, repository: Repository, settings: RepositorySettings): Promise<Record<string, unknown>> {
   return {
     repositoryArn: repositoryArn(ctx.deps.region, repository.accountId, repository.name),
     registryId: repository.accountId,
@@ -235,7 +235,7 @@ export const repositoryActions: Record<string, ActionHandler> = {
 };
 
 /** One audit line for a listing, whose entries are filtered per repository without a line each (as the data plane's catalog). */
-function recordListing(ctx: ActionContext, account: string): void {
+export function recordListing(ctx: ActionContext, account: string): void {
   ctx.deps.audit.record({
     atMs: Date.now(),
     requestId: ctx.requestId,

@@ -86,6 +86,11 @@ export interface EventStore {
    */
   read(query: { after: number; limit: number; accountId?: string | undefined; repository?: string | undefined }): Promise<StoredEvent[]>;
   /**
+   * The log read backwards: events before `before` (a sequence number), newest first, at most
+   * `limit`, with read()'s filters. Pages go on from the last event's sequence number.
+   */
+  readBackward(query: { before: number; limit: number; accountId?: string | undefined; repository?: string | undefined }): Promise<StoredEvent[]>;
+  /**
    * The highest sequence number in the log; 0 when the log is empty, also after pruning has
    * emptied it (numbers are never reused: the next event still comes after every pruned one).
    * Never a number not yet visible, so a consumer may start its cursor there.
@@ -158,6 +163,8 @@ export interface EventStore {
   putDeadLetter(letter: DeadLetter): Promise<void>;
   /** The subscription's dead letters in sequence order, at most `limit`, after `afterSeq` if given. */
   listDeadLetters(subscriptionId: string, options?: { afterSeq?: number; limit?: number }): Promise<DeadLetter[]>;
+  /** How many dead letters the subscription has; 0 for a subscription that does not exist. */
+  countDeadLetters(subscriptionId: string): Promise<number>;
   /** Resolves false when there was no such dead letter. */
   deleteDeadLetter(subscriptionId: string, seq: number): Promise<boolean>;
 }

@@ -1,6 +1,6 @@
 /**
- * Identity metadata: accounts, IAM users, access keys, groups, roles, policies and the audit
- * trail. Like MetaStore, queries are named for the domain and IAM semantics (limits, what may be
+ * Identity metadata: accounts, IAM users, access keys, console passwords and the password
+ * policy, groups, roles, policies, console sessions and the audit trail. Like MetaStore, queries are named for the domain and IAM semantics (limits, what may be
  * deleted when, ARNs) live in src/iam/identity.ts, so drivers stay thin. Names of users, groups,
  * roles, policies and inline policies are unique per account ignoring case, as in IAM; every
  * lookup by name ignores case and every row keeps the name as it was created.
@@ -75,27 +75,56 @@ export interface PolicyRow {
 
 export type PrincipalType = 'user' | 'group' | 'role';
 
-export interface AuditEvent {
-  atMs: number;
-  requestId: string;
-  plane: string;
-  accountId: string | null;
-  principal: string | null;
-  accessKeyId: string | null;
-  action: string;
-  resource: string | null;
-  /** 'allow', 'deny' (explicit), 'implicit-deny' or 'unauthenticated' */
-  decision: string;
-  /** The policy and statement that decided, e.g. `repository policy of app#AllowPull`. */
-  policy: string | null;
-  sourceIp: string;
-  userAgent: string | null;
-  errorCode: string | null;
+/** A user's console password (IAM's login profile). */
+export interface LoginProfileRow {
+  accountId: string;
+  /** The user's name as it was created (lookups ignore case). */
+  userName: string;
+  /** scrypt hash with its parameters and salt: see hashPassword in src/iam/secrets.ts. Never the password. */
+  passwordHash: string;
+  /** The user must choose a new password at the next sign-in (PasswordResetRequired). */
+  isResetRequired: boolean;
+  createdAtMs: number;
+  /** When the current password was set: its age for the password policy's MaxPasswordAge. */
+  passwordChangedAtMs: number;
+  /** The last successful sign-in with it (IAM's PasswordLastUsed). */
+  lastUsedAtMs: number | null;
+  /** Hashes of the passwords before this one, newest first, at most 24 (PasswordReusePrevention). */
+  previousHashes: string[];
 }
 
-export interface StoredAuditEvent extends AuditEvent {
-  id: number;
+/** An account's password policy (UpdateAccountPasswordPolicy), as IAM states it. */
+export interface PasswordPolicy {
+  minimumPasswordLength: number;
+  requireSymbols: boolean;
+  requireNumbers: boolean;
+  requireUppercaseCharacters: boolean;
+  requireLowercaseCharacters: boolean;
+  allowUsersToChangePassword: boolean;
+  /** Days a password is valid; null: passwords never expire. */
+  maxPasswordAge: number | null;
+  /** How many previous passwords a user may not reuse; null: any. */
+  passwordReusePrevention: number | null;
+  /** An expired password cannot be changed by its user, only reset by an administrator. */
+  hardExpiry: boolean;
 }
+
+/** A signed-in web console session (src/console/sessions.ts). */
+export interface ConsoleSessionRow {
+  /** SHA-256 of the session id the browser holds; the id itself is never stored. */
+  idHash: string;
+  accountId: string;
+  userName: string;
+  userId: string;
+  /** The session's temporary credentials (GetSessionToken's); the secret is derived from the key id. */
+  accessKeyId: string;
+  sessionToken: string;
+  createdAtMs: number;
+  expiresAtMs: number;
+  /** The user signed in with a password that must be changed (reset required or expired): the console asks for a new one first. */
+  mustChangePassword: boolean;
+}
+
 
 export interface NamePage {
   /** Only names (case-folded) strictly after this one. */
@@ -160,11 +189,43 @@ export interface IdentityStore {
   /** Inline policies of a user, group or role, ordered by name, with their documents. */
   listInlinePolicies(accountId: string, type: PrincipalType, name: string): Promise<{ name: string; document: string }[]>;
 
+  /** Resolves false when the user already has one. The user must exist. */
+  createLoginProfile(row: LoginProfileRow): Promise<boolean>;
+  /** The profile of a user (name ignoring case), with the user's name as created; undefined when the user has none. */
+  getLoginProfile(accountId: string, userName: string): Promise<LoginProfileRow | undefined>;
+  /**
+   * Changes the listed fields; resolves false when the user has no profile. With `expectedHash`,
+   * changes it only if the stored hash is still that one (false otherwise), so that of two
+   * concurrent password changes from the same old password one wins.
+   */
+  updateLoginProfile(
+    accountId: string,
+    userName: string,
+    change: Partial<Pick<LoginProfileRow, 'passwordHash' | 'isResetRequired' | 'passwordChangedAtMs' | 'previousHashes'>>,
+    expectedHash?: string,
+  ): Promise<boolean>;
+  /** Records a successful sign-in; nothing when the profile is gone. */
+  touchLoginProfile(accountId: string, userName: string, atMs: number): Promise<void>;
+  deleteLoginProfile(accountId: string, userName: string): Promise<boolean>;
+
+  /** The account's password policy; undefined when none is set (IAM's defaults apply then). */
+  getPasswordPolicy(accountId: string): Promise<PasswordPolicy | undefined>;
+  /** Creates or replaces. */
+  putPasswordPolicy(accountId: string, policy: PasswordPolicy, nowMs: number): Promise<void>;
+  deletePasswordPolicy(accountId: string): Promise<boolean>;
+
+  /** Rejects when a session with that idHash exists (ids are random: it does not happen). */
+  createConsoleSession(row: ConsoleSessionRow): Promise<void>;
+  /** The row, expired or not (the caller compares expiresAtMs); undefined when there is none. */
+  getConsoleSession(idHash: string): Promise<ConsoleSessionRow | undefined>;
+  /** Idempotent. */
+  deleteConsoleSession(idHash: string): Promise<void>;
+  /** The session's user has chosen a new password; idempotent. */
+  clearConsoleSessionPasswordChange(idHash: string): Promise<void>;
+  /** Deletes the sessions with expiresAtMs at or before nowMs; resolves how many. */
+  deleteExpiredConsoleSessions(nowMs: number): Promise<number>;
+
   getRegistryPolicy(accountId: string): Promise<string | undefined>;
   setRegistryPolicy(accountId: string, document: string | null, nowMs: number): Promise<void>;
 
-  /** Appends, in one transaction. */
-  appendAudit(events: AuditEvent[]): Promise<void>;
-  /** Oldest first, after `afterId`. */
-  listAudit(filter: { afterId?: number; sinceMs?: number; untilMs?: number; accountId?: string; limit: number }): Promise<StoredAuditEvent[]>;
 }

@@ -1,6 +1,7 @@
 import type { Digest } from '../../digest/digest.ts';
 import type { BlobInfo } from '../blob/blob-store.ts';
 import type { IdentityStore } from './identity-store.ts';
+import type { AuditStore } from './audit-store.ts';
 import type { GcStore } from './gc-store.ts';
 import type { LifecycleStore } from './lifecycle-store.ts';
 import type { ReplicationStore } from './replication-store.ts';
@@ -9,6 +10,7 @@ import type { CacheStore } from './cache-store.ts';
 import type { ScanStore } from './scan-store.ts';
 import type { VulnDbStore } from './vulndb-store.ts';
 import type { EventStore } from './event-store.ts';
+import type { ListingStore } from './listing-store.ts';
 
 export interface Repository {
   id: number;
@@ -142,6 +144,8 @@ export interface JobState {
 export interface MetaStore {
   /** Accounts, IAM entities, policies and the audit trail, in the same database (and transaction). */
   readonly identity: IdentityStore;
+  /** The audit trail: appended by the audit log, exported by `berth audit`, looked up by CloudTrail's LookupEvents. */
+  readonly audit: AuditStore;
   /** Garbage collection's queries and deletions (docs/gc.md). */
   readonly gc: GcStore;
   /** Lifecycle policies and previews. */
@@ -158,6 +162,8 @@ export interface MetaStore {
   readonly secrets: SecretStore;
   /** Pull-through cache rules, tag checks and fetch leases (docs/pull-through-cache.md). */
   readonly cache: CacheStore;
+  /** The console's sorted, filtered and counted lists, and storage figures (BerthListRepositories, BerthListImages). */
+  readonly listings: ListingStore;
 
   /** Runs fn with a store whose writes commit together, or not at all if fn rejects. */
   transaction<T>(fn: (tx: MetaStore) => Promise<T>): Promise<T>;

@@ -12,6 +12,9 @@ import * as m0010 from './0010-scan.ts';
 import * as m0011 from './0011-replication.ts';
 import * as m0012 from './0012-secrets.ts';
 import * as m0013 from './0013-pull-through-cache.ts';
+import * as m0014 from './0014-login-profiles.ts';
+import * as m0015 from './0015-audit-lookup.ts';
+import * as m0016 from './0016-console-lists.ts';
 
 type Dialect = 'sqlite' | 'postgres';
 interface DialectMigration {
@@ -33,6 +36,9 @@ const all: Record<string, DialectMigration> = {
   '0011-replication': m0011,
   '0012-secrets': m0012,
   '0013-pull-through-cache': m0013,
+  '0014-login-profiles': m0014,
+  '0015-audit-lookup': m0015,
+  '0016-console-lists': m0016,
 };
 
 export function migrationProvider(dialect: Dialect): MigrationProvider {

@@ -124,6 +124,15 @@ export class KyselyEventStore extends KyselyPart implements EventStore {
     return (await q.execute()).map(toEvent);
   }
 
+  async readBackward(query: { before: number; limit: number; accountId?: string | undefined; repository?: string | undefined }): Promise<StoredEvent[]> {
+    if (query.limit <= 0) return [];
+    // Backwards along events_account (or events_repository) when filtered, the primary key otherwise.
+    let q = this.db.selectFrom('events').selectAll().where('seq', '<', query.before).orderBy('seq', 'desc').limit(query.limit);
+    if (query.accountId !== undefined) q = q.where('account_id', '=', query.accountId);
+    if (query.repository !== undefined) q = q.where('repository', '=', query.repository);
+    return (await q.execute()).map(toEvent);
+  }
+
   async lastSeq(): Promise<number> {
     const r = await this.db.selectFrom('events').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
     return r?.seq === null || r?.seq === undefined ? 0 : Number(r.seq);
@@ -274,6 +283,11 @@ export class KyselyEventStore extends KyselyPart implements EventStore {
     if (options.afterSeq !== undefined) q = q.where('seq', '>', options.afterSeq);
     if (options.limit !== undefined) q = q.limit(options.limit);
     return (await q.execute()).map(toDeadLetter);
+  }
+
+  async countDeadLetters(subscriptionId: string): Promise<number> {
+    const r = await this.db.selectFrom('webhook_dead_letters').select((eb) => eb.fn.countAll().as('n')).where('subscription_id', '=', subscriptionId).executeTakeFirst();
+    return Number(r?.n ?? 0);
   }
 
   async deleteDeadLetter(subscriptionId: string, seq: number): Promise<boolean> {

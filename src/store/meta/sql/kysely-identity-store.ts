@@ -2,15 +2,16 @@ import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import type {
   AccessKeyRow,
   AccountRow,
-  AuditEvent,
+  ConsoleSessionRow,
   GroupRow,
   IdentityStore,
   KeyStatus,
+  LoginProfileRow,
   NamePage,
+  PasswordPolicy,
   PolicyRow,
   PrincipalType,
   RoleRow,
-  StoredAuditEvent,
   Tag,
   UserRow,
 } from '../identity-store.ts';
@@ -28,9 +29,6 @@ const key = (name: string): string => name.toLowerCase();
 function underPath(prefix: string) {
   return sql<boolean>`substr(path, 1, ${[...prefix].length}) = ${prefix}`;
 }
-
-/** Compiled `insert into audit_events` statements, by dialect adapter and row count. */
-const auditInsertSql = new Map<string, string>();
 
 function tagsOf(text: string): Tag[] {
   return JSON.parse(text) as Tag[];
@@ -81,6 +79,47 @@ function toPolicy(r: Schema['iam_policies']): PolicyRow {
     description: r.description,
     createdAtMs: Number(r.created_at),
     updatedAtMs: Number(r.updated_at),
+  };
+}
+
+function toLoginProfile(r: Schema['login_profiles'] & { user_name: string }): LoginProfileRow {
+  return {
+    accountId: r.account_id,
+    userName: r.user_name,
+    passwordHash: r.password_hash,
+    isResetRequired: Number(r.is_reset_required) === 1,
+    createdAtMs: Number(r.created_at),
+    passwordChangedAtMs: Number(r.password_changed_at),
+    lastUsedAtMs: r.last_used_at === null ? null : Number(r.last_used_at),
+    previousHashes: JSON.parse(r.previous_hashes) as string[],
+  };
+}
+
+function toPasswordPolicy(r: Schema['password_policies']): PasswordPolicy {
+  return {
+    minimumPasswordLength: Number(r.minimum_password_length),
+    requireSymbols: Number(r.require_symbols) === 1,
+    requireNumbers: Number(r.require_numbers) === 1,
+    requireUppercaseCharacters: Number(r.require_uppercase_characters) === 1,
+    requireLowercaseCharacters: Number(r.require_lowercase_characters) === 1,
+    allowUsersToChangePassword: Number(r.allow_users_to_change_password) === 1,
+    maxPasswordAge: r.max_password_age === null ? null : Number(r.max_password_age),
+    passwordReusePrevention: r.password_reuse_prevention === null ? null : Number(r.password_reuse_prevention),
+    hardExpiry: Number(r.hard_expiry) === 1,
+  };
+}
+
+function toConsoleSession(r: Schema['console_sessions']): ConsoleSessionRow {
+  return {
+    idHash: r.id_hash,
+    accountId: r.account_id,
+    userName: r.user_name,
+    userId: r.user_id,
+    accessKeyId: r.access_key_id,
+    sessionToken: r.session_token,
+    createdAtMs: Number(r.created_at),
+    expiresAtMs: Number(r.expires_at),
+    mustChangePassword: Number(r.must_change_password) === 1,
   };
 }
 
@@ -428,6 +467,136 @@ export class KyselyIdentityStore implements IdentityStore {
     return rows.map((r) => ({ name: r.name, document: r.document }));
   }
 
+  // --- login profiles and the password policy -------------------------------------------
+
+  async createLoginProfile(row: LoginProfileRow): Promise<boolean> {
+    return this.insertOnce(
+      'login_profiles',
+      {
+        account_id: row.accountId,
+        user_key: key(row.userName),
+        password_hash: row.passwordHash,
+        is_reset_required: row.isResetRequired ? 1 : 0,
+        created_at: row.createdAtMs,
+        password_changed_at: row.passwordChangedAtMs,
+        last_used_at: row.lastUsedAtMs,
+        previous_hashes: JSON.stringify(row.previousHashes),
+      },
+      ['account_id', 'user_key'],
+    );
+  }
+
+  async getLoginProfile(accountId: string, userName: string): Promise<LoginProfileRow | undefined> {
+    const r = await this.db
+      .selectFrom('login_profiles as p')
+      .innerJoin('iam_users as u', (j) => j.onRef('u.account_id', '=', 'p.account_id').onRef('u.name_key', '=', 'p.user_key'))
+      .selectAll('p')
+      .select('u.name as user_name')
+      .where('p.account_id', '=', accountId)
+      .where('p.user_key', '=', key(userName))
+      .executeTakeFirst();
+    return r && toLoginProfile(r);
+  }
+
+  async updateLoginProfile(
+    accountId: string,
+    userName: string,
+    change: Partial<Pick<LoginProfileRow, 'passwordHash' | 'isResetRequired' | 'passwordChangedAtMs' | 'previousHashes'>>,
+    expectedHash?: string,
+  ): Promise<boolean> {
+    const set: Partial<Schema['login_profiles']> = {};
+    if (change.passwordHash !== undefined) set.password_hash = change.passwordHash;
+    if (change.isResetRequired !== undefined) set.is_reset_required = change.isResetRequired ? 1 : 0;
+    if (change.passwordChangedAtMs !== undefined) set.password_changed_at = change.passwordChangedAtMs;
+    if (change.previousHashes !== undefined) set.previous_hashes = JSON.stringify(change.previousHashes);
+    let q = this.db.updateTable('login_profiles').where('account_id', '=', accountId).where('user_key', '=', key(userName));
+    if (expectedHash !== undefined) q = q.where('password_hash', '=', expectedHash);
+    if (Object.keys(set).length === 0) {
+      // Nothing to change: still tell whether the profile is there (and still has that hash).
+      let probe = this.db.selectFrom('login_profiles').select('account_id').where('account_id', '=', accountId).where('user_key', '=', key(userName));
+      if (expectedHash !== undefined) probe = probe.where('password_hash', '=', expectedHash);
+      return (await probe.executeTakeFirst()) !== undefined;
+    }
+    const res = await q.set(set).executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async touchLoginProfile(accountId: string, userName: string, atMs: number): Promise<void> {
+    await this.db.updateTable('login_profiles').set({ last_used_at: atMs }).where('account_id', '=', accountId).where('user_key', '=', key(userName)).execute();
+  }
+
+  async deleteLoginProfile(accountId: string, userName: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('login_profiles').where('account_id', '=', accountId).where('user_key', '=', key(userName)).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async getPasswordPolicy(accountId: string): Promise<PasswordPolicy | undefined> {
+    const r = await this.db.selectFrom('password_policies').selectAll().where('account_id', '=', accountId).executeTakeFirst();
+    return r && toPasswordPolicy(r);
+  }
+
+  async putPasswordPolicy(accountId: string, policy: PasswordPolicy, nowMs: number): Promise<void> {
+    const values = {
+      minimum_password_length: policy.minimumPasswordLength,
+      require_symbols: policy.requireSymbols ? 1 : 0,
+      require_numbers: policy.requireNumbers ? 1 : 0,
+      require_uppercase_characters: policy.requireUppercaseCharacters ? 1 : 0,
+      require_lowercase_characters: policy.requireLowercaseCharacters ? 1 : 0,
+      allow_users_to_change_password: policy.allowUsersToChangePassword ? 1 : 0,
+      max_password_age: policy.maxPasswordAge,
+      password_reuse_prevention: policy.passwordReusePrevention,
+      hard_expiry: policy.hardExpiry ? 1 : 0,
+      updated_at: nowMs,
+    };
+    await this.db
+      .insertInto('password_policies')
+      .values({ account_id: accountId, ...values })
+      .onConflict((oc) => oc.column('account_id').doUpdateSet(values))
+      .execute();
+  }
+
+  async deletePasswordPolicy(accountId: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('password_policies').where('account_id', '=', accountId).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  // --- console sessions -------------------------------------------------------------------
+
+  async createConsoleSession(row: ConsoleSessionRow): Promise<void> {
+    await this.db
+      .insertInto('console_sessions')
+      .values({
+        id_hash: row.idHash,
+        account_id: row.accountId,
+        user_name: row.userName,
+        user_id: row.userId,
+        access_key_id: row.accessKeyId,
+        session_token: row.sessionToken,
+        created_at: row.createdAtMs,
+        expires_at: row.expiresAtMs,
+        must_change_password: row.mustChangePassword ? 1 : 0,
+      })
+      .execute();
+  }
+
+  async clearConsoleSessionPasswordChange(idHash: string): Promise<void> {
+    await this.db.updateTable('console_sessions').set({ must_change_password: 0 }).where('id_hash', '=', idHash).execute();
+  }
+
+  async getConsoleSession(idHash: string): Promise<ConsoleSessionRow | undefined> {
+    const r = await this.db.selectFrom('console_sessions').selectAll().where('id_hash', '=', idHash).executeTakeFirst();
+    return r && toConsoleSession(r);
+  }
+
+  async deleteConsoleSession(idHash: string): Promise<void> {
+    await this.db.deleteFrom('console_sessions').where('id_hash', '=', idHash).execute();
+  }
+
+  async deleteExpiredConsoleSessions(nowMs: number): Promise<number> {
+    const res = await this.db.deleteFrom('console_sessions').where('expires_at', '<=', nowMs).executeTakeFirst();
+    return Number(res.numDeletedRows);
+  }
+
   // --- registry policy --------------------------------------------------------------------
 
   async getRegistryPolicy(accountId: string): Promise<string | undefined> {
@@ -447,61 +616,4 @@ export class KyselyIdentityStore implements IdentityStore {
       .execute();
   }
 
-  // --- audit ------------------------------------------------------------------------------
-
-  async appendAudit(events: AuditEvent[]): Promise<void> {
-    const rows = events.map((e) => ({
-      at: e.atMs,
-      request_id: e.requestId,
-      plane: e.plane,
-      account_id: e.accountId,
-      principal: e.principal,
-      access_key_id: e.accessKeyId,
-      action: e.action,
-      resource: e.resource,
-      decision: e.decision,
-      policy: e.policy,
-      source_ip: e.sourceIp,
-      user_agent: e.userAgent,
-      error_code: e.errorCode,
-    }));
-    // The statement text for a batch of n rows is built once and reused: auditing runs on every
-    // request, and building a 100-row insert through the query builder each time costs more
-    // than running it.
-    for (let i = 0; i < rows.length; i += 100) {
-      const chunk = rows.slice(i, i + 100);
-      const cacheKey = `${this.db.getExecutor().adapter.constructor.name}/${chunk.length}`;
-      let text = auditInsertSql.get(cacheKey);
-      if (!text) {
-        text = this.db.insertInto('audit_events').values(chunk).compile().sql;
-        auditInsertSql.set(cacheKey, text);
-      }
-      await this.db.executeQuery(CompiledQuery.raw(text, chunk.flatMap((r) => Object.values(r))));
-    }
-  }
-
-  async listAudit(filter: { afterId?: number; sinceMs?: number; untilMs?: number; accountId?: string; limit: number }): Promise<StoredAuditEvent[]> {
-    let q = this.db.selectFrom('audit_events').selectAll().orderBy('id').limit(filter.limit);
-    if (filter.afterId !== undefined) q = q.where('id', '>', filter.afterId);
-    if (filter.sinceMs !== undefined) q = q.where('at', '>=', filter.sinceMs);
-    if (filter.untilMs !== undefined) q = q.where('at', '<', filter.untilMs);
-    if (filter.accountId !== undefined) q = q.where('account_id', '=', filter.accountId);
-    const rows = await q.execute();
-    return rows.map((r) => ({
-      id: Number(r.id),
-      atMs: Number(r.at),
-      requestId: r.request_id,
-      plane: r.plane,
-      accountId: r.account_id,
-      principal: r.principal,
-      accessKeyId: r.access_key_id,
-      action: r.action,
-      resource: r.resource,
-      decision: r.decision,
-      policy: r.policy,
-      sourceIp: r.source_ip,
-      userAgent: r.user_agent,
-      errorCode: r.error_code,
-    }));
-  }
 }

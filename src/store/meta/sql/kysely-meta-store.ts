@@ -21,6 +21,10 @@ import { KyselySecretStore } from './kysely-secret-store.ts';
 import type { CacheStore } from '../cache-store.ts';
 import { KyselyCacheStore } from './kysely-cache-store.ts';
 import { KyselyEventStore } from './kysely-event-store.ts';
+import type { AuditStore } from '../audit-store.ts';
+import { KyselyAuditStore } from './kysely-audit-store.ts';
+import type { ListingStore } from '../listing-store.ts';
+import { KyselyListingStore } from './kysely-listing-store.ts';
 import { yieldToEventLoop } from './pacing.ts';
 import { deleteManifestRows, IN_CHUNK, lockManifests, touchBlobs, withLock, type Db, type Dialect } from './locks.ts';
 
@@ -93,6 +97,7 @@ export class KyselyMetaStore implements MetaStore {
   private readonly dialect: Dialect;
 
   readonly identity: IdentityStore;
+  readonly audit: AuditStore;
   readonly gc: GcStore;
   readonly lifecycle: LifecycleStore;
   readonly events: EventStore;
@@ -101,6 +106,7 @@ export class KyselyMetaStore implements MetaStore {
   readonly replication: ReplicationStore;
   readonly secrets: SecretStore;
   readonly cache: CacheStore;
+  readonly listings: ListingStore;
 
   constructor(db: Kysely<Schema>, options: { dialect: Dialect; tx?: Transaction<Schema> }) {
     this.root = db;
@@ -116,6 +122,8 @@ export class KyselyMetaStore implements MetaStore {
     this.replication = new KyselyReplicationStore(this.db, this.dialect, inTransaction);
     this.secrets = new KyselySecretStore(this.db, this.dialect, inTransaction);
     this.cache = new KyselyCacheStore(this.db, this.dialect, inTransaction);
+    this.audit = new KyselyAuditStore(this.db, this.dialect, inTransaction);
+    this.listings = new KyselyListingStore(this.db, this.dialect, inTransaction);
   }
 
   /**

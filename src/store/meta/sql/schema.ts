@@ -1,12 +1,13 @@
 import type { Generated } from 'kysely';
 import type { CacheSchema } from './schema-cache.ts';
+import type { ListingsSchema } from './schema-listings.ts';
 import type { ReplicationSchema } from './schema-replication.ts';
 import type { ScanSchema } from './schema-scan.ts';
 import type { SecretsSchema } from './schema-secrets.ts';
 import type { VulnDbSchema } from './schema-vulndb.ts';
 
 /** Table shapes as Kysely sees them. docs/metadata-schema.md describes the same tables. */
-export interface Schema extends ScanSchema, VulnDbSchema, ReplicationSchema, CacheSchema, SecretsSchema {
+export interface Schema extends ScanSchema, VulnDbSchema, ReplicationSchema, CacheSchema, SecretsSchema, ListingsSchema {
   repositories: {
     id: Generated<number>;
     account_id: string;
@@ -78,6 +79,40 @@ export interface Schema extends ScanSchema, VulnDbSchema, ReplicationSchema, Cac
   policy_attachments: { account_id: string; principal_type: string; principal_key: string; policy_arn: string };
   inline_policies: { account_id: string; principal_type: string; principal_key: string; name_key: string; name: string; document: string };
   registry_policies: { account_id: string; document: string; updated_at: number };
+  login_profiles: {
+    account_id: string;
+    user_key: string;
+    password_hash: string;
+    is_reset_required: number;
+    created_at: number;
+    password_changed_at: number;
+    last_used_at: number | null;
+    previous_hashes: string;
+  };
+  password_policies: {
+    account_id: string;
+    minimum_password_length: number;
+    require_symbols: number;
+    require_numbers: number;
+    require_uppercase_characters: number;
+    require_lowercase_characters: number;
+    allow_users_to_change_password: number;
+    max_password_age: number | null;
+    password_reuse_prevention: number | null;
+    hard_expiry: number;
+    updated_at: number;
+  };
+  console_sessions: {
+    id_hash: string;
+    account_id: string;
+    user_name: string;
+    user_id: string;
+    access_key_id: string;
+    session_token: string;
+    created_at: number;
+    expires_at: number;
+    must_change_password: number;
+  };
   audit_events: {
     id: Generated<number>;
     at: number;
@@ -93,6 +128,14 @@ export interface Schema extends ScanSchema, VulnDbSchema, ReplicationSchema, Cac
     source_ip: string;
     user_agent: string | null;
     error_code: string | null;
+    /** LookupEvents' keys, derived from the columns above (audit-store.ts auditLookupKeys; migration 0015-audit-lookup). */
+    event_name: string | null;
+    event_source: string | null;
+    user_name: string | null;
+    resource_name: string | null;
+    resource_type: string | null;
+    /** 1 or 0 */
+    read_only: number | null;
   };
   repository_templates: { account_id: string; prefix: string; template: string; created_at: number; updated_at: number };
   account_settings: { account_id: string; name: string; value: string };
