@@ -83,6 +83,7 @@ export async function startBerth(config: Config, log: Logger, options: StartOpti
     uploadTtlMs: config.uploads.ttlSeconds * 1000,
     manifestMaxBytes: config.manifests.maxBytes,
     cacheTtlMs: config.cache.ttlSeconds * 1000,
+    figuresFreshMs: config.cache.figuresSeconds * 1000,
     manifestCacheBytes: config.cache.manifestBytes,
     blobRedirect: config.blobs.redirect,
     blobRedirectTtlSeconds: config.blobs.redirectTtlSeconds,

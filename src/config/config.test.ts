@@ -128,6 +128,7 @@ test('every setting can be set by its flag and by its environment variable', (t)
       '[{"id":"ci","url":"https://ci.example.com/hook","secret":"whsec_0123456789abcdef"}]',
       [{ id: 'ci', url: 'https://ci.example.com/hook', accountId: null, pattern: null, secret: 'whsec_0123456789abcdef', headers: {}, timeoutMs: 10_000, maxAttempts: 10, isEnabled: true }],
     ],
+    'cache.figuresSeconds': ['0', 0],
     'console.enabled': ['false', false],
     'console.sessionSeconds': ['3600', 3600],
     'console.signInAttempts': ['10', 10],

@@ -77,6 +77,7 @@ export const settings = [
   { key: 'manifests.maxBytes', kind: 'integer', default: 4 * 1024 * 1024, min: 1024, doc: 'Largest manifest accepted, in bytes.' },
   { key: 'cache.ttlSeconds', kind: 'integer', default: 10, min: 0, doc: 'How long a node trusts repositories and manifests it has read (deletions made through another node show after at most this long; tags are never cached).' },
   { key: 'cache.manifestBytes', kind: 'integer', default: 64 * 1024 * 1024, min: 0, doc: 'Memory for cached manifest bodies, in bytes.' },
+  { key: 'cache.figuresSeconds', kind: 'integer', default: 60, min: 0, doc: 'How long a node keeps an account\'s repository figures (image counts, sizes, storage usage) for the console\'s sorts by size or image count and its usage page, computing them again in the background after that; 0 computes them on every request.' },
   { key: 'cache.pullThroughEnabled', kind: 'boolean', default: true, doc: 'Serve pull-through cache rules (docs/pull-through-cache.md). Off, pulls never reach an upstream and the rule operations answer UnsupportedOperationException.' },
   { key: 'cache.refreshSeconds', kind: 'integer', default: 86400, min: 0, doc: 'A tag cached through a pull-through cache rule is compared with its upstream at most this often (ECR: once every 24 hours); meanwhile, and whenever the upstream fails, the cached image is served.' },
   { key: 'cache.upstreamTimeoutSeconds', kind: 'integer', default: 60, min: 1, doc: 'A request to a pull-through cache upstream that makes no progress for this long fails (the cached copy is served when there is one).' },
@@ -142,6 +143,7 @@ export interface Config {
   cache: {
     ttlSeconds: number;
     manifestBytes: number;
+    figuresSeconds: number;
     pullThroughEnabled: boolean;
     refreshSeconds: number;
     upstreamTimeoutSeconds: number;
@@ -439,6 +441,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
     cache: {
       ttlSeconds: get<number>('cache.ttlSeconds'),
       manifestBytes: get<number>('cache.manifestBytes'),
+      figuresSeconds: get<number>('cache.figuresSeconds'),
       pullThroughEnabled: get<boolean>('cache.pullThroughEnabled'),
       refreshSeconds: get<number>('cache.refreshSeconds'),
       upstreamTimeoutSeconds: get<number>('cache.upstreamTimeoutSeconds'),

@@ -36,6 +36,8 @@ export interface RegistryOptions {
   cacheTtlMs: number;
   /** Bytes of manifest payload kept in memory. */
   manifestCacheBytes: number;
+  /** How long an account's repository figures serve the console's sorted lists and usage (cache.figuresSeconds); 0: computed each time. Default 60 s. */
+  figuresFreshMs?: number;
   /** Which clients download blobs straight from the store (`blobs.redirect`); default never. */
   blobRedirect?: RedirectPolicy;
   /** Lifetime of redirect URLs; default 1200 s. */

@@ -15,6 +15,15 @@ import { isIndexMediaType } from './manifest.ts';
 const SIZE_BATCH = 500;
 /** How long a repository whose images all had their size stays unchecked by listings in other orders. */
 const SIZES_CHECKED_MS = 60_000;
+/**
+ * How long an account's figures (every repository's image count and size, the storage usage)
+ * serve sorting and the usage page before they are computed again, in the background while the
+ * last ones keep serving. Totalling a large account reads every reference it holds (seconds at a
+ * million); sorting a page, or paging through sorted pages, must not pay that each time.
+ */
+const FIGURES_FRESH_MS = 60_000;
+/** Repositories whose figures are totalled per query when an account's figures are computed. */
+const FIGURES_BATCH = 100;
 
 function manifestJson(payload: Uint8Array): Record<string, unknown> {
   try {
@@ -79,8 +88,85 @@ export class Listings {
   /** When a computation last found every image of the repository with its size, by repository. */
   private readonly sized = new Map<number, number>();
 
+  /** Figures by key (an account, or an account's storage usage): when computed, and the answer. */
+  private readonly figures = new Map<string, { atMs: number; value: Promise<unknown>; isRefreshing: boolean }>();
+
   constructor(ctx: RegistryContext) {
     this.ctx = ctx;
+  }
+
+  /**
+   * `compute()`'s answer, kept FIGURES_FRESH_MS; after that the kept answer is still served while
+   * a new one is computed in the background (one at a time per key). A failure is not kept.
+   */
+  private kept<T>(key: string, compute: () => Promise<T>): Promise<T> {
+    const freshMs = this.ctx.options.figuresFreshMs ?? FIGURES_FRESH_MS;
+    if (freshMs === 0) return compute();
+    const now = Date.now();
+    const hit = this.figures.get(key);
+    if (hit) {
+      if (now - hit.atMs > freshMs && !hit.isRefreshing) {
+        hit.isRefreshing = true;
+        compute().then(
+          (value) => this.figures.set(key, { atMs: Date.now(), value: Promise.resolve(value), isRefreshing: false }),
+          (err: unknown) => {
+            hit.isRefreshing = false;
+            this.ctx.log.warn({ err }, 'could not total repository figures');
+          },
+        );
+      }
+      return hit.value as Promise<T>;
+    }
+    if (this.figures.size >= 1000) this.figures.clear();
+    const value = compute();
+    this.figures.set(key, { atMs: now, value, isRefreshing: false });
+    value.catch(() => this.figures.delete(key));
+    return value;
+  }
+
+  /**
+   * Every repository of the account with its image count and size, totalled a batch of
+   * repositories per query with the event loop free in between (SQLite's queries hold it).
+   */
+  private accountRepositoryFigures(accountId: string): Promise<Array<{ entry: RepositoryEntry; figures: RepositoryFigures }>> {
+    return this.kept(`repositories:${accountId}`, async () => {
+      const entries = await this.repositoryEntries(accountId);
+      const out: Array<{ entry: RepositoryEntry; figures: RepositoryFigures }> = [];
+      for (let i = 0; i < entries.length; i += FIGURES_BATCH) {
+        const batch = entries.slice(i, i + FIGURES_BATCH);
+        const figures = await this.ctx.meta.listings.repositoryFigures(batch.map((e) => e.id));
+        for (const entry of batch) {
+          const f = figures.get(entry.id);
+          if (f) out.push({ entry, figures: f });
+        }
+        await yieldToEventLoop();
+      }
+      return out;
+    });
+  }
+
+  /**
+   * A page sorted by image count or size: from the account's kept figures (at most a minute old
+   * by default, see FIGURES_FRESH_MS), in the order the store's keyset pages use (key, then name).
+   */
+  private async sortedByFigures(query: RepositoryListQuery): Promise<Array<{ repository: Repository; position: ListPosition }>> {
+    const all = await this.accountRepositoryFigures(query.accountId);
+    const excluded = new Set(query.excludeIds ?? []);
+    const keyOf = (f: RepositoryFigures) => (query.sortBy === 'imageCount' ? f.imageCount : f.sizeBytes);
+    const sign = query.order === 'DESC' ? -1 : 1;
+    const compare = (ak: number, an: string, bk: number, bn: string) => sign * (ak - bk || (an < bn ? -1 : an > bn ? 1 : 0));
+    const after = query.after;
+    const rows = all
+      .filter(({ entry }) => !excluded.has(entry.id) && (!query.nameContains || entry.name.includes(query.nameContains)))
+      .filter(({ entry, figures }) => after === undefined || compare(keyOf(figures), entry.name, Number(after.value), after.id) > 0)
+      .sort((a, b) => compare(keyOf(a.figures), a.entry.name, keyOf(b.figures), b.entry.name))
+      .slice(0, query.limit);
+    const out: Array<{ repository: Repository; position: ListPosition }> = [];
+    for (const { entry, figures } of rows) {
+      const repository = await this.ctx.meta.getRepository(query.accountId, entry.name);
+      if (repository) out.push({ repository, position: { value: keyOf(figures), id: entry.name } });
+    }
+    return out;
   }
 
   /** Every repository of the account, by name, with whether it has a repository policy. */
@@ -90,7 +176,13 @@ export class Listings {
 
   /** A page of the account's repositories with their figures; one deleted meanwhile is left out. */
   async repositories(query: RepositoryListQuery): Promise<RepositoryPage> {
-    const listed = await this.ctx.meta.listings.listRepositories({ ...query, limit: query.limit + 1 });
+    const byFigures = query.sortBy === 'imageCount' || query.sortBy === 'sizeBytes';
+    // A list in name or creation order starts totalling the account's figures in the background
+    // (when they are kept), so that a sort by size or count that follows finds them ready.
+    if (!byFigures && (this.ctx.options.figuresFreshMs ?? FIGURES_FRESH_MS) > 0) void this.accountRepositoryFigures(query.accountId).catch(() => {});
+    const listed = byFigures
+      ? await this.sortedByFigures({ ...query, limit: query.limit + 1 })
+      : await this.ctx.meta.listings.listRepositories({ ...query, limit: query.limit + 1 });
     const page = listed.slice(0, query.limit);
     const figures = await this.ctx.meta.listings.repositoryFigures(page.map((r) => r.repository.id));
     return {
@@ -122,8 +214,15 @@ export class Listings {
 
   /** The account's storage over its repositories but the excluded ones, and each of theirs. */
   async storage(accountId: string, excludeIds: readonly number[]): Promise<StorageUsage> {
-    const account = await this.ctx.meta.listings.accountFigures(accountId, { excludeIds });
-    const repositories = await this.ctx.meta.listings.listRepositoryFigures(accountId, { excludeIds });
+    // Kept like the sorted lists (FIGURES_FRESH_MS): the account's totals read every reference it holds.
+    const account = await this.kept(`account:${accountId}:${[...excludeIds].sort((a, b) => a - b).join(',')}`, () => this.ctx.meta.listings.accountFigures(accountId, { excludeIds }));
+    const excluded = new Set(excludeIds);
+    const repositories: StorageUsage['repositories'] = [];
+    for (const { entry, figures } of await this.accountRepositoryFigures(accountId)) {
+      if (excluded.has(entry.id)) continue;
+      const repository = { id: entry.id, accountId, name: entry.name, createdAtMs: entry.createdAtMs };
+      repositories.push({ repository, figures });
+    }
     return { account, repositories };
   }
 

@@ -498,7 +498,50 @@ function unlabelled(page: Page): Promise<string[]> {
   });
 }
 
-test('keyboard and labels: Tab first reaches “Skip to content”; every visible field has a label; no page-wide sideways scroll at 390 px', async (t) => {
+/**
+ * Visible text whose colour against the background behind it is under WCAG 2.1 AA's contrast
+ * (4.5:1, or 3:1 for large text: 24 px, or 18.66 px bold), as the browser computes the colours.
+ * The background is the first opaque one among the element and its ancestors (the pages use no
+ * background images). Placeholders and disabled controls are exempt, as WCAG exempts them.
+ */
+function lowContrast(page: import('playwright-core').Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const win = globalThis as any;
+    const parse = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number);
+    const luminance = ([r, g, b]: number[]) => {
+      const f = (v: number) => {
+        const s = v / 255;
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * f(r!) + 0.7152 * f(g!) + 0.0722 * f(b!);
+    };
+    const backgroundOf = (el: any): number[] => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = parse(win.getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3]! > 0.99)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const bad: string[] = [];
+    const walker = win.document.createTreeWalker(win.document.body, 4 /* NodeFilter.SHOW_TEXT */);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement;
+      if (!node.textContent.trim() || !el || el.closest('[disabled], .skip, .offscreen, .sr-only, option, svg')) continue;
+      const box = el.getBoundingClientRect();
+      const style = win.getComputedStyle(el);
+      if (box.width === 0 || box.height === 0 || style.visibility === 'hidden' || style.display === 'none') continue;
+      const fg = parse(style.color).slice(0, 3);
+      const [l1, l2] = [luminance(fg), luminance(backgroundOf(el))].sort((a, b) => b - a);
+      const ratio = (l1! + 0.05) / (l2! + 0.05);
+      const size = parseFloat(style.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) bad.push(`"${node.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1 (${style.color} on ${backgroundOf(el).join(',')})`);
+    }
+    return [...new Set(bad)].slice(0, 10);
+  });
+}
+
+test('keyboard, labels and contrast: Tab first reaches “Skip to content”; every visible field has a label; text meets WCAG AA contrast; no page-wide sideways scroll at 390 px', async (t) => {
   const repository = `a11y-${suffix()}/a-rather-long-repository-name-for-a-phone-screen`;
   await admin(['ecr', 'create-repository', '--repository-name', repository]);
   const [digest] = await pushSeveral(repository, ['v1.2.3-with-a-long-tag-name', undefined, 'latest']);
@@ -526,7 +569,10 @@ test('keyboard and labels: Tab first reaches “Skip to content”; every visibl
     const res = await page.goto(url(p));
     assert.equal(res?.status(), 200, p);
     assert.deepEqual(await unlabelled(page), [], `unlabelled fields on ${p}`);
+    assert.deepEqual(await lowContrast(page), [], `text below WCAG 2.1 AA contrast on ${p}`);
   }
+  await anonymous.page.goto(url('/console/signin'));
+  assert.deepEqual(await lowContrast(anonymous.page), [], 'text below WCAG 2.1 AA contrast on the sign-in page');
   for (const p of ['/console/repositories', `/console/repos/${repository}`]) {
     await page.goto(url(p));
     await page.keyboard.press('Tab');

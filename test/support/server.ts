@@ -31,6 +31,8 @@ export interface StartOptions {
  */
 const TEST_DEFAULTS: Readonly<Record<string, string>> = {
   BERTH_REPOSITORIES_CREATE_ON_PUSH: 'true',
+  // Figures the tests read right after a push are fresh, not a minute old (cache.figuresSeconds).
+  BERTH_CACHE_FIGURES_SECONDS: '0',
 };
 
 export interface TestServer {

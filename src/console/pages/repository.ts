@@ -76,6 +76,40 @@ export function repoHeader(name: string, active: string, title: string): SafeHtm
 
 const PAGE_SIZE = 50;
 
+interface ReplicationStatus {
+  region: string;
+  registryId: string;
+  status: string;
+  failureCode?: string;
+}
+
+/**
+ * Each image's replication status, when the registry has replication rules (asked once; none, or
+ * not allowed to read them: no column to fill, and no call per image).
+ */
+async function replicationOf(ctx: PageContext, name: string, digests: readonly string[], allowed: boolean): Promise<Map<string, ReplicationStatus[]> | undefined> {
+  if (!allowed) return undefined;
+  const registry = await unlessMissing(ctx.api.call<{ replicationConfiguration?: { rules?: unknown[] } }>('ecr', 'DescribeRegistry'), /^$/, true);
+  if (!registry?.replicationConfiguration?.rules?.length) return undefined;
+  const out = new Map<string, ReplicationStatus[]>();
+  await Promise.all(
+    digests.map(async (imageDigest) => {
+      const status = await unlessMissing(ctx.api.call<{ replicationStatuses?: ReplicationStatus[] }>('ecr', 'DescribeImageReplicationStatus', { repositoryName: name, imageId: { imageDigest } }), /NotFound/, true);
+      out.set(imageDigest, status?.replicationStatuses ?? []);
+    }),
+  );
+  return out;
+}
+
+function replicationCell(statuses: ReplicationStatus[] | undefined): SafeHtml {
+  if (statuses === undefined) return html`<span class="muted" title="No replication rule, or not allowed to read them">–</span>`;
+  if (statuses.length === 0) return html`<span class="muted">not replicated</span>`;
+  const failed = statuses.filter((s) => s.status === 'FAILED');
+  if (failed.length) return html`<span class="status failed" title="${failed.map((s) => `${s.region}/${s.registryId}: ${s.failureCode ?? 'FAILED'}`).join(', ')}">Failed (${failed.length} of ${statuses.length})</span>`;
+  const pending = statuses.filter((s) => s.status !== 'COMPLETE').length;
+  return pending ? html`<span>In progress (${statuses.length - pending} of ${statuses.length})</span>` : html`<span class="status complete">Complete (${statuses.length})</span>`;
+}
+
 async function images(ctx: PageContext, target: RepoTarget, notices: Notice[] = [], status = 200): Promise<PageResult> {
   const name = target.name;
   const q = (ctx.query.get('q') ?? '').trim();
@@ -91,10 +125,11 @@ async function images(ctx: PageContext, target: RepoTarget, notices: Notice[] = 
       maxResults: PAGE_SIZE,
       ...(next ? { nextToken: next } : {}),
     }),
-    permissions(ctx.api, ['ecr:BatchDeleteImage'], name),
+    permissions(ctx.api, ['ecr:BatchDeleteImage', 'ecr:DescribeRegistry', 'ecr:DescribeImageReplicationStatus'], name),
     ctx.api.call<{ repositories: { repositoryUri: string }[] }>('ecr', 'DescribeRepositories', { repositoryNames: [name] }),
   ]);
   const uri = repo.repositories[0]?.repositoryUri ?? name;
+  const replication = await replicationOf(ctx, name, out.imageDetails.map((d) => d.imageDigest), can['ecr:DescribeRegistry'] && can['ecr:DescribeImageReplicationStatus']);
   const onPage = new Set(out.imageDetails.map((d) => d.imageDigest));
   const children = new Map<string, ImageDetail[]>();
   for (const d of out.imageDetails) {
@@ -109,7 +144,7 @@ async function images(ctx: PageContext, target: RepoTarget, notices: Notice[] = 
   <td>${when(d.imagePushedAt)}</td>
   <td>${when(d.lastRecordedPullTime)}</td>
   <td>${scanCell(d)}</td>
-  <td><a href="${imagePath(name, d.imageDigest, 'overview')}#replication">Status</a></td>
+  <td><a href="${imagePath(name, d.imageDigest, 'overview')}#replication">${replicationCell(replication?.get(d.imageDigest))}</a></td>
 </tr>`;
   const rows: SafeHtml[] = [];
   for (const d of out.imageDetails) {

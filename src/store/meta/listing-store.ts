@@ -26,6 +26,7 @@ export type RepositorySort = 'name' | 'createdAt' | 'imageCount' | 'sizeBytes';
 export interface RepositoryEntry {
   id: number;
   name: string;
+  createdAtMs: number;
   /** Whether it has a repository policy (which then takes part in IAM's decisions on it). */
   hasPolicy: boolean;
 }
@@ -94,8 +95,6 @@ export interface ListingStore {
   listRepositories(query: RepositoryListQuery): Promise<Array<{ repository: Repository; position: ListPosition }>>;
   /** The figures of each repository asked for; ids of repositories that do not exist are left out. */
   repositoryFigures(repositoryIds: readonly number[]): Promise<Map<number, RepositoryFigures>>;
-  /** The figures of every repository of the account but the excluded ones, in name order. */
-  listRepositoryFigures(accountId: string, options?: { excludeIds?: readonly number[] | undefined }): Promise<Array<{ repository: Repository; figures: RepositoryFigures }>>;
   /** The account's storage over its repositories but the excluded ones; shared blobs among those count once. */
   accountFigures(accountId: string, options?: { excludeIds?: readonly number[] | undefined }): Promise<AccountFigures>;
 

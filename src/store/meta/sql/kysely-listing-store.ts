@@ -130,12 +130,12 @@ export class KyselyListingStore extends KyselyPart implements ListingStore {
   async listRepositoryEntries(accountId: string): Promise<RepositoryEntry[]> {
     const rows = await this.db
       .selectFrom('repositories')
-      .select((eb) => ['id', 'name', eb('policy', 'is not', null).as('has_policy')])
+      .select((eb) => ['id', 'name', 'created_at', eb('policy', 'is not', null).as('has_policy')])
       .where('account_id', '=', accountId)
       .orderBy('name')
       .execute();
     // SQLite answers 0 or 1, PostgreSQL a boolean.
-    return rows.map((r) => ({ id: Number(r.id), name: r.name, hasPolicy: Boolean(Number(r.has_policy)) }));
+    return rows.map((r) => ({ id: Number(r.id), name: r.name, createdAtMs: Number(r.created_at), hasPolicy: Boolean(Number(r.has_policy)) }));
   }
 
   async listRepositories(query: RepositoryListQuery): Promise<Array<{ repository: Repository; position: ListPosition }>> {
@@ -182,16 +182,6 @@ export class KyselyListingStore extends KyselyPart implements ListingStore {
     return out;
   }
 
-  async listRepositoryFigures(accountId: string, options: { excludeIds?: readonly number[] | undefined } = {}): Promise<Array<{ repository: Repository; figures: RepositoryFigures }>> {
-    const { rows: repositories } = await sql<{ id: number; account_id: string; name: string; created_at: number | string }>`
-      select r.id, r.account_id, r.name, r.created_at from repositories r
-      where r.account_id = ${accountId} and ${this.notAmong(sql.ref('r.id'), options.excludeIds)} order by r.name`.execute(this.db);
-    const figures = await this.figuresOf(this.accountScope(accountId, options.excludeIds));
-    return repositories.map((r) => ({
-      repository: toRepository(r),
-      figures: figures.get(Number(r.id)) ?? { imageCount: 0, manifestBytes: 0, blobCount: 0, blobBytes: 0, sizeBytes: 0 },
-    }));
-  }
 
   async accountFigures(accountId: string, options: { excludeIds?: readonly number[] | undefined } = {}): Promise<AccountFigures> {
     const scope = this.accountScope(accountId, options.excludeIds);
