@@ -176,13 +176,16 @@ export class Listings {
 
   /** A page of the account's repositories with their figures; one deleted meanwhile is left out. */
   async repositories(query: RepositoryListQuery): Promise<RepositoryPage> {
-    const byFigures = query.sortBy === 'imageCount' || query.sortBy === 'sizeBytes';
-    // A list in name or creation order starts totalling the account's figures in the background
-    // (when they are kept), so that a sort by size or count that follows finds them ready.
-    if (!byFigures && (this.ctx.options.figuresFreshMs ?? FIGURES_FRESH_MS) > 0) void this.accountRepositoryFigures(query.accountId).catch(() => {});
-    const listed = byFigures
-      ? await this.sortedByFigures({ ...query, limit: query.limit + 1 })
-      : await this.ctx.meta.listings.listRepositories({ ...query, limit: query.limit + 1 });
+    const { sortBy } = query;
+    let listed: Array<{ repository: Repository; position: ListPosition }>;
+    if (sortBy === 'name' || sortBy === 'createdAt') {
+      // A list in name or creation order starts totalling the account's figures in the background
+      // (when they are kept), so that a sort by size or count that follows finds them ready.
+      if ((this.ctx.options.figuresFreshMs ?? FIGURES_FRESH_MS) > 0) void this.accountRepositoryFigures(query.accountId).catch(() => {});
+      listed = await this.ctx.meta.listings.listRepositories({ ...query, sortBy, limit: query.limit + 1 });
+    } else {
+      listed = await this.sortedByFigures({ ...query, limit: query.limit + 1 });
+    }
     const page = listed.slice(0, query.limit);
     const figures = await this.ctx.meta.listings.repositoryFigures(page.map((r) => r.repository.id));
     return {

@@ -19,6 +19,7 @@ import { scanStoreContract } from './scan-store.contract.ts';
 import { secretStoreContract } from './secret-store.contract.ts';
 import { vulnDbStoreContract } from './vulndb-store.contract.ts';
 import { auditStoreContract } from './audit-store.contract.ts';
+import { listingStoreContract } from './listing-store.contract.ts';
 import { legacyPostgres } from './audit-legacy.ts';
 
 const postgres = usePostgres();
@@ -157,6 +158,8 @@ if (postgres) {
   secretStoreContract('postgres', () => open(postgres()));
 
   auditStoreContract('postgres', () => open(postgres()), () => legacyPostgres(postgres()));
+
+  listingStoreContract('postgres', () => open(postgres()));
 
   vulnDbStoreContract('postgres', async () => {
     const { store, cleanup } = await open(postgres());

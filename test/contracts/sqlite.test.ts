@@ -13,6 +13,7 @@ import { scanStoreContract } from './scan-store.contract.ts';
 import { secretStoreContract } from './secret-store.contract.ts';
 import { vulnDbStoreContract } from './vulndb-store.contract.ts';
 import { auditStoreContract } from './audit-store.contract.ts';
+import { listingStoreContract } from './listing-store.contract.ts';
 import { legacySqlite } from './audit-legacy.ts';
 
 async function open(): Promise<{ store: MetaStore; cleanup(): Promise<void> }> {
@@ -47,6 +48,8 @@ cacheStoreContract('sqlite', open);
 secretStoreContract('sqlite', open);
 
 auditStoreContract('sqlite', open, legacySqlite);
+
+listingStoreContract('sqlite', open);
 
 vulnDbStoreContract('sqlite', async () => {
   const { store, cleanup } = await open();

@@ -1,6 +1,7 @@
 import { isRegistryError } from '../../errors/catalogue.ts';
 import { digestOf, isDigest, parseDigest, type Digest } from '../../digest/digest.ts';
 import { isIndexMediaType } from '../../registry/manifest.ts';
+import { imageSizeBytes } from '../../registry/listings.ts';
 import { isValidTag, type RepoRef } from '../../registry/names.ts';
 import type { ImageId, ImageRecord, Repository, TagStatus } from '../../store/meta/meta-store.ts';
 import { AwsError } from '../aws-error.ts';
@@ -72,12 +73,6 @@ function manifestJson(image: ImageRecord): Record<string, any> {
   return JSON.parse(Buffer.from(image.payload).toString('utf8')) as Record<string, any>;
 }
 
-/** An image manifest's layers, in bytes as pushed (compressed), as ECR's imageSizeInBytes counts them. */
-function layerBytes(doc: Record<string, any>): number {
-  const layers = Array.isArray(doc['layers']) ? (doc['layers'] as { size?: unknown }[]) : [];
-  return layers.reduce((sum, l) => sum + (typeof l.size === 'number' ? l.size : 0), 0);
-}
-
 /**
  * DescribeImages' ImageDetail for each image. imageSizeInBytes is the sum of the layers' sizes
  * (as ECR: compressed, as pushed; the config is not counted); for an index (manifest list), the
@@ -91,15 +86,15 @@ export async function imageDetails(ctx: ActionContext, repo: { ref: RepoRef; id:
     if (i % 200 === 199) await new Promise((resolve) => setImmediate(resolve));
   }
   const children = [...new Set(images.filter((i) => isIndexMediaType(i.mediaType)).flatMap((i) => ((docs.get(i.digest)!['manifests'] as { digest: string }[] | undefined) ?? []).map((m) => m.digest)))];
-  const childSizes = new Map<string, number>();
+  const childDocs = new Map<Digest, Record<string, unknown>>();
   if (children.length > 0) {
-    for (const child of (await ctx.deps.registry.getImages(repo.id, children)).values()) childSizes.set(child.digest, layerBytes(manifestJson(child)));
+    for (const child of (await ctx.deps.registry.getImages(repo.id, children)).values()) childDocs.set(child.digest, manifestJson(child));
   }
   const scans = await imageScanSummaries(ctx, repo.repository, images.map((i) => i.digest));
   return images.map((image) => {
     const doc = docs.get(image.digest)!;
     const isIndex = isIndexMediaType(image.mediaType);
-    const size = isIndex ? ((doc['manifests'] as { digest: string }[] | undefined) ?? []).reduce((sum, m) => sum + (childSizes.get(m.digest) ?? 0), 0) : layerBytes(doc);
+    const size = imageSizeBytes(image.mediaType, doc, childDocs);
     const artifactMediaType = isIndex ? image.artifactType : (doc['config']?.mediaType as string | undefined);
     const pulledAt = ctx.deps.registry.lastPulledAt(repo.id, image.digest, image.lastPulledAtMs);
     return {

@@ -89,10 +89,11 @@ export interface ListingStore {
   /** Every repository of the account, in name order (byte order). */
   listRepositoryEntries(accountId: string): Promise<RepositoryEntry[]>;
   /**
-   * A page of the account's repositories in the order asked, ties by name; the sizeBytes and
-   * imageCount orders are computed over every repository of the account at each call.
+   * A page of the account's repositories by name or creation time (ties by name), off an index.
+   * The orders by size and image count need every repository's figures: the registry sorts those
+   * (registry/listings.ts), from repositoryFigures.
    */
-  listRepositories(query: RepositoryListQuery): Promise<Array<{ repository: Repository; position: ListPosition }>>;
+  listRepositories(query: RepositoryListQuery & { sortBy: 'name' | 'createdAt' }): Promise<Array<{ repository: Repository; position: ListPosition }>>;
   /** The figures of each repository asked for; ids of repositories that do not exist are left out. */
   repositoryFigures(repositoryIds: readonly number[]): Promise<Map<number, RepositoryFigures>>;
   /** The account's storage over its repositories but the excluded ones; shared blobs among those count once. */
@@ -110,7 +111,9 @@ export interface ListingStore {
   /**
    * Records image sizes (ECR's imageSizeInBytes, computed by the registry from the manifests,
    * which never change). Idempotent: a size already recorded is kept. Sizes of manifests deleted
-   * meanwhile are skipped; a recorded size goes with its manifest.
+   * meanwhile are skipped; a recorded size goes with its manifest. Not inside a transaction: on
+   * PostgreSQL, skipping a deleted manifest retries the batch row by row after a foreign-key
+   * error, which would have aborted the surrounding transaction.
    */
   recordImageSizes(repositoryId: number, sizes: ReadonlyArray<{ digest: Digest; sizeBytes: number }>): Promise<void>;
 }

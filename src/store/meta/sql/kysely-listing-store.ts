@@ -138,34 +138,17 @@ export class KyselyListingStore extends KyselyPart implements ListingStore {
     return rows.map((r) => ({ id: Number(r.id), name: r.name, createdAtMs: Number(r.created_at), hasPolicy: Boolean(Number(r.has_policy)) }));
   }
 
-  async listRepositories(query: RepositoryListQuery): Promise<Array<{ repository: Repository; position: ListPosition }>> {
+  async listRepositories(query: RepositoryListQuery & { sortBy: 'name' | 'createdAt' }): Promise<Array<{ repository: Repository; position: ListPosition }>> {
     const conditions = [sql`r.account_id = ${query.accountId}`, this.notAmong(sql.ref('r.id'), query.excludeIds)];
     if (query.nameContains) conditions.push(sql`r.name like ${containsPattern(query.nameContains)} escape '\\'`);
     const where = sql.join(conditions, sql` and `);
     type Row = { id: number; account_id: string; name: string; created_at: number | string; k: number | string };
-    let rows: Row[];
-    if (query.sortBy === 'name' || query.sortBy === 'createdAt') {
-      // Straight off an index: (account_id, name) or repositories_created.
-      const key = query.sortBy === 'name' ? sql.ref('r.name') : sql.ref('r.created_at');
-      const after = query.after && (query.sortBy === 'name' ? [sql`${query.after.id}`] : [sql`${query.after.value}`, sql`${query.after.id}`]);
-      const { where: from, orderBy } = keyset(query.sortBy === 'name' ? [key] : [key, sql.ref('r.name')], query.order, after);
-      rows = (await sql<Row>`select r.id, r.account_id, r.name, r.created_at, ${key} as k from repositories r
-        where ${where} and ${from} order by ${orderBy} limit ${query.limit}`.execute(this.db)).rows;
-    } else {
-      // Counts and sizes of every repository of the account, then the page: nothing to index.
-      const scope = this.accountScope(query.accountId, query.excludeIds);
-      const isCount = query.sortBy === 'imageCount';
-      const key = isCount ? sql`coalesce(mt.image_count, 0)` : sql`coalesce(mt.manifest_bytes, 0) + coalesce(bt.blob_bytes, 0)`;
-      const blobs = isCount ? sql`` : sql`left join (${this.blobTotals(scope)}) bt on bt.repository_id = r.id`;
-      const after = query.after && [sql`${query.after.value}`, sql`${query.after.id}`];
-      const { where: from, orderBy } = keyset([sql.ref('q.k'), sql.ref('q.name')], query.order, after);
-      rows = (await sql<Row>`select q.id, q.account_id, q.name, q.created_at, q.k from (
-          select r.id, r.account_id, r.name, r.created_at, ${key} as k from repositories r
-            left join (${this.manifestTotals(scope)}) mt on mt.repository_id = r.id
-            ${blobs}
-          where ${where}) q
-        where ${from} order by ${orderBy} limit ${query.limit}`.execute(this.db)).rows;
-    }
+    // Straight off an index: (account_id, name) or repositories_created.
+    const key = query.sortBy === 'name' ? sql.ref('r.name') : sql.ref('r.created_at');
+    const after = query.after && (query.sortBy === 'name' ? [sql`${query.after.id}`] : [sql`${query.after.value}`, sql`${query.after.id}`]);
+    const { where: from, orderBy } = keyset(query.sortBy === 'name' ? [key] : [key, sql.ref('r.name')], query.order, after);
+    const rows = (await sql<Row>`select r.id, r.account_id, r.name, r.created_at, ${key} as k from repositories r
+      where ${where} and ${from} order by ${orderBy} limit ${query.limit}`.execute(this.db)).rows;
     return rows.map((r) => ({ repository: toRepository(r), position: { value: query.sortBy === 'name' ? r.name : num(r.k), id: r.name } }));
   }
 
