@@ -80,6 +80,19 @@ function sameOrigin(request: FastifyRequest): boolean {
   }
 }
 
+/** A form of this session: sent from a page of this origin, with the session's CSRF token. */
+function isOwnForm(request: FastifyRequest, form: URLSearchParams, session: Session): boolean {
+  return sameOrigin(request) && sameToken(form.get('csrf') ?? undefined, session.csrf);
+}
+
+/** The query string of a request's URL. */
+export function queryOf(request: FastifyRequest): URLSearchParams {
+  const i = request.url.indexOf('?');
+  return new URLSearchParams(i < 0 ? '' : request.url.slice(i + 1));
+}
+
+const frameOf = (session: Session): Frame => ({ accountId: session.row.accountId, userName: session.row.userName, csrf: session.csrf, section: 'repositories' });
+
 function securityHeaders(reply: FastifyReply, request: FastifyRequest): void {
   reply.header('content-security-policy', CSP);
   reply.header('x-content-type-options', 'nosniff');
@@ -135,8 +148,8 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       if (method === 'GET') return reply.redirect(`/console/signin?next=${encodeURIComponent(request.url)}`, 303);
       return sendPage(reply, 403, page('Signed out', html`<h1>Your session has ended</h1><p><a href="/console/signin">Sign in again</a> and repeat what you were doing.</p>`));
     }
-    const frame: Frame = { accountId: session.row.accountId, userName: session.row.userName, csrf: session.csrf, section: 'repositories' };
-    const query = new URLSearchParams(request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '');
+    const frame = frameOf(session);
+    const query = queryOf(request);
     let form = new URLSearchParams();
     if (method === 'POST') {
       try {
@@ -144,7 +157,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
       } catch (err) {
         return sendPage(reply, 413, page('Too large', html`<h1>The form is too large</h1><p>${(err as Error).message}</p>`, frame));
       }
-      if (!sameOrigin(request) || !sameToken(form.get('csrf') ?? undefined, session.csrf)) {
+      if (!isOwnForm(request, form, session)) {
         request.berth.errorCode = 'CSRF';
         return sendPage(reply, 403, page('Refused', html`<h1>This form was refused</h1><p>It did not come from a page of this console session (its security token is missing or stale). Go back, reload the page and try again.</p>`, frame));
       }
@@ -174,7 +187,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
   app.post('/console/signout', async (request, reply) => {
     const session = await sessions.find(request);
     const form = await readForm(request).catch(() => new URLSearchParams());
-    if (session && sameOrigin(request) && sameToken(form.get('csrf') ?? undefined, session.csrf)) await sessions.end(reply, request, session);
+    if (session && isOwnForm(request, form, session)) await sessions.end(reply, request, session);
     return reply.redirect('/console/signin?signedOut=1', 303);
   });
   mount(accountRoutes(sessions));
@@ -186,8 +199,7 @@ export function registerConsole(app: FastifyInstance, deps: ConsoleDeps): void {
   // Any other console path: a page saying so, in the console's frame when signed in.
   const notFound = async (request: FastifyRequest, reply: FastifyReply) => {
     const session = await sessions.find(request);
-    const frame: Frame | undefined = session && { accountId: session.row.accountId, userName: session.row.userName, csrf: session.csrf, section: 'repositories' };
-    return sendPage(reply, 404, page('Not found', html`<h1>Not found</h1><p>There is no such page in the console. <a href="/console/repositories">Go to the repositories</a>.</p>`, frame));
+    return sendPage(reply, 404, page('Not found', html`<h1>Not found</h1><p>There is no such page in the console. <a href="/console/repositories">Go to the repositories</a>.</p>`, session && frameOf(session)));
   };
   app.get('/console/*', notFound);
   app.post('/console/*', notFound);

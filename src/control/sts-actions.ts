@@ -1,6 +1,11 @@
 import { AwsError } from './aws-error.ts';
 import type { ActionHandler } from './plane.ts';
 
+/** STS's Credentials member for temporary credentials (AssumeRole, GetSessionToken). */
+function credentialsOut(creds: { accessKeyId: string; secretAccessKey: string; sessionToken: string; expiration: Date }) {
+  return { AccessKeyId: creds.accessKeyId, SecretAccessKey: creds.secretAccessKey, SessionToken: creds.sessionToken, Expiration: creds.expiration };
+}
+
 const ROLE_ARN = /^arn:aws:iam::(\d{12}):role\/(?:(.*)\/)?([\w+=,.@-]+)$/;
 
 /** STS: who am I, role sessions, and users' sessions. */
@@ -54,12 +59,7 @@ export const stsActions: Record<string, ActionHandler> = {
     }
     const creds = ctx.deps.identity.issueRoleSession(role, sessionName, duration, ctx.principal.arn);
     return {
-      Credentials: {
-        AccessKeyId: creds.accessKeyId,
-        SecretAccessKey: creds.secretAccessKey,
-        SessionToken: creds.sessionToken,
-        Expiration: creds.expiration,
-      },
+      Credentials: credentialsOut(creds),
       AssumedRoleUser: { AssumedRoleId: creds.assumedRoleId, Arn: creds.assumedRoleArn },
     };
   },
@@ -84,12 +84,7 @@ export const stsActions: Record<string, ActionHandler> = {
     const duration = input['DurationSeconds'] === undefined ? 43_200 : Number(input['DurationSeconds']);
     const creds = ctx.deps.identity.issueUserSession(user, duration);
     return {
-      Credentials: {
-        AccessKeyId: creds.accessKeyId,
-        SecretAccessKey: creds.secretAccessKey,
-        SessionToken: creds.sessionToken,
-        Expiration: creds.expiration,
-      },
+      Credentials: credentialsOut(creds),
     };
   },
 };

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Digest } from '../digest/digest.ts';
 import type { AccountFigures, ImageListQuery, ListPosition, RepositoryEntry, RepositoryFigures, RepositoryListQuery } from '../store/meta/listing-store.ts';
 import type { ImageRecord, Repository } from '../store/meta/meta-store.ts';
@@ -59,8 +60,8 @@ function indexChildren(doc: Record<string, unknown>): Digest[] {
   return listed.flatMap((m) => (typeof m?.digest === 'string' ? [m.digest] : []));
 }
 
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+function repositoryOf(accountId: string, entry: RepositoryEntry): Repository {
+  return { id: entry.id, accountId, name: entry.name, createdAtMs: entry.createdAtMs };
 }
 
 export interface RepositoryPage {
@@ -161,12 +162,7 @@ export class Listings {
       .filter(({ entry, figures }) => after === undefined || compare(keyOf(figures), entry.name, Number(after.value), after.id) > 0)
       .sort((a, b) => compare(keyOf(a.figures), a.entry.name, keyOf(b.figures), b.entry.name))
       .slice(0, query.limit);
-    const out: Array<{ repository: Repository; position: ListPosition }> = [];
-    for (const { entry, figures } of rows) {
-      const repository = await this.ctx.meta.getRepository(query.accountId, entry.name);
-      if (repository) out.push({ repository, position: { value: keyOf(figures), id: entry.name } });
-    }
-    return out;
+    return rows.map(({ entry, figures }) => ({ repository: repositoryOf(query.accountId, entry), position: { value: keyOf(figures), id: entry.name } }));
   }
 
   /** Every repository of the account, by name, with whether it has a repository policy. */
@@ -223,8 +219,7 @@ export class Listings {
     const repositories: StorageUsage['repositories'] = [];
     for (const { entry, figures } of await this.accountRepositoryFigures(accountId)) {
       if (excluded.has(entry.id)) continue;
-      const repository = { id: entry.id, accountId, name: entry.name, createdAtMs: entry.createdAtMs };
-      repositories.push({ repository, figures });
+      repositories.push({ repository: repositoryOf(accountId, entry), figures });
     }
     return { account, repositories };
   }

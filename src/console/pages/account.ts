@@ -1,7 +1,7 @@
 import { ApiError } from '../api.ts';
 import type { PageContext, PageResult, Routes } from '../console.ts';
 import { html } from '../html.ts';
-import { csrfField, type Notice } from '../layout.ts';
+import { csrfField, when, type Notice } from '../layout.ts';
 import type { Sessions } from '../sessions.ts';
 
 function passwordForm(ctx: PageContext, notices: Notice[], status = 200): PageResult {
@@ -42,7 +42,7 @@ export function accountRoutes(sessions: Sessions): Routes {
   <dt>User</dt><dd>${ctx.session.row.userName}</dd>
   <dt>Account</dt><dd>${ctx.session.row.accountId}</dd>
   <dt>ARN</dt><dd><code>${arn}</code></dd>
-  <dt>Session ends</dt><dd><time datetime="${new Date(ctx.session.row.expiresAtMs).toISOString()}">${new Date(ctx.session.row.expiresAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC</time></dd>
+  <dt>Session ends</dt><dd>${when(ctx.session.row.expiresAtMs)}</dd>
 </dl>
 <p><a class="button" href="/console/account/password">Change password</a></p>`,
         };

@@ -1,16 +1,12 @@
+import { MediaTypes } from '../../registry/manifest.ts';
 import { ApiError, unlessMissing } from '../api.ts';
 import type { PageContext, PageResult } from '../console.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { bytes, copyButton, imagePath, repoPath, shortDigest, when } from '../layout.ts';
-import { artifactKind, isIndex, prettyJson, repoHeader, scanCell, SEVERITIES, type ImageDetail, type RepoTarget } from './repository.ts';
+import { artifactKind, describe, isIndex, prettyJson, repoHeader, scanCell, SEVERITIES, type ImageDetail, type RepoTarget } from './repository.ts';
 
-const ACCEPTED = [
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v1+json',
-];
+/** Every manifest kind, so that BatchGetImage answers the image as it was pushed. */
+const ACCEPTED = [MediaTypes.ociManifest, MediaTypes.ociIndex, MediaTypes.dockerManifest, MediaTypes.dockerManifestList, MediaTypes.dockerSchema1];
 
 const TABS = [
   ['overview', 'Overview'],
@@ -90,11 +86,11 @@ export async function imagePage(ctx: PageContext, target: RepoTarget, digestPart
       imageIds: [{ imageDigest: digest }],
       acceptedMediaTypes: ACCEPTED,
     }),
-    ctx.api.call<{ repositories: { repositoryUri: string }[] }>('ecr', 'DescribeRepositories', { repositoryNames: [name] }),
+    describe(ctx, name),
   ]);
   const detail = described.imageDetails[0]!;
   const image = got.images[0];
-  const uri = repo.repositories[0]?.repositoryUri ?? name;
+  const uri = repo.repositoryUri;
   const manifestText = image?.imageManifest ?? '';
   let manifest: any = {};
   try {

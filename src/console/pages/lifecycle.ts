@@ -1,4 +1,4 @@
-import { ApiError } from '../api.ts';
+import { ApiError, unlessMissing } from '../api.ts';
 import type { PageContext, PageResult } from '../console.ts';
 import { html, type SafeHtml } from '../html.ts';
 import { csrfField, deniedNote, imagePath, repoPath, shortDigest, when, type Notice } from '../layout.ts';
@@ -111,14 +111,9 @@ const ACTIONS = ['ecr:GetLifecyclePolicy', 'ecr:PutLifecyclePolicy', 'ecr:Delete
 async function render(ctx: PageContext, target: RepoTarget, options: { text?: string; notices?: Notice[]; preview?: Preview; status?: number; builder?: Record<string, string> }): Promise<PageResult> {
   const name = target.name;
   const can = await permissions(ctx.api, ACTIONS, name);
-  let saved: { lifecyclePolicyText: string; lastEvaluatedAt?: number } | undefined;
-  if (can['ecr:GetLifecyclePolicy']) {
-    try {
-      saved = await ctx.api.call('ecr', 'GetLifecyclePolicy', { repositoryName: name });
-    } catch (err) {
-      if (!(err instanceof ApiError && /LifecyclePolicyNotFound/.test(err.code))) throw err;
-    }
-  }
+  const saved = can['ecr:GetLifecyclePolicy']
+    ? await unlessMissing(ctx.api.call<{ lifecyclePolicyText: string; lastEvaluatedAt?: number }>('ecr', 'GetLifecyclePolicy', { repositoryName: name }), /LifecyclePolicyNotFound/)
+    : undefined;
   const text = options.text ?? (saved ? prettyJson(saved.lifecyclePolicyText) : '');
   const notices = options.notices ?? [];
   if (ctx.query.get('saved')) notices.push({ kind: 'success', text: 'The lifecycle policy is saved; it applies from now on.' });

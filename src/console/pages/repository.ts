@@ -1,3 +1,4 @@
+import { isIndexMediaType } from '../../registry/manifest.ts';
 import { ApiError, unlessMissing } from '../api.ts';
 import type { PageContext, PageHandler, PageResult, Routes } from '../console.ts';
 import { html, type SafeHtml } from '../html.ts';
@@ -38,10 +39,8 @@ export interface ImageDetail {
 
 export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW', 'INFORMATIONAL', 'UNDEFINED'] as const;
 
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
-
 export function isIndex(mediaType: string | undefined): boolean {
-  return mediaType !== undefined && INDEX_TYPES.has(mediaType);
+  return mediaType !== undefined && isIndexMediaType(mediaType);
 }
 
 export function artifactKind(d: Pick<ImageDetail, 'imageManifestMediaType' | 'artifactMediaType'>): string {
@@ -126,9 +125,9 @@ async function images(ctx: PageContext, target: RepoTarget, notices: Notice[] = 
       ...(next ? { nextToken: next } : {}),
     }),
     permissions(ctx.api, ['ecr:BatchDeleteImage', 'ecr:DescribeRegistry', 'ecr:DescribeImageReplicationStatus'], name),
-    ctx.api.call<{ repositories: { repositoryUri: string }[] }>('ecr', 'DescribeRepositories', { repositoryNames: [name] }),
+    describe(ctx, name),
   ]);
-  const uri = repo.repositories[0]?.repositoryUri ?? name;
+  const uri = repo.repositoryUri;
   const replication = await replicationOf(ctx, name, out.imageDetails.map((d) => d.imageDigest), can['ecr:DescribeRegistry'] && can['ecr:DescribeImageReplicationStatus']);
   const onPage = new Set(out.imageDetails.map((d) => d.imageDigest));
   const children = new Map<string, ImageDetail[]>();
@@ -222,7 +221,7 @@ interface RepositoryDescription {
   encryptionConfiguration?: { encryptionType?: string; kmsKey?: string };
 }
 
-async function describe(ctx: PageContext, name: string): Promise<RepositoryDescription> {
+export async function describe(ctx: PageContext, name: string): Promise<RepositoryDescription> {
   const out = await ctx.api.call<{ repositories: RepositoryDescription[] }>('ecr', 'DescribeRepositories', { repositoryNames: [name] });
   return out.repositories[0]!;
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuditLog } from '../../audit/audit-log.ts';
 import type { Identity } from '../../iam/identity.ts';
 import { userArn } from '../../iam/identity.ts';
-import { sendPage } from '../console.ts';
+import { queryOf, sendPage } from '../console.ts';
 import { html } from '../html.ts';
 import { page, type Notice } from '../layout.ts';
 import { cookie, isSecure, parseCookies, sameToken, SIGNIN_COOKIE, type Sessions, type SignInLimiter } from '../sessions.ts';
@@ -61,7 +61,7 @@ export function signInRoutes(app: FastifyInstance, deps: SignInDeps): void {
   };
 
   app.get('/console/signin', async (request, reply) => {
-    const query = new URLSearchParams(request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '');
+    const query = queryOf(request);
     if (await deps.sessions.find(request)) return reply.redirect(safeNext(query.get('next')), 303);
     const notices: Notice[] = query.get('signedOut') ? [{ kind: 'info', text: 'You have signed out.' }] : [];
     return show(request, reply, 200, { next: safeNext(query.get('next')) }, notices);

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { isDigest } from '../../digest/digest.ts';
 import { isRegistryError } from '../../errors/catalogue.ts';
 import { repositoryArn } from '../../iam/ids.ts';
@@ -64,10 +65,6 @@ function sortOf<T>(sorts: Record<string, T>, input: Record<string, any>, fallbac
   const wire = (input['sortBy'] as string | undefined) ?? fallback;
   // The model's enum has checked it already.
   return { wire, sortBy: sorts[wire]!, order: (input['sortOrder'] as SortOrder | undefined) ?? 'ASC' };
-}
-
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
